@@ -107,7 +107,7 @@ typedef enum {
 
 typedef struct cidstore_options {
 	const char *dir;                  /* NULL: purely in-memory store */
-	cidstore_durability_t durability; /* default NONE for dir == NULL, else SYNC */
+	cidstore_durability_t durability; /* default SYNC; ignored when dir == NULL */
 	bool serialized;                  /* one global lock: scaling-demo baseline */
 	/* --- fields below may grow; always start from cidstore_options_init --- */
 	uint64_t seed;                 /* bucket-routing seed; 0: random per store */
@@ -169,8 +169,8 @@ typedef int (*cidstore_scan_fn)(const cid_t *key, const cid_t *values,
 
 /* Opens (dir != NULL) or creates a store and stores the handle in *out.
  * dir == NULL gives a purely in-memory store.
- * Returns 0; CIDSTORE_EINVAL (o or out NULL, bad option: durability other
- * than NONE without dir, ring_records not a power of two, ...);
+ * Returns 0; CIDSTORE_EINVAL (o or out NULL, bad option: durability not one
+ * of the enum, ring_records not a power of two, initial_depth > 20, ...);
  * CIDSTORE_ENOMEM.  With dir != NULL this build returns CIDSTORE_ENOTSUP
  * (the log layer is not in yet).
  * Thread-safety: any thread; waits for nothing but allocation. */

@@ -1,0 +1,966 @@
+// bench_index.cc — the in-memory index against its anchors, in one binary.
+//
+// Workloads (all on the same pre-generated keys, see Data below):
+//   insert      N single-valued random keys into a table that starts empty
+//               (bytes_per_key counter: RSS delta around that fill / N)
+//   lookup      every one of the N keys once, in random order, on a table
+//               prefilled (untimed) with them
+//   mix90_10    N operations on a prefilled table: 9 of 10 are positive
+//               lookups (random order), 1 of 10 inserts a new key
+//   insert_seq, lookup_seq
+//               insert / lookup with sequential keys {0,0,0,i} (cidstore
+//               only: routing must not trust keys to be random)
+// Contenders: cidstore, cidstore_serialized (opts.serialized), cds_lfht
+// (urcu-memb; "growing" from one bucket with AUTO_RESIZE|ACCOUNTING and
+// "presized" to the next power of two >= N, same flags), libcuckoo
+// cuckoohash_map, tbb::concurrent_hash_map, and an open-addressing table
+// behind one pthread_rwlock.  Keys and values are 32 bytes for everyone.
+//
+// Timing: threads split the index range [0, N) into equal slices.  Every
+// thread waits on a barrier, reads the clock, works, waits on a second
+// barrier and reads the clock again; each reports that wall interval as its
+// manual iteration time, so items_per_second = N / wall time whatever the
+// thread count.  Results are checked: every lookup must find its key and
+// the sum of the values' first words must match the precomputed sum.
+//
+// Watchdog: some anchors crash or hang on this machine (libcuckoo 0.3.1
+// segfaults at 4 threads on 2 cores; cds_lfht growing from one bucket
+// sometimes stops growing).  So the binary supervises itself: the parent
+// generates the keys once, then forks one child per (benchmark, repetition).
+// A child that crashes or outlives --timeout is killed and its result is
+// written as failed ("error_occurred": true) instead of stalling the run.
+// A fresh process per repetition also keeps the RSS measurement clean.
+// The parent merges the children's Google Benchmark JSON into the file
+// named by --benchmark_out.  Run with --help for the options.
+#ifndef _LGPL_SOURCE
+#define _LGPL_SOURCE 1 /* inline urcu read-side: use the anchor at its best */
+#endif
+#include <urcu/urcu-memb.h>
+#include <urcu/rculfhash.h>
+
+#include <benchmark/benchmark.h>
+#include <libcuckoo/cuckoohash_map.hh>
+#include <tbb/concurrent_hash_map.h>
+
+#include <cidstore.h>
+
+#include <dlfcn.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+// The index may be missing from a partial tree (the library is built in
+// parallel with this harness); weak references let the anchors run anyway
+// and the cidstore rows report "cidstore not available in this build".
+#pragma weak cidstore_options_init
+#pragma weak cidstore_open
+#pragma weak cidstore_insert
+#pragma weak cidstore_lookup
+#pragma weak cidstore_strerror
+#pragma weak cidstore_version
+
+namespace {
+
+// ---------------------------------------------------------------------
+// Keys
+// ---------------------------------------------------------------------
+struct KV {
+	cid_t k, v;
+};
+static_assert(sizeof(KV) == 64, "payload must be 64 bytes");
+
+inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+struct Xoshiro256 {
+	uint64_t s[4];
+	explicit Xoshiro256(uint64_t seed)
+	{
+		for (auto &w : s) { /* splitmix64 */
+			seed += 0x9e3779b97f4a7c15ULL;
+			uint64_t z = seed;
+			z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+			z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+			w = z ^ (z >> 31);
+		}
+	}
+	uint64_t next()
+	{
+		uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+		s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+		s[2] ^= t; s[3] = rotl(s[3], 45);
+		return r;
+	}
+};
+
+// The anchors' hash: a mix of all 256 bits (cidstore uses its own seeded one).
+inline uint64_t hash_cid(const cid_t &k)
+{
+	uint64_t h = k.w[0] * 0x9e3779b97f4a7c15ULL ^ k.w[1] * 0xc2b2ae3d27d4eb4fULL ^
+		     k.w[2] * 0x165667b19e3779f9ULL ^ k.w[3] * 0xd6e8feb86659fd93ULL;
+	h ^= h >> 32;
+	h *= 0xd6e8feb86659fd93ULL;
+	h ^= h >> 32;
+	return h;
+}
+inline bool cid_eq(const cid_t &a, const cid_t &b)
+{
+	return ((a.w[0] ^ b.w[0]) | (a.w[1] ^ b.w[1]) | (a.w[2] ^ b.w[2]) | (a.w[3] ^ b.w[3])) == 0;
+}
+
+struct PerN {
+	size_t n = 0;
+	uint32_t *perm = nullptr; // a random permutation of [0, n)
+	cid_t *lk = nullptr;      // lk[i] = kv[perm[i]].k: the lookup stream
+	uint64_t sum_lookup = 0;  // sum of kv[i].v.w[0], i < n
+	uint64_t sum_mix = 0;     // the same over lookups of the 90/10 mix
+};
+
+struct Data {
+	uint64_t seed = 0x5eedc1d5;
+	size_t nmax = 0;
+	KV *kv = nullptr; // nmax + nmax/10 random (key, value) pairs
+	std::vector<PerN> per;
+	const PerN &of(size_t n) const
+	{
+		for (auto &p : per)
+			if (p.n == n)
+				return p;
+		std::abort();
+	}
+};
+Data g_data;
+
+void *big_alloc(size_t bytes)
+{
+	void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		std::exit(2);
+	}
+	return p;
+}
+
+void generate(const std::vector<size_t> &sizes)
+{
+	Data &d = g_data;
+	d.nmax = *std::max_element(sizes.begin(), sizes.end());
+	size_t total = d.nmax + d.nmax / 10 + 16;
+	d.kv = static_cast<KV *>(big_alloc(total * sizeof(KV)));
+	Xoshiro256 rng(d.seed);
+	for (size_t i = 0; i < total; i++)
+		for (int j = 0; j < 4; j++) {
+			d.kv[i].k.w[j] = rng.next();
+			d.kv[i].v.w[j] = rng.next();
+		}
+	for (size_t n : sizes) {
+		PerN p;
+		p.n = n;
+		p.perm = static_cast<uint32_t *>(big_alloc(n * sizeof(uint32_t)));
+		p.lk = static_cast<cid_t *>(big_alloc(n * sizeof(cid_t)));
+		for (size_t i = 0; i < n; i++)
+			p.perm[i] = (uint32_t)i;
+		for (size_t i = n - 1; i > 0; i--) /* Fisher-Yates */
+			std::swap(p.perm[i], p.perm[rng.next() % (i + 1)]);
+		for (size_t i = 0; i < n; i++) {
+			p.lk[i] = d.kv[p.perm[i]].k;
+			uint64_t w = d.kv[p.perm[i]].v.w[0];
+			p.sum_lookup += w;
+			if (i % 10 != 9)
+				p.sum_mix += w;
+		}
+		d.per.push_back(p);
+	}
+}
+
+size_t rss_bytes()
+{
+	FILE *f = std::fopen("/proc/self/statm", "r");
+	unsigned long size = 0, res = 0;
+	if (f) {
+		if (std::fscanf(f, "%lu %lu", &size, &res) != 2)
+			res = 0;
+		std::fclose(f);
+	}
+	return res * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+std::string allocator_name()
+{
+	Dl_info info;
+	void *m = dlsym(RTLD_DEFAULT, "malloc");
+	if (m && dladdr(m, &info) && info.dli_fname) {
+		std::string s = info.dli_fname;
+		return s.find("jemalloc") != std::string::npos ? "jemalloc (" + s + ")" : "system (" + s + ")";
+	}
+	return "unknown";
+}
+
+std::string read_first_line(const char *path)
+{
+	std::ifstream f(path);
+	std::string s;
+	std::getline(f, s);
+	return s;
+}
+
+// ---------------------------------------------------------------------
+// Contenders.  Each: std::string open(size_t n) ("" on success),
+// thread_enter/thread_exit, bool insert(k, v) (true: newly added),
+// bool lookup(k, out) (true: found).
+// ---------------------------------------------------------------------
+struct CidstoreTable {
+	bool serialized;
+	cidstore_t *s = nullptr;
+	explicit CidstoreTable(bool ser) : serialized(ser) {}
+	std::string open(size_t)
+	{
+		if (!cidstore_open || !cidstore_options_init)
+			return "cidstore not available in this build (library has no index yet)";
+		cidstore_options_t o;
+		cidstore_options_init(&o);
+		o.dir = nullptr;
+		o.serialized = serialized;
+		int rc = cidstore_open(&o, &s);
+		if (rc != 0)
+			return std::string("cidstore_open: ") +
+			       (cidstore_strerror ? cidstore_strerror(rc) : std::to_string(rc));
+		return "";
+	}
+	void thread_enter() {}
+	void thread_exit() {}
+	bool insert(const cid_t &k, const cid_t &v) { return cidstore_insert(s, &k, &v) == 1; }
+	bool lookup(const cid_t &k, cid_t *out) { return cidstore_lookup(s, &k, out, 1) == 1; }
+};
+
+struct LfhtNode {
+	cds_lfht_node node;
+	cid_t k, v;
+};
+int lfht_match(cds_lfht_node *n, const void *key)
+{
+	return cid_eq(caa_container_of(n, LfhtNode, node)->k, *static_cast<const cid_t *>(key));
+}
+
+struct LfhtTable {
+	bool presized;
+	unsigned long initial;
+	cds_lfht *ht = nullptr;
+	LfhtTable(bool pre, unsigned long init) : presized(pre), initial(init) {}
+	std::string open(size_t n)
+	{
+		unsigned long size = initial;
+		if (presized)
+			for (size = 1; size < n; size <<= 1) {}
+		ht = cds_lfht_new_flavor(size, 1, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
+					 &urcu_memb_flavor, nullptr);
+		return ht ? "" : "cds_lfht_new failed";
+	}
+	void thread_enter() { urcu_memb_register_thread(); }
+	void thread_exit() { urcu_memb_unregister_thread(); }
+	bool insert(const cid_t &k, const cid_t &v)
+	{
+		auto *e = static_cast<LfhtNode *>(std::malloc(sizeof(LfhtNode)));
+		cds_lfht_node_init(&e->node);
+		e->k = k;
+		e->v = v;
+		urcu_memb_read_lock();
+		cds_lfht_node *r = cds_lfht_add_unique(ht, hash_cid(k), lfht_match, &e->k, &e->node);
+		urcu_memb_read_unlock();
+		if (r != &e->node) {
+			std::free(e);
+			return false;
+		}
+		return true;
+	}
+	bool lookup(const cid_t &k, cid_t *out)
+	{
+		cds_lfht_iter it;
+		urcu_memb_read_lock();
+		cds_lfht_lookup(ht, hash_cid(k), lfht_match, &k, &it);
+		cds_lfht_node *n = cds_lfht_iter_get_node(&it);
+		if (n)
+			*out = caa_container_of(n, LfhtNode, node)->v;
+		urcu_memb_read_unlock();
+		return n != nullptr;
+	}
+};
+
+struct CidHash {
+	size_t operator()(const cid_t &k) const noexcept { return hash_cid(k); }
+};
+struct CidEq {
+	bool operator()(const cid_t &a, const cid_t &b) const noexcept { return cid_eq(a, b); }
+};
+
+struct CuckooTable {
+	using Map = libcuckoo::cuckoohash_map<cid_t, cid_t, CidHash, CidEq>;
+	Map *m = nullptr;
+	std::string open(size_t)
+	{
+		m = new Map(4); /* one bucket of 4 slots: grows from (almost) empty */
+		return "";
+	}
+	void thread_enter() {}
+	void thread_exit() {}
+	bool insert(const cid_t &k, const cid_t &v) { return m->insert(k, v); }
+	bool lookup(const cid_t &k, cid_t *out) { return m->find(k, *out); }
+};
+
+struct TbbHashCompare {
+	size_t hash(const cid_t &k) const { return hash_cid(k); }
+	bool equal(const cid_t &a, const cid_t &b) const { return cid_eq(a, b); }
+};
+
+struct TbbTable {
+	using Map = tbb::concurrent_hash_map<cid_t, cid_t, TbbHashCompare>;
+	Map *m = nullptr;
+	std::string open(size_t)
+	{
+		m = new Map();
+		return "";
+	}
+	void thread_enter() {}
+	void thread_exit() {}
+	bool insert(const cid_t &k, const cid_t &v) { return m->insert(Map::value_type(k, v)); }
+	bool lookup(const cid_t &k, cid_t *out)
+	{
+		Map::const_accessor a;
+		if (!m->find(a, k))
+			return false;
+		*out = a->second;
+		return true;
+	}
+};
+
+// Linear probing, power-of-two capacity, doubles past 3/4 full; the all-zero
+// key marks an empty slot and is kept aside.  One pthread_rwlock guards it.
+struct RwlockTable {
+	pthread_rwlock_t lock;
+	KV *slots = nullptr;
+	size_t mask = 0, count = 0;
+	bool has_zero = false;
+	cid_t zero_v{};
+	std::string open(size_t)
+	{
+		pthread_rwlock_init(&lock, nullptr);
+		mask = 15;
+		slots = static_cast<KV *>(std::calloc(mask + 1, sizeof(KV)));
+		return "";
+	}
+	void thread_enter() {}
+	void thread_exit() {}
+	static bool is_zero(const cid_t &k) { return (k.w[0] | k.w[1] | k.w[2] | k.w[3]) == 0; }
+	void grow()
+	{
+		size_t nmask = mask * 2 + 1;
+		KV *ns = static_cast<KV *>(std::calloc(nmask + 1, sizeof(KV)));
+		for (size_t i = 0; i <= mask; i++) {
+			if (is_zero(slots[i].k))
+				continue;
+			size_t j = hash_cid(slots[i].k) & nmask;
+			while (!is_zero(ns[j].k))
+				j = (j + 1) & nmask;
+			ns[j] = slots[i];
+		}
+		std::free(slots);
+		slots = ns;
+		mask = nmask;
+	}
+	bool insert(const cid_t &k, const cid_t &v)
+	{
+		pthread_rwlock_wrlock(&lock);
+		bool added = false;
+		if (is_zero(k)) {
+			added = !has_zero;
+			has_zero = true;
+			zero_v = v;
+		} else {
+			if ((count + 1) * 4 > (mask + 1) * 3)
+				grow();
+			size_t j = hash_cid(k) & mask;
+			while (!is_zero(slots[j].k) && !cid_eq(slots[j].k, k))
+				j = (j + 1) & mask;
+			if (is_zero(slots[j].k)) {
+				slots[j].k = k;
+				slots[j].v = v;
+				count++;
+				added = true;
+			}
+		}
+		pthread_rwlock_unlock(&lock);
+		return added;
+	}
+	bool lookup(const cid_t &k, cid_t *out)
+	{
+		bool found = false;
+		pthread_rwlock_rdlock(&lock);
+		if (is_zero(k)) {
+			found = has_zero;
+			*out = zero_v;
+		} else {
+			size_t j = hash_cid(k) & mask;
+			for (;; j = (j + 1) & mask) {
+				if (is_zero(slots[j].k))
+					break;
+				if (cid_eq(slots[j].k, k)) {
+					*out = slots[j].v;
+					found = true;
+					break;
+				}
+			}
+		}
+		pthread_rwlock_unlock(&lock);
+		return found;
+	}
+};
+
+// ---------------------------------------------------------------------
+// Benchmarks
+// ---------------------------------------------------------------------
+enum class Work { insert, lookup, mix, insert_seq, lookup_seq };
+const char *work_name(Work w)
+{
+	switch (w) {
+	case Work::insert: return "insert";
+	case Work::lookup: return "lookup";
+	case Work::mix: return "mix90_10";
+	case Work::insert_seq: return "insert_seq";
+	case Work::lookup_seq: return "lookup_seq";
+	}
+	return "?";
+}
+
+enum class Who { cidstore, cidstore_serialized, lfht_growing, lfht_presized, cuckoo, tbb, rwlock };
+const char *who_name(Who w)
+{
+	switch (w) {
+	case Who::cidstore: return "cidstore";
+	case Who::cidstore_serialized: return "cidstore_serialized";
+	case Who::lfht_growing: return "cds_lfht_growing";
+	case Who::lfht_presized: return "cds_lfht_presized";
+	case Who::cuckoo: return "libcuckoo";
+	case Who::tbb: return "tbb_chm";
+	case Who::rwlock: return "rwlock_table";
+	}
+	return "?";
+}
+
+struct Spec {
+	Work work;
+	Who who;
+	size_t n;
+	int threads;
+	std::string base() const
+	{
+		std::string ns = n % (1u << 20) == 0 ? std::to_string(n >> 20) + "M" : std::to_string(n);
+		return std::string(work_name(work)) + "/" + who_name(who) + "/n:" + ns;
+	}
+	// The name Google Benchmark gives the run (checked in the child).
+	std::string full() const
+	{
+		return base() + "/iterations:1/manual_time/threads:" + std::to_string(threads);
+	}
+};
+
+unsigned long g_lfht_initial = 1;
+
+// State shared by the threads of one run; written by thread 0 before the
+// loop's start barrier, read by all after it.
+struct Shared {
+	void *table = nullptr;
+	std::string err;
+	pthread_barrier_t bar;
+	std::atomic<uint64_t> sum{0}, misses{0};
+	size_t rss0 = 0, rss1 = 0;
+} g_run;
+
+template <class T> T *make_table(Who who)
+{
+	if constexpr (std::is_same_v<T, CidstoreTable>)
+		return new T(who == Who::cidstore_serialized);
+	else if constexpr (std::is_same_v<T, LfhtTable>)
+		return new T(who == Who::lfht_presized, g_lfht_initial);
+	else
+		return new T();
+}
+
+inline cid_t seq_key(uint64_t i) { return cid_t{{0, 0, 0, i}}; }
+
+template <class T>
+void fill(T *t, size_t lo, size_t hi, bool seq, uint64_t *misses)
+{
+	const KV *kv = g_data.kv;
+	for (size_t i = lo; i < hi; i++) {
+		bool ok = seq ? t->insert(seq_key(i), kv[i].v) : t->insert(kv[i].k, kv[i].v);
+		*misses += !ok;
+	}
+}
+
+template <class T> void bench(benchmark::State &st, Spec spec)
+{
+	const int tid = st.thread_index(), nt = st.threads();
+	const size_t n = spec.n;
+	const PerN &pn = g_data.of(n);
+	const bool seq = spec.work == Work::insert_seq || spec.work == Work::lookup_seq;
+	const bool is_insert = spec.work == Work::insert || spec.work == Work::insert_seq;
+	if (tid == 0) {
+		pthread_barrier_init(&g_run.bar, nullptr, nt);
+		g_run.sum = 0;
+		g_run.misses = 0;
+		g_run.rss0 = rss_bytes();
+		T *t = make_table<T>(spec.who);
+		g_run.err = t->open(n);
+		g_run.table = t;
+	}
+	for (auto _ : st) { // one iteration; Google Benchmark's barrier precedes it
+		if (!g_run.err.empty()) {
+			st.SkipWithError(g_run.err.c_str());
+			break;
+		}
+		T *t = static_cast<T *>(g_run.table);
+		t->thread_enter();
+		const size_t lo = n * tid / nt, hi = n * (tid + 1) / nt;
+		uint64_t misses = 0, sum = 0;
+		if (!is_insert) {
+			fill(t, lo, hi, seq, &misses);
+			pthread_barrier_wait(&g_run.bar);
+		}
+		pthread_barrier_wait(&g_run.bar);
+		auto t0 = std::chrono::steady_clock::now();
+		cid_t out;
+		switch (spec.work) {
+		case Work::insert:
+		case Work::insert_seq:
+			fill(t, lo, hi, seq, &misses);
+			break;
+		case Work::lookup:
+			for (size_t i = lo; i < hi; i++) {
+				if (t->lookup(pn.lk[i], &out))
+					sum += out.w[0];
+				else
+					misses++;
+			}
+			break;
+		case Work::lookup_seq:
+			for (size_t i = lo; i < hi; i++) {
+				if (t->lookup(seq_key(pn.perm[i]), &out))
+					sum += out.w[0];
+				else
+					misses++;
+			}
+			break;
+		case Work::mix: {
+			const KV *extra = g_data.kv + n;
+			for (size_t i = lo; i < hi; i++) {
+				if (i % 10 == 9) {
+					misses += !t->insert(extra[i / 10].k, extra[i / 10].v);
+				} else if (t->lookup(pn.lk[i], &out)) {
+					sum += out.w[0];
+				} else {
+					misses++;
+				}
+			}
+			break;
+		}
+		}
+		pthread_barrier_wait(&g_run.bar);
+		auto t1 = std::chrono::steady_clock::now();
+		if (tid == 0)
+			g_run.rss1 = rss_bytes();
+		g_run.sum += sum;
+		g_run.misses += misses;
+		t->thread_exit();
+		st.SetIterationTime(std::chrono::duration<double>(t1 - t0).count());
+		st.SetItemsProcessed((int64_t)(hi - lo));
+	}
+	// Google Benchmark's stop barrier: every thread's sums are in.
+	if (tid == 0 && g_run.err.empty()) {
+		uint64_t want = 0;
+		if (spec.work == Work::lookup || spec.work == Work::lookup_seq)
+			want = pn.sum_lookup;
+		else if (spec.work == Work::mix)
+			want = pn.sum_mix;
+		if (g_run.misses != 0 || g_run.sum != want) {
+			static std::string msg;
+			msg = "verification failed: " + std::to_string(g_run.misses.load()) +
+			      " missing or duplicate keys, value checksum " +
+			      (g_run.sum == want ? "ok" : "wrong");
+			st.SkipWithError(msg.c_str());
+		}
+		if (is_insert)
+			st.counters["bytes_per_key"] = (double)((long)g_run.rss1 - (long)g_run.rss0) / (double)n;
+		st.counters["n"] = (double)n;
+		if (nt > (int)std::thread::hardware_concurrency())
+			st.SetLabel("oversubscribed");
+		// The table is not freed: the process exits after this one run.
+	}
+}
+
+void register_spec(const Spec &s)
+{
+	benchmark::internal::Benchmark *b = nullptr;
+	switch (s.who) {
+	case Who::cidstore:
+	case Who::cidstore_serialized:
+		b = benchmark::RegisterBenchmark(s.base().c_str(), bench<CidstoreTable>, s);
+		break;
+	case Who::lfht_growing:
+	case Who::lfht_presized:
+		b = benchmark::RegisterBenchmark(s.base().c_str(), bench<LfhtTable>, s);
+		break;
+	case Who::cuckoo:
+		b = benchmark::RegisterBenchmark(s.base().c_str(), bench<CuckooTable>, s);
+		break;
+	case Who::tbb:
+		b = benchmark::RegisterBenchmark(s.base().c_str(), bench<TbbTable>, s);
+		break;
+	case Who::rwlock:
+		b = benchmark::RegisterBenchmark(s.base().c_str(), bench<RwlockTable>, s);
+		break;
+	}
+	b->Iterations(1)->UseManualTime()->Threads(s.threads)->Unit(benchmark::kMillisecond);
+}
+
+// Console output of a child: one compact line per run, no context block.
+class LineReporter : public benchmark::BenchmarkReporter {
+public:
+	bool ReportContext(const Context &) override { return true; }
+	void ReportRuns(const std::vector<Run> &runs) override
+	{
+		for (const Run &r : runs) {
+			if (r.error_occurred) {
+				std::printf("%-58s FAILED: %s\n", r.benchmark_name().c_str(), r.error_message.c_str());
+				continue;
+			}
+			auto ips = r.counters.find("items_per_second");
+			auto bpk = r.counters.find("bytes_per_key");
+			std::printf("%-58s %8.3f Mops/s", r.benchmark_name().c_str(),
+				    ips != r.counters.end() ? ips->second.value / 1e6 : 0.0);
+			if (bpk != r.counters.end())
+				std::printf("  %7.1f bytes/key", bpk->second.value);
+			std::printf("%s\n", r.report_label.empty() ? "" : ("  " + r.report_label).c_str());
+		}
+		std::fflush(stdout);
+	}
+};
+
+// ---------------------------------------------------------------------
+// Supervisor
+// ---------------------------------------------------------------------
+struct Options {
+	std::vector<size_t> sizes{1u << 20};
+	std::vector<int> threads{1, 2, 4, 8};
+	int reps = 3;
+	double timeout = 0; // 0: derived from N
+	std::string out, filter;
+	std::vector<std::string> passthrough; // other --benchmark_* flags
+	bool list = false;
+};
+
+size_t parse_size(const std::string &s)
+{
+	char *end = nullptr;
+	double v = std::strtod(s.c_str(), &end);
+	size_t mult = 1;
+	if (end && (*end == 'M' || *end == 'm'))
+		mult = 1u << 20;
+	else if (end && (*end == 'K' || *end == 'k'))
+		mult = 1u << 10;
+	return (size_t)(v * (double)mult);
+}
+
+template <class F> void split_csv(const std::string &s, F f)
+{
+	std::stringstream ss(s);
+	std::string item;
+	while (std::getline(ss, item, ','))
+		if (!item.empty())
+			f(item);
+}
+
+void usage()
+{
+	std::printf(
+		"bench_index [options] [--benchmark_* flags]\n"
+		"  --sizes=1M[,16M]     key counts (default 1M; env CIDSTORE_BENCH_SIZES)\n"
+		"  --threads=1,2,4,8    thread counts (default 1,2,4,8)\n"
+		"  --benchmark_repetitions=R  fresh process per repetition (default 3)\n"
+		"  --benchmark_filter=REGEX   run only names matching (leading '-' negates)\n"
+		"  --benchmark_out=FILE       merged Google Benchmark JSON\n"
+		"  --timeout=SECONDS    watchdog per run (default 30 + 6 s per million keys)\n"
+		"  --lfht-initial=B     initial buckets of cds_lfht_growing (default 1)\n"
+		"  --seed=S             key generator seed\n"
+		"  --list               print the benchmark names and exit\n");
+}
+
+Options parse(int argc, char **argv)
+{
+	Options o;
+	if (const char *e = std::getenv("CIDSTORE_BENCH_SIZES")) {
+		o.sizes.clear();
+		split_csv(e, [&](const std::string &x) { o.sizes.push_back(parse_size(x)); });
+	}
+	for (int i = 1; i < argc; i++) {
+		std::string a = argv[i];
+		auto val = [&](const char *p) -> const char * {
+			size_t l = std::strlen(p);
+			return a.compare(0, l, p) == 0 ? a.c_str() + l : nullptr;
+		};
+		const char *v;
+		if ((v = val("--sizes="))) {
+			o.sizes.clear();
+			split_csv(v, [&](const std::string &x) { o.sizes.push_back(parse_size(x)); });
+		} else if ((v = val("--threads="))) {
+			o.threads.clear();
+			split_csv(v, [&](const std::string &x) { o.threads.push_back(std::atoi(x.c_str())); });
+		} else if ((v = val("--benchmark_repetitions="))) {
+			o.reps = std::max(1, std::atoi(v));
+		} else if ((v = val("--benchmark_filter="))) {
+			o.filter = v;
+		} else if ((v = val("--benchmark_out="))) {
+			o.out = v;
+		} else if ((v = val("--benchmark_out_format="))) {
+			if (std::string(v) != "json")
+				std::fprintf(stderr, "note: output is always JSON\n");
+		} else if ((v = val("--timeout="))) {
+			o.timeout = std::atof(v);
+		} else if ((v = val("--lfht-initial="))) {
+			g_lfht_initial = std::strtoul(v, nullptr, 0);
+		} else if ((v = val("--seed="))) {
+			g_data.seed = std::strtoull(v, nullptr, 0);
+		} else if (a == "--list") {
+			o.list = true;
+		} else if (a == "--help" || a == "-h") {
+			usage();
+			std::exit(0);
+		} else if (a.compare(0, 12, "--benchmark_") == 0 || a.compare(0, 3, "--v") == 0) {
+			o.passthrough.push_back(a);
+		} else {
+			std::fprintf(stderr, "unknown argument: %s\n", a.c_str());
+			usage();
+			std::exit(2);
+		}
+	}
+	return o;
+}
+
+std::vector<Spec> all_specs(const Options &o)
+{
+	const Who contenders[] = {Who::cidstore, Who::cidstore_serialized, Who::lfht_growing,
+				  Who::lfht_presized, Who::cuckoo, Who::tbb, Who::rwlock};
+	const Work works[] = {Work::insert, Work::lookup, Work::mix};
+	std::vector<Spec> v;
+	bool neg = !o.filter.empty() && o.filter[0] == '-';
+	std::regex re(neg ? o.filter.substr(1) : (o.filter.empty() ? "." : o.filter));
+	auto add = [&](Spec s) {
+		if (std::regex_search(s.full(), re) != neg)
+			v.push_back(s);
+	};
+	for (size_t n : o.sizes)
+		for (Work w : works)
+			for (Who c : contenders)
+				for (int t : o.threads)
+					add(Spec{w, c, n, t});
+	for (size_t n : o.sizes)
+		for (Work w : {Work::insert_seq, Work::lookup_seq})
+			for (int t : o.threads)
+				add(Spec{w, Who::cidstore, n, t});
+	return v;
+}
+
+std::string json_escape(const std::string &s)
+{
+	std::string r;
+	for (char c : s) {
+		if (c == '"' || c == '\\')
+			r += '\\';
+		r += c;
+	}
+	return r;
+}
+
+// Runs one repetition of s in a forked child.  Returns the child's JSON
+// "benchmarks" entries (without brackets), or a failed entry; fills
+// *context with the child's JSON context block the first time.
+std::string run_child(const Options &o, const Spec &s, int rep, double timeout,
+		      const std::string &tmp, std::string *context, bool *failed)
+{
+	std::fflush(stdout);
+	std::fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		std::exit(2);
+	}
+	if (pid == 0) {
+		setpgid(0, 0);
+		std::vector<std::string> args{"bench_index", "--benchmark_out=" + tmp,
+					      "--benchmark_out_format=json", "--benchmark_repetitions=1"};
+		for (auto &p : o.passthrough)
+			args.push_back(p);
+		std::vector<char *> av;
+		for (auto &a : args)
+			av.push_back(const_cast<char *>(a.c_str()));
+		av.push_back(nullptr);
+		int ac = (int)args.size();
+		benchmark::Initialize(&ac, av.data());
+		benchmark::AddCustomContext("allocator", allocator_name());
+		benchmark::AddCustomContext("keys", "random 256-bit keys and values, xoshiro256** seed " +
+							    std::to_string(g_data.seed));
+		benchmark::AddCustomContext("transparent_hugepage",
+					    read_first_line("/sys/kernel/mm/transparent_hugepage/enabled"));
+		benchmark::AddCustomContext("watchdog", "fork per repetition, timeout " +
+							    std::to_string((int)timeout) + " s");
+		benchmark::AddCustomContext("cidstore_version",
+					    cidstore_version ? cidstore_version() : "not linked");
+		benchmark::AddCustomContext("lfht_growing_initial_buckets", std::to_string(g_lfht_initial));
+		register_spec(s);
+		LineReporter rep_out;
+		benchmark::RunSpecifiedBenchmarks(&rep_out);
+		std::fflush(stdout);
+		_exit(0); // skip destructors: the tables are deliberately left alone
+	}
+	setpgid(pid, pid);
+	auto start = std::chrono::steady_clock::now();
+	int status = 0;
+	std::string why;
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			break;
+		double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+		if (el > timeout) {
+			kill(-pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			char b[128];
+			std::snprintf(b, sizeof b, "watchdog: no result after %.0f s, killed (hung)", timeout);
+			why = b;
+			break;
+		}
+		usleep(20000);
+	}
+	if (why.empty() && WIFSIGNALED(status))
+		why = std::string("watchdog: crashed with signal ") + std::to_string(WTERMSIG(status)) +
+		      " (" + strsignal(WTERMSIG(status)) + ")";
+	else if (why.empty() && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+		why = "watchdog: exited with status " + std::to_string(WEXITSTATUS(status));
+	std::string body;
+	if (why.empty()) {
+		std::ifstream f(tmp);
+		std::stringstream ss;
+		ss << f.rdbuf();
+		std::string j = ss.str();
+		size_t b = j.find("\"benchmarks\": [");
+		size_t e = j.rfind(']');
+		if (b == std::string::npos || e == std::string::npos || e < b) {
+			why = "watchdog: child wrote no JSON";
+		} else {
+			if (context->empty())
+				*context = j.substr(0, b);
+			body = j.substr(b + 15, e - b - 15);
+			while (!body.empty() && std::isspace((unsigned char)body.back()))
+				body.pop_back();
+			while (!body.empty() && (body[0] == '\n' || body[0] == '\r'))
+				body.erase(0, 1);
+			auto repl = [&](const std::string &from, const std::string &to) {
+				size_t p = body.find(from);
+				if (p != std::string::npos)
+					body.replace(p, from.size(), to);
+			};
+			repl("\"repetitions\": 1,", "\"repetitions\": " + std::to_string(o.reps) + ",");
+			repl("\"repetition_index\": 0,", "\"repetition_index\": " + std::to_string(rep) + ",");
+			*failed = body.find("\"error_occurred\": true") != std::string::npos;
+		}
+	}
+	std::remove(tmp.c_str());
+	if (!why.empty()) {
+		*failed = true;
+		std::printf("%-58s FAILED: %s\n", s.full().c_str(), why.c_str());
+		char b[1024];
+		std::snprintf(b, sizeof b,
+			      "    {\n      \"name\": \"%s\",\n      \"run_name\": \"%s\",\n"
+			      "      \"run_type\": \"iteration\",\n      \"repetitions\": %d,\n"
+			      "      \"repetition_index\": %d,\n      \"threads\": %d,\n"
+			      "      \"error_occurred\": true,\n      \"error_message\": \"%s\"\n    }",
+			      s.full().c_str(), s.full().c_str(), o.reps, rep, s.threads,
+			      json_escape(why).c_str());
+		body = b;
+	}
+	return body;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	Options o = parse(argc, argv);
+	std::vector<Spec> specs = all_specs(o);
+	if (o.list) {
+		for (auto &s : specs)
+			std::printf("%s\n", s.full().c_str());
+		return 0;
+	}
+	if (specs.empty()) {
+		std::fprintf(stderr, "no benchmark matches\n");
+		return 1;
+	}
+	auto g0 = std::chrono::steady_clock::now();
+	generate(o.sizes);
+	std::printf("keys: %zu (+10%% for the mix) generated in %.1f s; %zu benchmarks x %d repetitions; "
+		    "allocator %s; %u cores\n",
+		    g_data.nmax,
+		    std::chrono::duration<double>(std::chrono::steady_clock::now() - g0).count(),
+		    specs.size(), o.reps, allocator_name().c_str(), std::thread::hardware_concurrency());
+	char tmpl[] = "/tmp/bench_index.XXXXXX";
+	if (!mkdtemp(tmpl)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	std::string context, entries;
+	int nfailed = 0, k = 0;
+	std::vector<std::string> failures;
+	for (int rep = 0; rep < o.reps; rep++) { // repetitions outermost: spreads drift
+		for (const Spec &s : specs) {
+			double timeout = o.timeout > 0 ? o.timeout : 30.0 + 6.0 * (double)s.n / (1 << 20);
+			bool failed = false;
+			std::string tmp = std::string(tmpl) + "/run" + std::to_string(k++) + ".json";
+			std::string body = run_child(o, s, rep, timeout, tmp, &context, &failed);
+			if (failed) {
+				nfailed++;
+				failures.push_back(s.full() + " (repetition " + std::to_string(rep) + ")");
+			}
+			if (!body.empty())
+				entries += (entries.empty() ? "" : ",\n") + body;
+		}
+	}
+	rmdir(tmpl);
+	if (!o.out.empty()) {
+		if (context.empty())
+			context = "{\n  \"context\": {},\n  ";
+		std::ofstream f(o.out);
+		f << context << "\"benchmarks\": [\n" << entries << "\n  ]\n}\n";
+		std::printf("wrote %s\n", o.out.c_str());
+	}
+	std::printf("%d of %d runs failed%s\n", nfailed, k, nfailed ? ":" : "");
+	for (auto &f : failures)
+		std::printf("  %s\n", f.c_str());
+	std::printf("total %.0f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - g0).count());
+	return 0;
+}

@@ -1,0 +1,93 @@
+/*
+ * epoch.h — safe memory reclamation for the index, over ck_epoch.  Internal.
+ *
+ * One ep_domain per index.  A thread gets its ck_epoch record the first time
+ * it enters a section of a domain (no registration call); the record is kept
+ * in a thread-local table and handed back to the domain (after a barrier
+ * that frees everything it retired) when the thread exits.  Records are
+ * recycled, so the number of records is bounded by the peak number of
+ * threads alive at once, not by how many threads ever ran.
+ *
+ * Synchronization table:
+ *   | role                     | may run with                              |
+ *   |--------------------------|-------------------------------------------|
+ *   | ep_enter/ep_exit (reader)| everything                                |
+ *   | ep_retire (owner thread) | everything; frees only in its own poll    |
+ *   | thread-exit destructor   | everything but ep_domain_fini of the same |
+ *   | ep_domain_fini           | nothing on the same domain                |
+ *
+ * ThreadSanitizer: the happens-before edge "reader leaves its section ->
+ * reclaimer frees" is created inside libck.so (uninstrumented), so it is
+ * annotated: every ep_exit releases the domain's sync address, every poll
+ * acquires it before objects are freed; record hand-over through
+ * ck_epoch_unregister/ck_epoch_recycle is annotated on the record.
+ */
+#ifndef CIDSTORE_INDEX_EPOCH_H
+#define CIDSTORE_INDEX_EPOCH_H
+
+#include <ck_epoch.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "util/tsan.h"
+
+typedef struct ep_rec ep_rec_t;
+
+typedef struct ep_domain {
+	ck_epoch_t ck;
+	uint64_t id;                 /* unique for the process lifetime; immutable */
+	pthread_mutex_t recs_lock;   /* protects all_recs (register / fini only) */
+	ep_rec_t *all_recs;          /* Synchronization: recs_lock */
+	_Atomic uint64_t nrecs;      /* Synchronization: atomic (stats) */
+	_Atomic int64_t pending;     /* retired, not yet freed.  atomic (stats) */
+	char tsan_sync;              /* address used by the TSan annotations only */
+} ep_domain_t;
+
+struct ep_rec {
+	ck_epoch_record_t ck;        /* first: CK_CC_CACHELINE aligned */
+	ep_rec_t *next_all;          /* Synchronization: domain recs_lock */
+	ep_domain_t *dom;            /* immutable */
+	unsigned retired_since_poll; /* owner thread only */
+	unsigned depth;              /* owner thread only: section nesting */
+};
+
+int ep_domain_init(ep_domain_t *d);
+/* Frees every pending object and every record.  No other thread may use d. */
+void ep_domain_fini(ep_domain_t *d);
+
+/* The calling thread's record for d (registering it on first use), or NULL
+ * when out of memory.  Never waits except on d->recs_lock at first use. */
+ep_rec_t *ep_record(ep_domain_t *d);
+
+static inline void ep_enter(ep_rec_t *r)
+{
+	if (r->depth++ == 0)
+		ck_epoch_begin(&r->ck, NULL);
+}
+
+void ep_poll(ep_rec_t *r);
+
+static inline void ep_exit(ep_rec_t *r)
+{
+	if (--r->depth == 0) {
+		/* Everything this thread read inside the section happens before
+		 * any free that the reclaimer does after seeing it leave. */
+		cidstore_tsan_release(&r->dom->tsan_sync);
+		ck_epoch_end(&r->ck, NULL);
+		if (r->retired_since_poll >= 32)
+			ep_poll(r);
+	}
+}
+
+/* Defers fn(e) until every thread that might hold a reference has left its
+ * section.  Call from inside or outside a section. */
+void ep_retire(ep_rec_t *r, ck_epoch_entry_t *e, ck_epoch_cb_t *fn);
+
+/* Called by every free callback after freeing one object. */
+static inline void ep_freed(ep_domain_t *d)
+{
+	atomic_fetch_sub_explicit(&d->pending, 1, memory_order_relaxed);
+}
+
+#endif

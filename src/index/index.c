@@ -1,0 +1,1203 @@
+/*
+ * index.c — extendible hashing with lock-free buckets, reclaimed by epochs.
+ *
+ * STRUCTURE
+ *   idx.cur  -> dir { depth G, e[2^G] }   (atomic pointer, replaced whole)
+ *   dir.e[i] -> bucket                    (atomic pointer; a *hint*, see below)
+ *   bucket   { depth L, prefix, fwd, meta[SLOTS], slot[SLOTS] }
+ *   slot     { key, two inline values, vs -> vset (>= 3 values) }
+ *
+ *   A key routes by h = cid_hash64(seed, key): the top G bits pick the
+ *   directory entry, the top L bits are the bucket's prefix, bit (63 - L)
+ *   picks the child when a bucket of depth L splits, and bits 8..23 of h
+ *   are the slot's fingerprint.
+ *
+ * ATOMIC FIELDS AND WHAT THEY MEAN
+ *   meta[i] (one 64-bit word per slot; all of a key's published state):
+ *     kind (2 bits)  EMPTY -> RESERVED -> KEYED, never back.  RESERVED: a
+ *                    claimer is writing the key; KEYED: key immutable.
+ *     LOCK           a writer of this key is in its critical section.
+ *     FROZEN         the bucket is being split/compacted: no new LOCK or
+ *                    claim may be taken; the slot's state is final.
+ *     V0, V1         inline value 0 / 1 valid (not SPILLED).
+ *     SPILLED        values live in slot.vs.
+ *     fp (16 bits)   fingerprint of the key (set at claim).
+ *     gen (40 bits)  incremented by every publication.
+ *   bucket.fwd       NULL, or the pair of buckets that replaced this one
+ *                    (both the same bucket for a compaction).  Set once, by
+ *                    CAS; from then on the bucket never changes again.
+ *   dir.e[i]         the bucket for prefix i or one of its ancestors: a
+ *                    reader that finds a forwarded bucket follows fwd by the
+ *                    next hash bit.  Entries only move down the chain (CAS).
+ *   idx.cur          the current directory (seq_cst store on rebuild).
+ *   vset.napp        see vset.h.
+ *
+ * INVARIANTS
+ *   I1  Claimed slots form a prefix of the bucket: a claimer takes the
+ *       first EMPTY slot after seeing every earlier slot claimed, and slots
+ *       never become EMPTY again.  Hence all inserters of one key scan the
+ *       same slots in the same order and cannot both claim: the second sees
+ *       the first's RESERVED/KEYED slot with the same fingerprint, waits for
+ *       the key to be written, and finds the key.  A key is in at most one
+ *       slot of the live bucket (a deleted key keeps its slot, KEYED with no
+ *       values, until the bucket is compacted or split).
+ *   I2  A writer changes a slot only while holding its LOCK, and only
+ *       storage that the published meta does not reference (the free inline
+ *       value, vset entries at index >= napp, a brand-new vset); readers
+ *       validate what they read against meta's gen (seqlock pattern without
+ *       a writer-held odd state, so readers never wait).
+ *   I3  After FROZEN is set on every slot and every LOCK has cleared, the
+ *       bucket's content is final; any thread may then build the children
+ *       from it; the first CAS of fwd wins, losers free their copies.
+ *   I4  Following fwd from any bucket reachable from the current directory
+ *       reaches the live bucket for the hash.  A bucket leaves memory only
+ *       when no directory that a thread could load still references it:
+ *       forwarded buckets wait on the limbo list until a directory rebuild
+ *       publishes a directory that cannot reference them (see rebuild()).
+ *
+ * LINEARIZATION POINTS
+ *   insert/delete (inline or spill/demote): the CAS that publishes meta.
+ *   insert/delete into a vset with room: vset_append's store of napp.
+ *   vset rebuild (append region full): the release store of slot.vs.
+ *   delete_key: the CAS that publishes meta with no values.
+ *   lookup/contains: the first meta load (s1) of the successful attempt; the
+ *   attempt succeeds when meta is unchanged (ignoring LOCK/FROZEN) at the end.
+ *   A lookup of a frozen bucket still returns the key's real state: a frozen
+ *   slot's state held from the freeze until the children were installed, and
+ *   the reader loaded the bucket before they were.
+ *
+ * PROGRESS
+ *   lookup/contains/scan: lock-free (retry only when a writer completed a
+ *   change of the same key in between).  Writers: lock-free with respect to
+ *   other keys except two bounded waits: a writer waits for another writer
+ *   of the same key (per-key LOCK), an inserter whose fingerprint matches a
+ *   RESERVED slot waits for that key's four-word write, and a thread that
+ *   splits a bucket waits for writers already inside a per-key critical
+ *   section of that bucket.  Splits are helped, never waited for; directory
+ *   rebuilds are done by one thread at a time (try-flag) and nobody waits
+ *   for them: until a rebuild finishes, accesses follow fwd chains.
+ *
+ * MEMORY SAFETY
+ *   Every access happens inside an epoch section.  Replaced vsets, replaced
+ *   directories and forwarded buckets go through ep_retire, so they are
+ *   freed only after every section that could have loaded them has ended.
+ *   Forwarded buckets are retired by rebuild() only when the new directory
+ *   cannot reference them (I4 argument there).
+ */
+#include "index/index.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "cid/hash.h"
+#include "index/epoch.h"
+#include "index/vset.h"
+#include "util/backoff.h"
+
+#define SLOTS 16
+#define MAX_DIR_DEPTH 28 /* directory capped at 2^28 entries (2 GiB) */
+
+#define K_EMPTY 0ULL
+#define K_RESERVED 1ULL
+#define K_KEYED 2ULL
+#define M_KIND 3ULL
+#define M_LOCK (1ULL << 2)
+#define M_FROZEN (1ULL << 3)
+#define M_V0 (1ULL << 4)
+#define M_V1 (1ULL << 5)
+#define M_SPILLED (1ULL << 6)
+#define M_FP_SHIFT 8
+#define M_FP (0xffffULL << M_FP_SHIFT)
+#define M_GEN_SHIFT 24
+#define M_GEN_ONE (1ULL << M_GEN_SHIFT)
+#define M_VALUES (M_V0 | M_V1 | M_SPILLED)
+#define M_IGNORE (M_LOCK | M_FROZEN) /* bits a reader's validation ignores */
+
+#define KIND(m) ((m) & M_KIND)
+#define FP_OF(h) (((h) >> 8) & 0xffff)
+
+struct slot {
+	cid_t key;                /* written while RESERVED, immutable after */
+	_Atomic uint64_t v[2][4]; /* inline values: relaxed words, seqlock-validated */
+	_Atomic(vset_t *) vs;     /* release by the lock holder; epoch-protected */
+};
+
+struct fwd {
+	struct bucket *child[2];
+};
+
+struct bucket {
+	ck_epoch_entry_t ep;
+	struct bucket *limbo_next; /* Synchronization: limbo stack (release/acquire) */
+	_Atomic(struct fwd *) fwd; /* set once by CAS (acq_rel) */
+	uint64_t prefix;           /* immutable: top `depth` bits, left-aligned */
+	unsigned depth;            /* immutable */
+	struct idx *ix;            /* immutable; for the free callback */
+	_Atomic uint64_t meta[SLOTS];
+	struct slot slot[SLOTS];
+};
+
+struct dir {
+	ck_epoch_entry_t ep;
+	struct idx *ix;
+	unsigned depth;
+	_Atomic(struct bucket *) e[];
+};
+
+struct idx {
+	_Atomic(struct dir *) cur;
+	cid_hash_seed_t seed;
+	ep_domain_t ep;
+	_Atomic(struct bucket *) limbo; /* forwarded buckets awaiting rebuild */
+	_Atomic uint64_t limbo_n;
+	_Atomic int rebuilding;         /* try-flag: one rebuild at a time */
+	/* statistics: relaxed counters */
+	_Atomic uint64_t nbuckets, splits, compactions, rebuilds, mem;
+};
+
+/* ------------------------------------------------------------------ */
+/* allocation and retirement                                           */
+/* ------------------------------------------------------------------ */
+
+static struct bucket *bucket_new(struct idx *ix, unsigned depth, uint64_t prefix)
+{
+	struct bucket *b = aligned_alloc(64, (sizeof(*b) + 63) & ~(size_t)63);
+	if (!b)
+		return NULL;
+	memset(b, 0, sizeof(*b));
+	b->depth = depth;
+	b->prefix = prefix;
+	b->ix = ix;
+	atomic_fetch_add_explicit(&ix->mem, sizeof(*b), memory_order_relaxed);
+	return b;
+}
+
+static void bucket_free(struct bucket *b)
+{
+	atomic_fetch_sub_explicit(&b->ix->mem, sizeof(*b), memory_order_relaxed);
+	free(atomic_load_explicit(&b->fwd, memory_order_relaxed));
+	free(b);
+}
+
+static void bucket_free_cb(ck_epoch_entry_t *e)
+{
+	struct bucket *b = (struct bucket *)((char *)e - offsetof(struct bucket, ep));
+	struct idx *ix = b->ix;
+	bucket_free(b);
+	ep_freed(&ix->ep);
+}
+
+static void vset_free(struct idx *ix, vset_t *s)
+{
+	atomic_fetch_sub_explicit(&ix->mem, vset_bytes(s->nsorted), memory_order_relaxed);
+	free(s);
+}
+
+static void vset_free_cb(ck_epoch_entry_t *e)
+{
+	vset_t *s = (vset_t *)((char *)e - offsetof(vset_t, ep));
+	struct idx *ix = s->owner;
+	vset_free(ix, s);
+	ep_freed(&ix->ep);
+}
+
+static void dir_free_cb(ck_epoch_entry_t *e)
+{
+	struct dir *d = (struct dir *)((char *)e - offsetof(struct dir, ep));
+	struct idx *ix = d->ix;
+	atomic_fetch_sub_explicit(&ix->mem, sizeof(*d) + (sizeof(d->e[0]) << d->depth),
+				  memory_order_relaxed);
+	free(d);
+	ep_freed(&ix->ep);
+}
+
+static void retire_vset(struct idx *ix, ep_rec_t *r, vset_t *s)
+{
+	(void)ix;
+	ep_retire(r, &s->ep, vset_free_cb);
+}
+
+static vset_t *vset_track(struct idx *ix, vset_t *s)
+{
+	if (s) {
+		s->owner = ix;
+		atomic_fetch_add_explicit(&ix->mem, vset_bytes(s->nsorted), memory_order_relaxed);
+	}
+	return s;
+}
+
+static struct dir *dir_new(struct idx *ix, unsigned depth)
+{
+	size_t sz = sizeof(struct dir) + (sizeof(((struct dir *)0)->e[0]) << depth);
+	struct dir *d = malloc(sz);
+	if (!d)
+		return NULL;
+	memset(d, 0, sz);
+	d->ix = ix;
+	d->depth = depth;
+	atomic_fetch_add_explicit(&ix->mem, sz, memory_order_relaxed);
+	return d;
+}
+
+/* ------------------------------------------------------------------ */
+/* routing                                                             */
+/* ------------------------------------------------------------------ */
+
+static inline size_t dir_slot(const struct dir *d, uint64_t h)
+{
+	return d->depth ? (size_t)(h >> (64 - d->depth)) : 0;
+}
+
+static inline unsigned side_of(uint64_t h, unsigned depth)
+{
+	return (unsigned)((h >> (63 - depth)) & 1);
+}
+
+/* The live bucket for h.  Compresses the directory entry when it had to
+ * follow forwarding (only to buckets the entry can address). */
+static struct bucket *route(struct idx *ix, uint64_t h)
+{
+	/* acquire: pairs with rebuild()'s publication of the directory */
+	struct dir *d = atomic_load_explicit(&ix->cur, memory_order_acquire);
+	size_t i = dir_slot(d, h);
+	/* acquire: pairs with the CAS that installed the bucket */
+	struct bucket *first = atomic_load_explicit(&d->e[i], memory_order_acquire);
+	struct bucket *b = first, *addr = first;
+	struct fwd *f;
+	/* acquire: pairs with the acq_rel CAS that set fwd (children built) */
+	while ((f = atomic_load_explicit(&b->fwd, memory_order_acquire)) != NULL) {
+		b = f->child[side_of(h, b->depth)];
+		if (b->depth <= d->depth)
+			addr = b;
+	}
+	if (addr != first)
+		atomic_compare_exchange_strong_explicit(&d->e[i], &first, addr,
+			memory_order_release, memory_order_relaxed);
+	return b;
+}
+
+/* ------------------------------------------------------------------ */
+/* reading a slot                                                      */
+/* ------------------------------------------------------------------ */
+
+static inline void load_val(struct slot *sl, int j, cid_t *out)
+{
+	for (int w = 0; w < 4; w++)
+		out->w[w] = atomic_load_explicit(&sl->v[j][w], memory_order_relaxed);
+}
+
+static inline void store_val(struct slot *sl, int j, const cid_t *v)
+{
+	for (int w = 0; w < 4; w++)
+		atomic_store_explicit(&sl->v[j][w], v->w[w], memory_order_relaxed);
+}
+
+/* Snapshot of a KEYED slot's values: count, min(count, cap) copied. */
+static size_t read_slot(struct bucket *b, int i, cid_t *out, size_t cap)
+{
+	struct slot *sl = &b->slot[i];
+	for (;;) {
+		/* acquire: pairs with the publishing CAS (release) */
+		uint64_t s1 = atomic_load_explicit(&b->meta[i], memory_order_acquire);
+		size_t n = 0;
+		if (s1 & M_SPILLED) {
+			/* acquire: pairs with the release store of vs */
+			vset_t *p = atomic_load_explicit(&sl->vs, memory_order_acquire);
+			n = vset_read(p, out, cap);
+		} else {
+			for (int j = 0; j < 2; j++)
+				if (s1 & (M_V0 << j)) {
+					cid_t v;
+					load_val(sl, j, &v);
+					if (n < cap)
+						out[n] = v;
+					n++;
+				}
+		}
+		/* acquire fence: pairs with the writer's release fence taken
+		 * before it overwrote a free inline value, so a torn read implies
+		 * a changed gen below. */
+		atomic_thread_fence(memory_order_acquire);
+		uint64_t s2 = atomic_load_explicit(&b->meta[i], memory_order_relaxed);
+		if (((s1 ^ s2) & ~M_IGNORE) == 0)
+			return n;
+	}
+}
+
+static bool slot_contains(struct bucket *b, int i, const cid_t *v)
+{
+	struct slot *sl = &b->slot[i];
+	for (;;) {
+		uint64_t s1 = atomic_load_explicit(&b->meta[i], memory_order_acquire);
+		bool found = false;
+		if (s1 & M_SPILLED) {
+			vset_t *p = atomic_load_explicit(&sl->vs, memory_order_acquire);
+			found = vset_contains(p, v);
+		} else {
+			for (int j = 0; j < 2; j++)
+				if (s1 & (M_V0 << j)) {
+					cid_t x;
+					load_val(sl, j, &x);
+					found |= cid_eq(&x, v);
+				}
+		}
+		atomic_thread_fence(memory_order_acquire);
+		uint64_t s2 = atomic_load_explicit(&b->meta[i], memory_order_relaxed);
+		if (((s1 ^ s2) & ~M_IGNORE) == 0)
+			return found;
+	}
+}
+
+/* Index of the KEYED slot holding key in b, or -1.  RESERVED slots are
+ * skipped: their insert has not linearized. */
+static int find_keyed(struct bucket *b, const cid_t *key, uint64_t fp)
+{
+	for (int i = 0; i < SLOTS; i++) {
+		uint64_t m = atomic_load_explicit(&b->meta[i], memory_order_acquire);
+		if (KIND(m) == K_EMPTY)
+			return -1; /* I1: claimed slots form a prefix */
+		if (KIND(m) == K_KEYED && ((m & M_FP) >> M_FP_SHIFT) == fp &&
+		    cid_eq(&b->slot[i].key, key))
+			return i;
+	}
+	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* splitting and directory maintenance                                 */
+/* ------------------------------------------------------------------ */
+
+static void rebuild(struct idx *ix, ep_rec_t *r, unsigned want_depth);
+
+static void dir_install(struct idx *ix, struct bucket *b, struct fwd *f)
+{
+	struct dir *d = atomic_load_explicit(&ix->cur, memory_order_acquire);
+	unsigned cd = f->child[0]->depth;
+	if (cd > d->depth || b->depth > d->depth)
+		return;
+	size_t start = d->depth ? (size_t)(b->prefix >> (64 - d->depth)) : 0;
+	size_t count = (size_t)1 << (d->depth - b->depth);
+	for (size_t j = start; j < start + count; j++) {
+		struct bucket *c = f->child[0];
+		if (cd > b->depth) /* a split: bit b->depth of prefix j */
+			c = f->child[(j >> (d->depth - 1 - b->depth)) & 1];
+		struct bucket *expect = b;
+		atomic_compare_exchange_strong_explicit(&d->e[j], &expect, c,
+			memory_order_release, memory_order_relaxed);
+	}
+}
+
+/* Freeze b, build its replacement, and try to install it.  Any thread may
+ * call this for any bucket it reached; the first CAS of fwd wins. */
+static int split(struct idx *ix, ep_rec_t *r, struct bucket *b)
+{
+	if (atomic_load_explicit(&b->fwd, memory_order_acquire))
+		return 0;
+	for (int i = 0; i < SLOTS; i++)
+		atomic_fetch_or_explicit(&b->meta[i], M_FROZEN, memory_order_acq_rel);
+	uint64_t m[SLOTS];
+	for (int i = 0; i < SLOTS; i++) {
+		unsigned spins = 0;
+		/* acquire: pairs with the lock holder's releasing CAS, so the
+		 * slot's final data is visible below. */
+		while ((m[i] = atomic_load_explicit(&b->meta[i], memory_order_acquire)) & M_LOCK)
+			cidstore_backoff(&spins);
+	}
+	if (atomic_load_explicit(&b->fwd, memory_order_acquire))
+		return 0;
+
+	unsigned live = 0;
+	for (int i = 0; i < SLOTS; i++)
+		if (KIND(m[i]) == K_KEYED && (m[i] & M_VALUES))
+			live++;
+	bool do_split = live > SLOTS * 3 / 4 && b->depth < 63;
+	struct fwd *f = malloc(sizeof(*f));
+	if (!f)
+		return CIDSTORE_ENOMEM;
+	unsigned nd = do_split ? b->depth + 1 : b->depth;
+	f->child[0] = bucket_new(ix, nd, b->prefix);
+	f->child[1] = do_split ? bucket_new(ix, nd, b->prefix | (1ULL << (63 - b->depth)))
+			       : f->child[0];
+	if (!f->child[0] || !f->child[1]) {
+		if (f->child[0])
+			bucket_free(f->child[0]);
+		if (do_split && f->child[1])
+			bucket_free(f->child[1]);
+		free(f);
+		return CIDSTORE_ENOMEM;
+	}
+	int fill[2] = {0, 0};
+	for (int i = 0; i < SLOTS; i++) {
+		if (KIND(m[i]) != K_KEYED || !(m[i] & M_VALUES))
+			continue; /* dead slots are dropped here */
+		struct slot *sl = &b->slot[i];
+		unsigned side = 0;
+		if (do_split)
+			side = side_of(cid_hash64(&ix->seed, &sl->key), b->depth);
+		struct bucket *c = f->child[side];
+		int k = fill[side]++;
+		c->slot[k].key = sl->key;
+		for (int j = 0; j < 2; j++)
+			for (int w = 0; w < 4; w++)
+				atomic_init(&c->slot[k].v[j][w],
+					atomic_load_explicit(&sl->v[j][w], memory_order_relaxed));
+		atomic_init(&c->slot[k].vs, atomic_load_explicit(&sl->vs, memory_order_relaxed));
+		atomic_init(&c->meta[k], m[i] & ~(M_LOCK | M_FROZEN));
+	}
+	struct fwd *expect = NULL;
+	/* acq_rel: release publishes the children built above; acquire on
+	 * failure lets us see the winner's. */
+	if (!atomic_compare_exchange_strong_explicit(&b->fwd, &expect, f,
+			memory_order_acq_rel, memory_order_acquire)) {
+		bucket_free(f->child[0]);
+		if (do_split)
+			bucket_free(f->child[1]);
+		free(f);
+		return 0;
+	}
+	atomic_fetch_add_explicit(do_split ? &ix->splits : &ix->compactions, 1,
+				  memory_order_relaxed);
+	if (do_split)
+		atomic_fetch_add_explicit(&ix->nbuckets, 1, memory_order_relaxed);
+	/* b is forwarded: park it on the limbo stack until a rebuild. */
+	struct bucket *top = atomic_load_explicit(&ix->limbo, memory_order_relaxed);
+	do
+		b->limbo_next = top;
+	while (!atomic_compare_exchange_weak_explicit(&ix->limbo, &top, b,
+			memory_order_release, memory_order_relaxed));
+	uint64_t nl = atomic_fetch_add_explicit(&ix->limbo_n, 1, memory_order_relaxed) + 1;
+	dir_install(ix, b, f);
+	struct dir *d = atomic_load_explicit(&ix->cur, memory_order_acquire);
+	if (nd > d->depth && d->depth < MAX_DIR_DEPTH)
+		rebuild(ix, r, nd);
+	else if (nl > 64 + ((uint64_t)1 << d->depth) / 4)
+		rebuild(ix, r, d->depth);
+	return 0;
+}
+
+/*
+ * rebuild: publish a new directory of depth >= want_depth whose entries are
+ * resolved through fwd chains, then retire what it made unreachable.
+ *
+ * Why the retired buckets are unreachable (I4): the limbo stack is emptied
+ * (grabbed) before resolution starts, and every grabbed bucket was
+ * forwarded before that.  Resolution follows fwd for every bucket of depth
+ * < new depth, so the new directory holds no grabbed bucket of depth < new
+ * depth; those with depth >= new depth may be held and are pushed back.
+ * After publication, a thread stores into the new directory only buckets it
+ * saw unforwarded after loading it — which excludes every grabbed bucket,
+ * since their fwd was set before the publication it acquired.  Threads that
+ * still use the old directory are inside epoch sections that began before
+ * the retirement below, so freeing waits for them.
+ */
+static void rebuild(struct idx *ix, ep_rec_t *r, unsigned want_depth)
+{
+	int zero = 0;
+	if (!atomic_compare_exchange_strong_explicit(&ix->rebuilding, &zero, 1,
+			memory_order_acquire, memory_order_relaxed))
+		return; /* someone else is rebuilding; nobody waits for it */
+	struct dir *d = atomic_load_explicit(&ix->cur, memory_order_acquire);
+	unsigned G = d->depth;
+	unsigned ng = want_depth > G ? want_depth : G;
+	if (ng > MAX_DIR_DEPTH)
+		ng = MAX_DIR_DEPTH;
+	/* acquire: pairs with the pushes' release; all their fwd are visible */
+	struct bucket *grab = atomic_exchange_explicit(&ix->limbo, NULL, memory_order_acquire);
+	uint64_t ngrab = 0;
+	for (struct bucket *x = grab; x; x = x->limbo_next)
+		ngrab++;
+	atomic_fetch_sub_explicit(&ix->limbo_n, ngrab, memory_order_relaxed);
+
+	struct dir *nd = dir_new(ix, ng);
+	if (!nd) {
+		/* Put the grabbed buckets back; try again later. */
+		while (grab) {
+			struct bucket *n = grab->limbo_next, *top;
+			top = atomic_load_explicit(&ix->limbo, memory_order_relaxed);
+			do
+				grab->limbo_next = top;
+			while (!atomic_compare_exchange_weak_explicit(&ix->limbo, &top, grab,
+					memory_order_release, memory_order_relaxed));
+			atomic_fetch_add_explicit(&ix->limbo_n, 1, memory_order_relaxed);
+			grab = n;
+		}
+		atomic_store_explicit(&ix->rebuilding, 0, memory_order_release);
+		return;
+	}
+	size_t n = (size_t)1 << ng;
+	for (size_t j = 0; j < n; j++) {
+		uint64_t pj = ng ? (uint64_t)j << (64 - ng) : 0;
+		struct bucket *x = atomic_load_explicit(&d->e[ng ? j >> (ng - G) : 0],
+							memory_order_acquire);
+		struct fwd *f;
+		while (x->depth < ng &&
+		       (f = atomic_load_explicit(&x->fwd, memory_order_acquire)) != NULL)
+			x = f->child[side_of(pj, x->depth)];
+		atomic_init(&nd->e[j], x);
+	}
+	/* seq_cst: the publication every route() acquires */
+	atomic_store_explicit(&ix->cur, nd, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&ix->rebuilds, 1, memory_order_relaxed);
+	while (grab) {
+		struct bucket *next = grab->limbo_next;
+		if (grab->depth < ng) {
+			ep_retire(r, &grab->ep, bucket_free_cb);
+		} else {
+			struct bucket *top = atomic_load_explicit(&ix->limbo, memory_order_relaxed);
+			do
+				grab->limbo_next = top;
+			while (!atomic_compare_exchange_weak_explicit(&ix->limbo, &top, grab,
+					memory_order_release, memory_order_relaxed));
+			atomic_fetch_add_explicit(&ix->limbo_n, 1, memory_order_relaxed);
+		}
+		grab = next;
+	}
+	ep_retire(r, &d->ep, dir_free_cb);
+	atomic_store_explicit(&ix->rebuilding, 0, memory_order_release);
+}
+
+/* ------------------------------------------------------------------ */
+/* writers                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Result of locating a key for writing. */
+enum { LOC_LOCKED, LOC_ABSENT, LOC_RETRY, LOC_ERR };
+
+/* Locks key's slot in b (claiming one when create is set).  On LOC_LOCKED,
+ * *slot is the index and *mv the meta value with LOCK held. */
+static int lock_key(struct idx *ix, ep_rec_t *r, struct bucket *b, const cid_t *key,
+		    uint64_t fp, bool create, int *slot, uint64_t *mv, int *err)
+{
+	for (int i = 0; i < SLOTS; i++) {
+		uint64_t m = atomic_load_explicit(&b->meta[i], memory_order_acquire);
+		for (;;) {
+			if (KIND(m) == K_EMPTY) {
+				if (m & M_FROZEN) {
+					*err = split(ix, r, b);
+					return *err ? LOC_ERR : LOC_RETRY;
+				}
+				if (!create)
+					return LOC_ABSENT;
+				uint64_t claim = K_RESERVED | M_LOCK | (fp << M_FP_SHIFT);
+				/* acquire on success: later slots' states are read after */
+				if (!atomic_compare_exchange_strong_explicit(&b->meta[i], &m, claim,
+						memory_order_acq_rel, memory_order_acquire))
+					continue; /* re-examine slot i with the new m */
+				b->slot[i].key = *key;
+				/* release: the key is written before KEYED is seen.  XOR
+				 * turns RESERVED into KEYED and keeps a FROZEN set meanwhile. */
+				m = atomic_fetch_xor_explicit(&b->meta[i], K_RESERVED ^ K_KEYED,
+							      memory_order_release);
+				*slot = i;
+				*mv = m ^ (K_RESERVED ^ K_KEYED);
+				return LOC_LOCKED;
+			}
+			if (((m & M_FP) >> M_FP_SHIFT) != fp)
+				break;
+			if (KIND(m) == K_RESERVED) {
+				/* the claimer is writing a key with our fingerprint */
+				unsigned spins = 0;
+				do {
+					cidstore_backoff(&spins);
+					m = atomic_load_explicit(&b->meta[i], memory_order_acquire);
+				} while (KIND(m) == K_RESERVED);
+				continue;
+			}
+			if (!cid_eq(&b->slot[i].key, key))
+				break;
+			/* our key: take its lock */
+			unsigned spins = 0;
+			for (;;) {
+				if (m & M_FROZEN) {
+					*err = split(ix, r, b);
+					return *err ? LOC_ERR : LOC_RETRY;
+				}
+				if (m & M_LOCK) {
+					cidstore_backoff(&spins);
+					m = atomic_load_explicit(&b->meta[i], memory_order_acquire);
+					continue;
+				}
+				/* acquire: pairs with the previous holder's release */
+				if (atomic_compare_exchange_weak_explicit(&b->meta[i], &m, m | M_LOCK,
+						memory_order_acquire, memory_order_acquire)) {
+					*slot = i;
+					*mv = m | M_LOCK;
+					/* release fence: pairs with read_slot's acquire fence;
+					 * a reader that sees our later stores of inline values
+					 * also sees meta at least as new as this lock. */
+					atomic_thread_fence(memory_order_release);
+					return LOC_LOCKED;
+				}
+			}
+		}
+	}
+	/* bucket full */
+	if (!create)
+		return LOC_ABSENT;
+	*err = split(ix, r, b);
+	return *err ? LOC_ERR : LOC_RETRY;
+}
+
+/* Publishes new state bits (values + gen) and drops LOCK, keeping FROZEN. */
+static void publish(struct bucket *b, int i, uint64_t locked, uint64_t newbits)
+{
+	uint64_t next = (locked & ~(M_VALUES | M_LOCK | M_FROZEN)) | newbits;
+	next += M_GEN_ONE;
+	uint64_t cur = atomic_load_explicit(&b->meta[i], memory_order_relaxed);
+	/* release: everything written under the lock is visible to a reader
+	 * that acquires this value.  Only FROZEN can change while we hold LOCK. */
+	while (!atomic_compare_exchange_weak_explicit(&b->meta[i], &cur,
+			next | (cur & M_FROZEN), memory_order_release, memory_order_relaxed))
+		;
+}
+
+static void unlock(struct bucket *b, int i)
+{
+	/* release: pairs with the next holder's acquire */
+	atomic_fetch_and_explicit(&b->meta[i], ~M_LOCK, memory_order_release);
+}
+
+static inline int log_op(idx_hook_t *hook, int op, const cid_t *key, const cid_t *val)
+{
+	if (!hook || !hook->fn)
+		return 0;
+	return hook->fn(hook->ctx, op, key, val, &hook->lsn);
+}
+
+typedef int (*slot_op_fn)(struct idx *ix, ep_rec_t *r, struct bucket *b, int i,
+			  uint64_t m, const cid_t *key, const cid_t *val, idx_hook_t *hook,
+			  long *removed);
+
+static long with_key(idx_t *ix, const cid_t *key, const cid_t *val, idx_hook_t *hook,
+		     bool create, slot_op_fn op)
+{
+	ep_rec_t *r = ep_record(&ix->ep);
+	if (!r)
+		return CIDSTORE_ENOMEM;
+	uint64_t h = cid_hash64(&ix->seed, key);
+	uint64_t fp = FP_OF(h);
+	long ret;
+	ep_enter(r);
+	for (;;) {
+		struct bucket *b = route(ix, h);
+		int i, err = 0;
+		uint64_t m;
+		int st = lock_key(ix, r, b, key, fp, create, &i, &m, &err);
+		if (st == LOC_RETRY)
+			continue;
+		if (st == LOC_ERR) {
+			ret = err;
+			break;
+		}
+		if (st == LOC_ABSENT) {
+			ret = 0;
+			break;
+		}
+		long removed = 0;
+		ret = op(ix, r, b, i, m, key, val, hook, &removed);
+		if (ret >= 0 && removed)
+			ret = removed;
+		break;
+	}
+	ep_exit(r);
+	return ret;
+}
+
+static int op_insert(struct idx *ix, ep_rec_t *r, struct bucket *b, int i, uint64_t m,
+		     const cid_t *key, const cid_t *val, idx_hook_t *hook, long *removed)
+{
+	(void)removed;
+	struct slot *sl = &b->slot[i];
+	int rc;
+	if (m & M_SPILLED) {
+		vset_t *p = atomic_load_explicit(&sl->vs, memory_order_relaxed);
+		if (vset_contains(p, val)) {
+			unlock(b, i);
+			return 0;
+		}
+		if (vset_can_append(p)) {
+			if ((rc = log_op(hook, CIDSTORE_OP_INSERT, key, val)) < 0) {
+				unlock(b, i);
+				return rc;
+			}
+			vset_append(p, val, false);
+			publish(b, i, m, M_SPILLED);
+			return 1;
+		}
+		vset_t *np = vset_track(ix, vset_rebuild(p, val, NULL));
+		if (!np) {
+			unlock(b, i);
+			return CIDSTORE_ENOMEM;
+		}
+		if ((rc = log_op(hook, CIDSTORE_OP_INSERT, key, val)) < 0) {
+			vset_free(ix, np);
+			unlock(b, i);
+			return rc;
+		}
+		/* release: the new set's contents before its pointer */
+		atomic_store_explicit(&sl->vs, np, memory_order_release);
+		publish(b, i, m, M_SPILLED);
+		retire_vset(ix, r, p);
+		return 1;
+	}
+	cid_t cur[2];
+	int n = 0, freej = -1;
+	for (int j = 0; j < 2; j++) {
+		if (m & (M_V0 << j)) {
+			load_val(sl, j, &cur[n]);
+			if (cid_eq(&cur[n], val)) {
+				unlock(b, i);
+				return 0;
+			}
+			n++;
+		} else if (freej < 0) {
+			freej = j;
+		}
+	}
+	if (freej >= 0) {
+		if ((rc = log_op(hook, CIDSTORE_OP_INSERT, key, val)) < 0) {
+			unlock(b, i);
+			return rc;
+		}
+		store_val(sl, freej, val); /* slot not referenced by published meta */
+		publish(b, i, m, (m & (M_V0 | M_V1)) | (M_V0 << freej));
+		return 1;
+	}
+	/* third value: promote to a value set */
+	cid_t three[3] = {cur[0], cur[1], *val};
+	vset_t *np = vset_track(ix, vset_new(three, 3));
+	if (!np) {
+		unlock(b, i);
+		return CIDSTORE_ENOMEM;
+	}
+	if ((rc = log_op(hook, CIDSTORE_OP_INSERT, key, val)) < 0) {
+		vset_free(ix, np);
+		unlock(b, i);
+		return rc;
+	}
+	atomic_store_explicit(&sl->vs, np, memory_order_release);
+	publish(b, i, m, M_SPILLED);
+	return 1;
+}
+
+static int op_delete_value(struct idx *ix, ep_rec_t *r, struct bucket *b, int i, uint64_t m,
+			   const cid_t *key, const cid_t *val, idx_hook_t *hook, long *removed)
+{
+	(void)removed;
+	struct slot *sl = &b->slot[i];
+	int rc;
+	if (m & M_SPILLED) {
+		vset_t *p = atomic_load_explicit(&sl->vs, memory_order_relaxed);
+		if (!vset_contains(p, val)) {
+			unlock(b, i);
+			return 0;
+		}
+		if (p->live - 1 <= 2) {
+			/* demote immediately: the remaining (two) values go inline */
+			cid_t rest[3];
+			size_t n = vset_read(p, rest, 3), k = 0;
+			if ((rc = log_op(hook, CIDSTORE_OP_DELETE_VALUE, key, val)) < 0) {
+				unlock(b, i);
+				return rc;
+			}
+			uint64_t bits = 0;
+			for (size_t j = 0; j < n; j++)
+				if (!cid_eq(&rest[j], val)) {
+					store_val(sl, (int)k, &rest[j]);
+					bits |= M_V0 << k;
+					k++;
+				}
+			publish(b, i, m, bits);
+			retire_vset(ix, r, p);
+			return 1;
+		}
+		if (vset_can_append(p)) {
+			if ((rc = log_op(hook, CIDSTORE_OP_DELETE_VALUE, key, val)) < 0) {
+				unlock(b, i);
+				return rc;
+			}
+			vset_append(p, val, true);
+			publish(b, i, m, M_SPILLED);
+			return 1;
+		}
+		vset_t *np = vset_track(ix, vset_rebuild(p, NULL, val));
+		if (!np) {
+			unlock(b, i);
+			return CIDSTORE_ENOMEM;
+		}
+		if ((rc = log_op(hook, CIDSTORE_OP_DELETE_VALUE, key, val)) < 0) {
+			vset_free(ix, np);
+			unlock(b, i);
+			return rc;
+		}
+		atomic_store_explicit(&sl->vs, np, memory_order_release);
+		publish(b, i, m, M_SPILLED);
+		retire_vset(ix, r, p);
+		return 1;
+	}
+	for (int j = 0; j < 2; j++) {
+		if (!(m & (M_V0 << j)))
+			continue;
+		cid_t x;
+		load_val(sl, j, &x);
+		if (cid_eq(&x, val)) {
+			if ((rc = log_op(hook, CIDSTORE_OP_DELETE_VALUE, key, val)) < 0) {
+				unlock(b, i);
+				return rc;
+			}
+			publish(b, i, m, (m & (M_V0 | M_V1)) & ~(M_V0 << j));
+			return 1;
+		}
+	}
+	unlock(b, i);
+	return 0;
+}
+
+static int op_delete_key(struct idx *ix, ep_rec_t *r, struct bucket *b, int i, uint64_t m,
+			 const cid_t *key, const cid_t *val, idx_hook_t *hook, long *removed)
+{
+	(void)val;
+	struct slot *sl = &b->slot[i];
+	long n;
+	vset_t *p = NULL;
+	if (m & M_SPILLED) {
+		p = atomic_load_explicit(&sl->vs, memory_order_relaxed);
+		n = p->live;
+	} else {
+		n = !!(m & M_V0) + !!(m & M_V1);
+	}
+	if (n == 0) {
+		unlock(b, i);
+		return 0;
+	}
+	int rc = log_op(hook, CIDSTORE_OP_DELETE_KEY, key, NULL);
+	if (rc < 0) {
+		unlock(b, i);
+		return rc;
+	}
+	publish(b, i, m, 0);
+	if (p)
+		retire_vset(ix, r, p);
+	*removed = n;
+	return 1;
+}
+
+int idx_insert(idx_t *ix, const cid_t *key, const cid_t *val, idx_hook_t *hook)
+{
+	return (int)with_key(ix, key, val, hook, true, op_insert);
+}
+
+int idx_delete_value(idx_t *ix, const cid_t *key, const cid_t *val, idx_hook_t *hook)
+{
+	return (int)with_key(ix, key, val, hook, false, op_delete_value);
+}
+
+long idx_delete_key(idx_t *ix, const cid_t *key, idx_hook_t *hook)
+{
+	return with_key(ix, key, NULL, hook, false, op_delete_key);
+}
+
+/* ------------------------------------------------------------------ */
+/* readers                                                             */
+/* ------------------------------------------------------------------ */
+
+long idx_lookup(idx_t *ix, const cid_t *key, cid_t *out, size_t cap)
+{
+	ep_rec_t *r = ep_record(&ix->ep);
+	if (!r)
+		return CIDSTORE_ENOMEM;
+	uint64_t h = cid_hash64(&ix->seed, key);
+	ep_enter(r);
+	struct bucket *b = route(ix, h);
+	int i = find_keyed(b, key, FP_OF(h));
+	long n = i < 0 ? 0 : (long)read_slot(b, i, out, cap);
+	ep_exit(r);
+	return n;
+}
+
+int idx_contains(idx_t *ix, const cid_t *key, const cid_t *val)
+{
+	ep_rec_t *r = ep_record(&ix->ep);
+	if (!r)
+		return CIDSTORE_ENOMEM;
+	uint64_t h = cid_hash64(&ix->seed, key);
+	ep_enter(r);
+	struct bucket *b = route(ix, h);
+	int i = find_keyed(b, key, FP_OF(h));
+	int found = i >= 0 && slot_contains(b, i, val);
+	ep_exit(r);
+	return found;
+}
+
+/* Collected keys of one leaf bucket, handed to the callback outside the
+ * epoch section so a slow callback never holds back reclamation. */
+struct scan_buf {
+	cid_t *vals;
+	size_t nvals, capvals;
+	struct {
+		cid_t key;
+		size_t off, n;
+	} keys[SLOTS];
+	int nkeys;
+};
+
+static int scan_collect(struct bucket *b, struct scan_buf *sb)
+{
+	sb->nkeys = 0;
+	sb->nvals = 0;
+	for (int i = 0; i < SLOTS; i++) {
+		uint64_t m = atomic_load_explicit(&b->meta[i], memory_order_acquire);
+		if (KIND(m) == K_EMPTY)
+			break;
+		if (KIND(m) != K_KEYED)
+			continue;
+		for (;;) {
+			size_t room = sb->capvals - sb->nvals;
+			size_t n = read_slot(b, i, sb->vals + sb->nvals, room);
+			if (n <= room) {
+				if (n) {
+					sb->keys[sb->nkeys].key = b->slot[i].key;
+					sb->keys[sb->nkeys].off = sb->nvals;
+					sb->keys[sb->nkeys].n = n;
+					sb->nkeys++;
+					sb->nvals += n;
+				}
+				break;
+			}
+			size_t nc = (sb->nvals + n) * 2;
+			cid_t *p = realloc(sb->vals, nc * sizeof(cid_t));
+			if (!p)
+				return CIDSTORE_ENOMEM;
+			sb->vals = p;
+			sb->capvals = nc;
+		}
+	}
+	return 0;
+}
+
+int idx_scan(idx_t *ix, cidstore_scan_fn fn, void *ctx)
+{
+	ep_rec_t *r = ep_record(&ix->ep);
+	if (!r)
+		return CIDSTORE_ENOMEM;
+	struct scan_buf sb = {0};
+	sb.capvals = 64;
+	sb.vals = malloc(sb.capvals * sizeof(cid_t));
+	if (!sb.vals)
+		return CIDSTORE_ENOMEM;
+	int ret = 0;
+	/* Walk the leaves in hash order: the leaf holding hash c covers
+	 * [c, c + 2^(64-depth)); buckets only split, so the next leaf starts
+	 * exactly where this one ended and no key is visited twice. */
+	uint64_t c = 0;
+	for (;;) {
+		ep_enter(r);
+		struct bucket *b = route(ix, c);
+		int rc = scan_collect(b, &sb);
+		unsigned depth = b->depth;
+		ep_exit(r);
+		if (rc) {
+			ret = rc;
+			break;
+		}
+		for (int k = 0; k < sb.nkeys && !ret; k++)
+			ret = fn(&sb.keys[k].key, sb.vals + sb.keys[k].off, sb.keys[k].n, ctx);
+		if (ret)
+			break;
+		if (depth == 0)
+			break;
+		uint64_t size = 1ULL << (64 - depth);
+		uint64_t start = c & ~(size - 1);
+		c = start + size;
+		if (c == 0)
+			break; /* wrapped: last leaf done */
+	}
+	free(sb.vals);
+	return ret;
+}
+
+struct stats_ctx {
+	cidstore_stats_t *st;
+};
+
+static int stats_cb(const cid_t *key, const cid_t *values, size_t n, void *ctx)
+{
+	(void)key;
+	(void)values;
+	cidstore_stats_t *st = ctx;
+	st->keys++;
+	st->values += n;
+	if (n > 2)
+		st->spilled_keys++;
+	return 0;
+}
+
+void idx_stats(idx_t *ix, cidstore_stats_t *st)
+{
+	idx_scan(ix, stats_cb, st);
+	ep_rec_t *r = ep_record(&ix->ep);
+	if (r) {
+		ep_enter(r);
+		struct dir *d = atomic_load_explicit(&ix->cur, memory_order_acquire);
+		st->global_depth = d->depth;
+		unsigned maxd = 0;
+		uint64_t c = 0;
+		for (;;) {
+			struct bucket *b = route(ix, c);
+			if (b->depth > maxd)
+				maxd = b->depth;
+			if (b->depth == 0)
+				break;
+			uint64_t size = 1ULL << (64 - b->depth);
+			c = (c & ~(size - 1)) + size;
+			if (c == 0)
+				break;
+		}
+		st->max_local_depth = maxd;
+		ep_exit(r);
+	}
+	st->buckets = atomic_load_explicit(&ix->nbuckets, memory_order_relaxed);
+	st->splits = atomic_load_explicit(&ix->splits, memory_order_relaxed);
+	st->compactions = atomic_load_explicit(&ix->compactions, memory_order_relaxed);
+	st->dir_rebuilds = atomic_load_explicit(&ix->rebuilds, memory_order_relaxed);
+	int64_t pend = atomic_load_explicit(&ix->ep.pending, memory_order_relaxed);
+	st->retired_pending = pend > 0 ? (uint64_t)pend : 0;
+	st->memory_bytes = atomic_load_explicit(&ix->mem, memory_order_relaxed);
+	st->epoch_records = atomic_load_explicit(&ix->ep.nrecs, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------ */
+/* lifecycle                                                           */
+/* ------------------------------------------------------------------ */
+
+int idx_create(const idx_options_t *o, idx_t **out)
+{
+	struct idx *ix = calloc(1, sizeof(*ix));
+	if (!ix)
+		return CIDSTORE_ENOMEM;
+	uint64_t seed = o ? o->seed : 0;
+	while (seed == 0) {
+		if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+			seed = (uint64_t)(uintptr_t)ix ^ 0x9e3779b97f4a7c15ULL;
+	}
+	cid_hash_seed_init(&ix->seed, seed);
+	if (ep_domain_init(&ix->ep) != 0) {
+		free(ix);
+		return CIDSTORE_ENOMEM;
+	}
+	unsigned g = o ? o->initial_depth : 0;
+	if (g > 20)
+		g = 20;
+	struct dir *d = dir_new(ix, g);
+	if (!d)
+		goto nomem;
+	for (size_t j = 0; j < ((size_t)1 << g); j++) {
+		struct bucket *b = bucket_new(ix, g, g ? (uint64_t)j << (64 - g) : 0);
+		if (!b) {
+			for (size_t k = 0; k < j; k++)
+				bucket_free(atomic_load_explicit(&d->e[k], memory_order_relaxed));
+			free(d);
+			goto nomem;
+		}
+		atomic_init(&d->e[j], b);
+	}
+	atomic_init(&ix->nbuckets, (uint64_t)1 << g);
+	atomic_init(&ix->cur, d);
+	*out = ix;
+	return 0;
+nomem:
+	ep_domain_fini(&ix->ep);
+	free(ix);
+	return CIDSTORE_ENOMEM;
+}
+
+void idx_destroy(idx_t *ix)
+{
+	if (!ix)
+		return;
+	/* First free what is pending in the epoch (retired buckets, sets and
+	 * directories are unreachable from what follows). */
+	ep_domain_fini(&ix->ep);
+	struct dir *d = atomic_load_explicit(&ix->cur, memory_order_relaxed);
+	/* Limbo buckets are forwarded: free them (their vsets belong to the
+	 * children).  Then the live leaves, walked in hash order. */
+	struct bucket *x = atomic_load_explicit(&ix->limbo, memory_order_relaxed);
+	while (x) {
+		struct bucket *n = x->limbo_next;
+		bucket_free(x);
+		x = n;
+	}
+	/* Leaves in hash order; route() is safe without a section here. */
+	uint64_t c = 0;
+	for (;;) {
+		size_t i = dir_slot(d, c);
+		struct bucket *b = atomic_load_explicit(&d->e[i], memory_order_relaxed);
+		struct fwd *f;
+		while ((f = atomic_load_explicit(&b->fwd, memory_order_relaxed)) != NULL)
+			b = f->child[side_of(c, b->depth)];
+		unsigned depth = b->depth;
+		for (int k = 0; k < SLOTS; k++) {
+			uint64_t m = atomic_load_explicit(&b->meta[k], memory_order_relaxed);
+			if (m & M_SPILLED)
+				vset_free(ix, atomic_load_explicit(&b->slot[k].vs, memory_order_relaxed));
+		}
+		bucket_free(b);
+		if (depth == 0)
+			break;
+		uint64_t size = 1ULL << (64 - depth);
+		c = (c & ~(size - 1)) + size;
+		if (c == 0)
+			break;
+	}
+	free(d);
+	free(ix);
+}
+
+int idx_valid(idx_t *ix)
+{
+	ep_rec_t *r = ep_record(&ix->ep);
+	if (!r)
+		return CIDSTORE_ENOMEM;
+	int ret = 0;
+	ep_enter(r);
+	uint64_t c = 0;
+	for (;;) {
+		struct bucket *b = route(ix, c);
+		uint64_t mask = b->depth ? ~0ULL << (64 - b->depth) : 0;
+		if ((c & mask) != b->prefix)
+			ret = CIDSTORE_ECORRUPT;
+		bool seen_empty = false;
+		for (int i = 0; i < SLOTS; i++) {
+			uint64_t m = atomic_load_explicit(&b->meta[i], memory_order_acquire);
+			if (KIND(m) == K_EMPTY) {
+				seen_empty = true;
+				continue;
+			}
+			if (seen_empty || KIND(m) != K_KEYED || (m & M_LOCK))
+				ret = CIDSTORE_ECORRUPT; /* I1, and quiescence */
+			uint64_t h = cid_hash64(&ix->seed, &b->slot[i].key);
+			if ((h & mask) != b->prefix || FP_OF(h) != ((m & M_FP) >> M_FP_SHIFT))
+				ret = CIDSTORE_ECORRUPT;
+			for (int j = i + 1; j < SLOTS; j++) {
+				uint64_t mj = atomic_load_explicit(&b->meta[j], memory_order_acquire);
+				if (KIND(mj) == K_KEYED && cid_eq(&b->slot[j].key, &b->slot[i].key))
+					ret = CIDSTORE_ECORRUPT;
+			}
+			if (m & M_SPILLED) {
+				vset_t *p = atomic_load_explicit(&b->slot[i].vs, memory_order_acquire);
+				if (!vset_valid(p) || p->live < 3)
+					ret = CIDSTORE_ECORRUPT;
+			}
+		}
+		if (b->depth == 0)
+			break;
+		uint64_t size = 1ULL << (64 - b->depth);
+		c = (c & ~(size - 1)) + size;
+		if (c == 0)
+			break;
+	}
+	ep_exit(r);
+	return ret;
+}

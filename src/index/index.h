@@ -1,0 +1,60 @@
+/*
+ * index.h — the concurrent in-memory index (layer 2).  Internal.
+ *
+ * Knows nothing about files.  The log layer reaches it only through the
+ * idx_log_fn hook below (called inside the per-key critical section, so the
+ * LSN it takes orders the change exactly as memory does) and idx_scan().
+ *
+ * Every function may be called by any thread at any time, except
+ * idx_destroy (no other call may run).  No registration: the first call
+ * from a thread registers its epoch record; the record goes back to the
+ * index when the thread exits.
+ */
+#ifndef CIDSTORE_INDEX_H
+#define CIDSTORE_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "cidstore.h"
+
+typedef struct idx idx_t;
+
+typedef struct idx_options {
+	uint64_t seed;          /* routing seed (0: getrandom) */
+	unsigned initial_depth; /* directory depth at creation */
+} idx_options_t;
+
+/* Log hook: called while the key is locked, after the index has decided the
+ * operation changes the key and before the change is published.  op is one
+ * of CIDSTORE_OP_*; val is NULL for DELETE_KEY.  Returns 0 to go on (the
+ * change is then published), or a negative error: the change is abandoned
+ * and the error returned to the caller.  *lsn is for the hook's own use. */
+typedef int (*idx_log_fn)(void *ctx, int op, const cid_t *key,
+			  const cid_t *val, uint64_t *lsn);
+
+typedef struct idx_hook {
+	idx_log_fn fn;
+	void *ctx;
+	uint64_t lsn; /* set by fn; read by the caller after the operation */
+} idx_hook_t;
+
+int idx_create(const idx_options_t *o, idx_t **out);
+void idx_destroy(idx_t *ix);
+
+/* Return values as the public cidstore_* functions.  hook may be NULL. */
+int idx_insert(idx_t *ix, const cid_t *key, const cid_t *val, idx_hook_t *hook);
+int idx_delete_value(idx_t *ix, const cid_t *key, const cid_t *val, idx_hook_t *hook);
+long idx_delete_key(idx_t *ix, const cid_t *key, idx_hook_t *hook);
+long idx_lookup(idx_t *ix, const cid_t *key, cid_t *out, size_t cap);
+int idx_contains(idx_t *ix, const cid_t *key, const cid_t *val);
+int idx_scan(idx_t *ix, cidstore_scan_fn fn, void *ctx);
+void idx_stats(idx_t *ix, cidstore_stats_t *out);
+
+/* Expensive structural check (tests, recovery): every key reachable from
+ * the directory sits in the bucket its hash routes to, no key appears twice,
+ * value sets are well-formed.  Returns 0 or a negative code; only call while
+ * no writer runs. */
+int idx_valid(idx_t *ix);
+
+#endif

@@ -1,0 +1,259 @@
+/*
+ * store.c — the public API (layer 4): argument checks, options, routing an
+ * operation through the index (and, for durable stores, the log), the
+ * serialized baseline, stats.
+ *
+ * Synchronization:
+ *   | field        | how                                                  |
+ *   |--------------|------------------------------------------------------|
+ *   | ix           | immutable after open; the index is thread-safe       |
+ *   | gil          | serialized mode only: every operation holds it       |
+ *   | opts         | immutable after open                                 |
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cidstore.h"
+#include "index/index.h"
+
+struct cidstore {
+	idx_t *ix;
+	cidstore_options_t opts; /* immutable copy (dir not kept) */
+	bool serialized;
+	pthread_mutex_t gil; /* the global lock of serialized mode */
+};
+
+CIDSTORE_API const char *cidstore_version(void)
+{
+	return CIDSTORE_VERSION_STRING;
+}
+
+CIDSTORE_API const char *cidstore_strerror(int err)
+{
+	switch (err) {
+	case CIDSTORE_OK:
+		return "success";
+	case CIDSTORE_EINVAL:
+		return "invalid argument (NULL pointer, bad size, malformed hex or bad option)";
+	case CIDSTORE_ENOMEM:
+		return "out of memory; the store is unchanged";
+	case CIDSTORE_EIO:
+		return "I/O error; the store is now read-only";
+	case CIDSTORE_ECORRUPT:
+		return "a store file is corrupt (checksum or structure check failed)";
+	case CIDSTORE_EVERSION:
+		return "a store file was written by a newer format version";
+	case CIDSTORE_EBUSY:
+		return "the store directory is already open (in this or another process)";
+	case CIDSTORE_ENOTSUP:
+		return "operation not supported by this build or store configuration";
+	case CIDSTORE_ERDONLY:
+		return "the store failed earlier and refuses writes";
+	case CIDSTORE_ERANGE:
+		return "value out of range";
+	default:
+		return "unknown cidstore error code";
+	}
+}
+
+CIDSTORE_API void cidstore_options_init(cidstore_options_t *o)
+{
+	if (!o)
+		return;
+	memset(o, 0, sizeof(*o));
+	o->dir = NULL;
+	o->durability = CIDSTORE_DURABILITY_SYNC;
+	o->serialized = false;
+	o->seed = 0;
+	o->ring_records = 1u << 16;
+	o->sync_interval_ms = 10;
+	o->checkpoint_wal_bytes = 256ull << 20;
+	o->segment_bytes = 64ull << 20;
+	o->recovery_threads = 0;
+	o->initial_depth = 0;
+}
+
+static int check_options(const cidstore_options_t *o)
+{
+	if (o->durability != CIDSTORE_DURABILITY_NONE &&
+	    o->durability != CIDSTORE_DURABILITY_ASYNC &&
+	    o->durability != CIDSTORE_DURABILITY_SYNC)
+		return CIDSTORE_EINVAL;
+	if (o->ring_records < 64 || (o->ring_records & (o->ring_records - 1)))
+		return CIDSTORE_EINVAL;
+	if (o->initial_depth > 20)
+		return CIDSTORE_EINVAL;
+	if (o->dir && o->segment_bytes < 4096)
+		return CIDSTORE_EINVAL;
+	return 0;
+}
+
+CIDSTORE_API int cidstore_open(const cidstore_options_t *o, cidstore_t **out)
+{
+	if (!o || !out)
+		return CIDSTORE_EINVAL;
+	int rc = check_options(o);
+	if (rc)
+		return rc;
+	if (o->dir)
+		return CIDSTORE_ENOTSUP; /* the log layer is not wired in yet */
+	cidstore_t *s = calloc(1, sizeof(*s));
+	if (!s)
+		return CIDSTORE_ENOMEM;
+	s->opts = *o;
+	s->opts.dir = NULL;
+	s->serialized = o->serialized;
+	pthread_mutex_init(&s->gil, NULL);
+	idx_options_t io = {.seed = o->seed, .initial_depth = o->initial_depth};
+	rc = idx_create(&io, &s->ix);
+	if (rc) {
+		pthread_mutex_destroy(&s->gil);
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+CIDSTORE_API int cidstore_close(cidstore_t *s)
+{
+	if (!s)
+		return CIDSTORE_EINVAL;
+	idx_destroy(s->ix);
+	pthread_mutex_destroy(&s->gil);
+	free(s);
+	return 0;
+}
+
+static inline void gil_lock(cidstore_t *s)
+{
+	if (s->serialized)
+		pthread_mutex_lock(&s->gil);
+}
+
+static inline void gil_unlock(cidstore_t *s)
+{
+	if (s->serialized)
+		pthread_mutex_unlock(&s->gil);
+}
+
+CIDSTORE_API int cidstore_insert(cidstore_t *s, const cid_t *key, const cid_t *val)
+{
+	if (!s || !key || !val)
+		return CIDSTORE_EINVAL;
+	gil_lock(s);
+	int rc = idx_insert(s->ix, key, val, NULL);
+	gil_unlock(s);
+	return rc;
+}
+
+CIDSTORE_API int cidstore_delete_value(cidstore_t *s, const cid_t *key, const cid_t *val)
+{
+	if (!s || !key || !val)
+		return CIDSTORE_EINVAL;
+	gil_lock(s);
+	int rc = idx_delete_value(s->ix, key, val, NULL);
+	gil_unlock(s);
+	return rc;
+}
+
+CIDSTORE_API long cidstore_delete_key(cidstore_t *s, const cid_t *key)
+{
+	if (!s || !key)
+		return CIDSTORE_EINVAL;
+	gil_lock(s);
+	long rc = idx_delete_key(s->ix, key, NULL);
+	gil_unlock(s);
+	return rc;
+}
+
+CIDSTORE_API long cidstore_lookup(cidstore_t *s, const cid_t *key, cid_t *out, size_t cap)
+{
+	if (!s || !key || (!out && cap))
+		return CIDSTORE_EINVAL;
+	gil_lock(s);
+	long rc = idx_lookup(s->ix, key, out, cap);
+	gil_unlock(s);
+	return rc;
+}
+
+CIDSTORE_API int cidstore_contains(cidstore_t *s, const cid_t *key, const cid_t *val)
+{
+	if (!s || !key || !val)
+		return CIDSTORE_EINVAL;
+	gil_lock(s);
+	int rc = idx_contains(s->ix, key, val);
+	gil_unlock(s);
+	return rc;
+}
+
+CIDSTORE_API int cidstore_apply(cidstore_t *s, const cidstore_op_t *ops, size_t n)
+{
+	if (!s || (!ops && n))
+		return CIDSTORE_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (ops[i].op != CIDSTORE_OP_INSERT && ops[i].op != CIDSTORE_OP_DELETE_VALUE &&
+		    ops[i].op != CIDSTORE_OP_DELETE_KEY)
+			return CIDSTORE_EINVAL;
+	if (n > INT32_MAX)
+		return CIDSTORE_ERANGE;
+	int changed = 0;
+	gil_lock(s);
+	for (size_t i = 0; i < n; i++) {
+		long rc;
+		switch (ops[i].op) {
+		case CIDSTORE_OP_INSERT:
+			rc = idx_insert(s->ix, &ops[i].key, &ops[i].value, NULL);
+			break;
+		case CIDSTORE_OP_DELETE_VALUE:
+			rc = idx_delete_value(s->ix, &ops[i].key, &ops[i].value, NULL);
+			break;
+		default:
+			rc = idx_delete_key(s->ix, &ops[i].key, NULL);
+			break;
+		}
+		if (rc < 0) {
+			gil_unlock(s);
+			return (int)rc;
+		}
+		changed += rc > 0;
+	}
+	gil_unlock(s);
+	return changed;
+}
+
+CIDSTORE_API int cidstore_sync(cidstore_t *s)
+{
+	if (!s)
+		return CIDSTORE_EINVAL;
+	return 0; /* in-memory: nothing to make durable */
+}
+
+CIDSTORE_API int cidstore_checkpoint(cidstore_t *s)
+{
+	if (!s)
+		return CIDSTORE_EINVAL;
+	return CIDSTORE_ENOTSUP;
+}
+
+CIDSTORE_API int cidstore_scan(cidstore_t *s, cidstore_scan_fn fn, void *ctx)
+{
+	if (!s || !fn)
+		return CIDSTORE_EINVAL;
+	/* Serialized mode: the scan itself is lock-free; holding the global lock
+	 * across user callbacks would deadlock a callback that calls back in. */
+	return idx_scan(s->ix, fn, ctx);
+}
+
+CIDSTORE_API int cidstore_stats(cidstore_t *s, cidstore_stats_t *out)
+{
+	if (!s || !out)
+		return CIDSTORE_EINVAL;
+	memset(out, 0, sizeof(*out));
+	idx_stats(s->ix, out);
+	out->durability = CIDSTORE_DURABILITY_NONE;
+	out->serialized = s->serialized;
+	return 0;
+}

@@ -1,0 +1,2021 @@
+/*
+ * cidstore.c — the `cidstore` command-line tool.
+ *
+ * One command with git-style subcommands (DESIGN.md §8):
+ *
+ *   config      what this build and this machine give
+ *   demo|bench  the scaling demo: serialized vs free-threaded, 1..N threads
+ *   put/get/del one pair or key in a store directory
+ *   load        bulk insert from "keyhex valhex" lines
+ *   stats       the store's counters
+ *   verify      check a store directory's files
+ *   checkpoint  write a checkpoint
+ *   wal         dump / analyze the write-ahead log
+ *
+ * The tool uses only the public header <cidstore.h>; everything it knows
+ * about the build comes from -D defines set in tools/meson.build.
+ *
+ * Exit codes: 0 success, 1 runtime error, 2 usage error or "not supported
+ * by this build" (CIDSTORE_ENOTSUP).
+ */
+#define _GNU_SOURCE
+#include <cidstore.h>
+
+#include <ctype.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef CIDSTORE_TOOL_BUILDTYPE
+#define CIDSTORE_TOOL_BUILDTYPE "unknown"
+#endif
+#ifndef CIDSTORE_TOOL_SANITIZE
+#define CIDSTORE_TOOL_SANITIZE "unknown"
+#endif
+#ifndef CIDSTORE_TOOL_ALLOCATOR
+#define CIDSTORE_TOOL_ALLOCATOR "unknown"
+#endif
+#ifndef CIDSTORE_TOOL_COMPILER
+#define CIDSTORE_TOOL_COMPILER "unknown"
+#endif
+#ifndef CIDSTORE_TOOL_CK_VERSION
+#define CIDSTORE_TOOL_CK_VERSION "unknown"
+#endif
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+static const char *prog = "cidstore";
+
+static void die_usage(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void die_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s %s: ", prog, cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s %s --help'.\n", prog, cmd);
+	exit(EXIT_USAGE);
+}
+
+/* Exit code for a library error: "not supported" is a usage-class answer. */
+static int exit_for(int err)
+{
+	return err == CIDSTORE_ENOTSUP ? EXIT_USAGE : EXIT_RUNTIME;
+}
+
+static int report_err(const char *cmd, const char *what, int err)
+{
+	fprintf(stderr, "%s %s: %s: %s\n", prog, cmd, what, cidstore_strerror(err));
+	return exit_for(err);
+}
+
+static double now_sec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static long ncores(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? n : 1;
+}
+
+static int parse_ulong(const char *s, unsigned long min, unsigned long max,
+		       unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+	if (s == NULL || *s == '\0' || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	/* optional k / m suffix: --ops 500k */
+	if (*end == 'k' || *end == 'K') {
+		if (v > ULONG_MAX / 1000)
+			return -1;
+		v *= 1000, end++;
+	} else if (*end == 'm' || *end == 'M') {
+		if (v > ULONG_MAX / 1000000)
+			return -1;
+		v *= 1000000, end++;
+	}
+	if (*end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* A tiny JSON emitter: objects, arrays, strings, numbers, booleans.        */
+/* Keeps a stack of "first element" flags so commas are always right.       */
+/* ---------------------------------------------------------------------- */
+#define JSON_MAX_DEPTH 16
+
+typedef struct json {
+	FILE *f;
+	int depth;
+	bool first[JSON_MAX_DEPTH];
+} json_t;
+
+static void json_string(json_t *j, const char *s)
+{
+	FILE *f = j->f;
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		switch (*p) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\b': fputs("\\b", f); break;
+		case '\f': fputs("\\f", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				fprintf(f, "\\u%04x", *p);
+			else
+				fputc(*p, f); /* UTF-8 passes through */
+		}
+	}
+	fputc('"', f);
+}
+
+/* Comma, newline and indentation before a member; writes "key": if key. */
+static void json_sep(json_t *j, const char *key)
+{
+	if (j->depth > 0) {
+		if (!j->first[j->depth])
+			fputc(',', j->f);
+		j->first[j->depth] = false;
+		fputc('\n', j->f);
+		for (int i = 0; i < j->depth; i++)
+			fputs("  ", j->f);
+	}
+	if (key != NULL) {
+		json_string(j, key);
+		fputs(": ", j->f);
+	}
+}
+
+static void json_open(json_t *j, const char *key, char c)
+{
+	json_sep(j, key);
+	fputc(c, j->f);
+	if (j->depth + 1 < JSON_MAX_DEPTH)
+		j->depth++;
+	j->first[j->depth] = true;
+}
+
+static void json_close(json_t *j, char c)
+{
+	bool empty = j->first[j->depth];
+	if (j->depth > 0)
+		j->depth--;
+	if (!empty) {
+		fputc('\n', j->f);
+		for (int i = 0; i < j->depth; i++)
+			fputs("  ", j->f);
+	}
+	fputc(c, j->f);
+	if (j->depth == 0)
+		fputc('\n', j->f);
+}
+
+static void json_obj(json_t *j, const char *key) { json_open(j, key, '{'); }
+static void json_end_obj(json_t *j) { json_close(j, '}'); }
+static void json_arr(json_t *j, const char *key) { json_open(j, key, '['); }
+static void json_end_arr(json_t *j) { json_close(j, ']'); }
+
+static void json_str(json_t *j, const char *key, const char *v)
+{
+	json_sep(j, key);
+	json_string(j, v);
+}
+
+static void json_u64(json_t *j, const char *key, uint64_t v)
+{
+	json_sep(j, key);
+	fprintf(j->f, "%" PRIu64, v);
+}
+
+static void json_i64(json_t *j, const char *key, int64_t v)
+{
+	json_sep(j, key);
+	fprintf(j->f, "%" PRId64, v);
+}
+
+static void json_dbl(json_t *j, const char *key, double v)
+{
+	json_sep(j, key);
+	if (isfinite(v))
+		fprintf(j->f, "%.6g", v);
+	else
+		fputs("null", j->f); /* JSON has no inf / nan */
+}
+
+static void json_bool(json_t *j, const char *key, bool v)
+{
+	json_sep(j, key);
+	fputs(v ? "true" : "false", j->f);
+}
+
+static void json_null(json_t *j, const char *key)
+{
+	json_sep(j, key);
+	fputs("null", j->f);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Small helpers shared by subcommands                                     */
+/* ---------------------------------------------------------------------- */
+static const char *durability_name(cidstore_durability_t d)
+{
+	switch (d) {
+	case CIDSTORE_DURABILITY_NONE: return "none";
+	case CIDSTORE_DURABILITY_ASYNC: return "async";
+	case CIDSTORE_DURABILITY_SYNC: return "sync";
+	}
+	return "unknown";
+}
+
+static int parse_durability(const char *s, cidstore_durability_t *out)
+{
+	if (strcmp(s, "none") == 0)
+		*out = CIDSTORE_DURABILITY_NONE;
+	else if (strcmp(s, "async") == 0)
+		*out = CIDSTORE_DURABILITY_ASYNC;
+	else if (strcmp(s, "sync") == 0)
+		*out = CIDSTORE_DURABILITY_SYNC;
+	else
+		return -1;
+	return 0;
+}
+
+/* Human-readable byte counts: 1536 -> "1.5 KiB". */
+static const char *fmt_bytes(uint64_t b, char *buf, size_t n)
+{
+	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	int u = 0;
+	while (v >= 1024.0 && u < 4)
+		v /= 1024.0, u++;
+	if (u == 0)
+		snprintf(buf, n, "%" PRIu64 " B", b);
+	else
+		snprintf(buf, n, "%.1f %s", v, unit[u]);
+	return buf;
+}
+
+/* Human-readable rates: 3210000 -> "3.21 M". */
+static const char *fmt_rate(double r, char *buf, size_t n)
+{
+	if (!isfinite(r) || r < 0)
+		snprintf(buf, n, "-");
+	else if (r >= 1e9)
+		snprintf(buf, n, "%.2f G", r / 1e9);
+	else if (r >= 1e6)
+		snprintf(buf, n, "%.2f M", r / 1e6);
+	else if (r >= 1e3)
+		snprintf(buf, n, "%.1f k", r / 1e3);
+	else
+		snprintf(buf, n, "%.0f", r);
+	return buf;
+}
+
+/* Prints text word-wrapped at width columns, then a newline. */
+static void print_wrapped(const char *text, int width)
+{
+	int col = 0;
+	const char *p = text;
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		int len = (int)strcspn(p, " ");
+		if (col > 0 && col + 1 + len > width) {
+			putchar('\n');
+			col = 0;
+		} else if (col > 0) {
+			putchar(' ');
+			col++;
+		}
+		fwrite(p, 1, (size_t)len, stdout);
+		col += len;
+		p += len;
+	}
+	putchar('\n');
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static void rm_tree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A fresh temporary directory name in $TMPDIR (or /tmp); NULL on failure. */
+static char *make_tempdir(const char *tag)
+{
+	const char *base = getenv("TMPDIR");
+	char *path;
+	if (base == NULL || *base == '\0')
+		base = "/tmp";
+	if (asprintf(&path, "%s/cidstore-%s-XXXXXX", base, tag) < 0)
+		return NULL;
+	if (mkdtemp(path) == NULL) {
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+/* Is an executable named name on $PATH? */
+static bool on_path(const char *name)
+{
+	const char *path = getenv("PATH");
+	char buf[4096];
+	if (path == NULL)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		size_t len = strcspn(path, ":");
+		if (len > 0 && len + strlen(name) + 2 < sizeof buf) {
+			memcpy(buf, path, len);
+			buf[len] = '/';
+			strcpy(buf + len + 1, name);
+			if (access(buf, X_OK) == 0)
+				return true;
+		}
+		path += len;
+		if (*path == ':')
+			path++;
+	}
+	return false;
+}
+
+/* ---------------------------------------------------------------------- */
+/* config                                                                  */
+/* ---------------------------------------------------------------------- */
+typedef struct cpuinfo {
+	char model[128];
+	bool sse4_2, sha_ni, avx2, pclmulqdq, avx512f, found;
+} cpuinfo_t;
+
+static bool has_flag(const char *flags, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = flags; (p = strstr(p, name)) != NULL; p += n) {
+		bool start = p == flags || isspace((unsigned char)p[-1]);
+		bool end = p[n] == '\0' || isspace((unsigned char)p[n]);
+		if (start && end)
+			return true;
+	}
+	return false;
+}
+
+static void read_cpuinfo(cpuinfo_t *ci)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char *line = NULL;
+	size_t cap = 0;
+	bool got_flags = false;
+	memset(ci, 0, sizeof *ci);
+	snprintf(ci->model, sizeof ci->model, "unknown");
+	if (f == NULL)
+		return;
+	while (getline(&line, &cap, f) > 0) {
+		char *colon = strchr(line, ':');
+		if (colon == NULL)
+			continue;
+		char *val = colon + 1;
+		while (*val == ' ' || *val == '\t')
+			val++;
+		val[strcspn(val, "\n")] = '\0';
+		if (strncmp(line, "model name", 10) == 0 && strcmp(ci->model, "unknown") == 0) {
+			snprintf(ci->model, sizeof ci->model, "%s", val);
+		} else if (strncmp(line, "flags", 5) == 0 && !got_flags) {
+			got_flags = true;
+			ci->found = true;
+			ci->sse4_2 = has_flag(val, "sse4_2");
+			ci->sha_ni = has_flag(val, "sha_ni");
+			ci->avx2 = has_flag(val, "avx2");
+			ci->pclmulqdq = has_flag(val, "pclmulqdq");
+			ci->avx512f = has_flag(val, "avx512f");
+		}
+	}
+	free(line);
+	fclose(f);
+}
+
+/* The allocator actually serving malloc in this process: jemalloc exports
+ * mallctl(); ask it for its version when it is there. */
+static void detect_allocator(char *buf, size_t n)
+{
+	typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+	mallctl_fn mallctl = (mallctl_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "mallctl");
+	if (mallctl != NULL) {
+		const char *ver = NULL;
+		size_t sz = sizeof ver;
+		if (mallctl("version", &ver, &sz, NULL, 0) == 0 && ver != NULL)
+			snprintf(buf, n, "jemalloc %s", ver);
+		else
+			snprintf(buf, n, "jemalloc");
+	} else {
+		snprintf(buf, n, "system (glibc malloc)");
+	}
+}
+
+/* Does cidstore_open with a directory work in this build?  Tries it in a
+ * throw-away temporary directory and removes it again. */
+static int probe_durable(void)
+{
+	char *dir = make_tempdir("probe");
+	cidstore_options_t o;
+	cidstore_t *s = NULL;
+	int rc;
+	if (dir == NULL)
+		return CIDSTORE_EIO;
+	cidstore_options_init(&o);
+	o.dir = dir;
+	o.durability = CIDSTORE_DURABILITY_ASYNC;
+	rc = cidstore_open(&o, &s);
+	if (rc == 0)
+		cidstore_close(s);
+	rm_tree(dir);
+	free(dir);
+	return rc;
+}
+
+static void usage_config(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s config [--json]\n"
+		"\n"
+		"Print what this build and this machine give: library version, build\n"
+		"type, compiler, sanitizer, allocator, Concurrency Kit version, the CPU\n"
+		"features behind CRC32C and SHA-256, the number of cores and the default\n"
+		"store options.\n"
+		"\n"
+		"  -j, --json   machine-readable JSON on stdout\n"
+		"  -h, --help   this help\n",
+		prog);
+}
+
+static int cmd_config(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool as_json = false;
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': as_json = true; break;
+		case 'h': usage_config(stdout); return EXIT_OK;
+		default: die_usage("config", "bad option");
+		}
+	}
+	if (optind < argc)
+		die_usage("config", "unexpected argument '%s'", argv[optind]);
+
+	cpuinfo_t ci;
+	cidstore_options_t o;
+	char alloc[128], b1[32], b2[32];
+	long cores = ncores();
+	long cores_conf = sysconf(_SC_NPROCESSORS_CONF);
+	int durable = probe_durable();
+	read_cpuinfo(&ci);
+	cidstore_options_init(&o);
+	detect_allocator(alloc, sizeof alloc);
+
+	if (as_json) {
+		json_t j = { .f = stdout };
+		json_obj(&j, NULL);
+		json_str(&j, "version", cidstore_version());
+		json_str(&j, "header_version", CIDSTORE_VERSION_STRING);
+		json_obj(&j, "build");
+		json_str(&j, "type", CIDSTORE_TOOL_BUILDTYPE);
+		json_str(&j, "compiler", CIDSTORE_TOOL_COMPILER);
+		json_str(&j, "sanitizer", CIDSTORE_TOOL_SANITIZE);
+		json_str(&j, "allocator_option", CIDSTORE_TOOL_ALLOCATOR);
+		json_str(&j, "allocator_in_use", alloc);
+		json_str(&j, "ck_version", CIDSTORE_TOOL_CK_VERSION);
+		json_bool(&j, "durable_stores", durable == 0);
+		if (durable != 0)
+			json_str(&j, "durable_stores_error", cidstore_strerror(durable));
+		json_end_obj(&j);
+		json_obj(&j, "cpu");
+		json_str(&j, "model", ci.model);
+		json_i64(&j, "cores_online", cores);
+		json_i64(&j, "cores_configured", cores_conf);
+		if (ci.found) {
+			json_obj(&j, "features");
+			json_bool(&j, "sse4_2", ci.sse4_2);
+			json_bool(&j, "sha_ni", ci.sha_ni);
+			json_bool(&j, "avx2", ci.avx2);
+			json_bool(&j, "pclmulqdq", ci.pclmulqdq);
+			json_bool(&j, "avx512f", ci.avx512f);
+			json_end_obj(&j);
+			json_str(&j, "crc32c", ci.sse4_2 ? "sse4.2 crc32 instruction"
+							 : "table (no SSE4.2)");
+			json_str(&j, "sha256", ci.sha_ni ? "sha-ni (libcrypto)"
+							 : "software (libcrypto)");
+		} else {
+			json_null(&j, "features");
+		}
+		json_end_obj(&j);
+		json_obj(&j, "defaults");
+		json_str(&j, "durability", durability_name(o.durability));
+		json_bool(&j, "serialized", o.serialized);
+		json_u64(&j, "seed", o.seed);
+		json_u64(&j, "ring_records", o.ring_records);
+		json_u64(&j, "ring_bytes", (uint64_t)o.ring_records * 128u);
+		json_u64(&j, "sync_interval_ms", o.sync_interval_ms);
+		json_u64(&j, "checkpoint_wal_bytes", o.checkpoint_wal_bytes);
+		json_u64(&j, "segment_bytes", o.segment_bytes);
+		json_u64(&j, "recovery_threads", o.recovery_threads);
+		json_u64(&j, "initial_depth", o.initial_depth);
+		json_end_obj(&j);
+		json_end_obj(&j);
+		return EXIT_OK;
+	}
+
+	printf("cidstore %s\n\n", cidstore_version());
+	printf("Build\n");
+	printf("  build type         %s\n", CIDSTORE_TOOL_BUILDTYPE);
+	printf("  compiler           %s\n", CIDSTORE_TOOL_COMPILER);
+	printf("  sanitizer          %s\n", CIDSTORE_TOOL_SANITIZE);
+	printf("  allocator          %s (meson option), in use: %s\n",
+	       CIDSTORE_TOOL_ALLOCATOR, alloc);
+	printf("  Concurrency Kit    %s\n", CIDSTORE_TOOL_CK_VERSION);
+	printf("  durable stores     %s\n",
+	       durable == 0 ? "available (dir != NULL)"
+			    : durable == CIDSTORE_ENOTSUP
+				      ? "not available in this build (in-memory only)"
+				      : cidstore_strerror(durable));
+	printf("\nMachine\n");
+	printf("  CPU                %s\n", ci.model);
+	printf("  cores              %ld online, %ld configured\n", cores, cores_conf);
+	if (ci.found) {
+		printf("  SSE4.2             %-4s -> CRC32C %s\n", ci.sse4_2 ? "yes" : "no",
+		       ci.sse4_2 ? "with the crc32 instruction" : "by table lookup");
+		printf("  PCLMULQDQ          %-4s -> CRC folding (ISA-L)\n",
+		       ci.pclmulqdq ? "yes" : "no");
+		printf("  SHA-NI             %-4s -> SHA-256 %s\n", ci.sha_ni ? "yes" : "no",
+		       ci.sha_ni ? "in hardware via libcrypto" : "in software via libcrypto");
+		printf("  AVX2               %-4s\n", ci.avx2 ? "yes" : "no");
+	} else {
+		printf("  CPU flags          unknown (/proc/cpuinfo not readable)\n");
+	}
+	printf("\nDefault options (cidstore_options_init)\n");
+	printf("  durability         %s (in-memory; a store directory defaults to sync)\n",
+	       durability_name(o.durability));
+	printf("  serialized         %s\n", o.serialized ? "yes" : "no");
+	printf("  seed               %" PRIu64 "%s\n", o.seed, o.seed == 0 ? " (random per store)" : "");
+	printf("  WAL ring           %" PRIu32 " records (%s)\n", o.ring_records,
+	       fmt_bytes((uint64_t)o.ring_records * 128u, b1, sizeof b1));
+	printf("  sync interval      %" PRIu32 " ms\n", o.sync_interval_ms);
+	if (o.checkpoint_wal_bytes == 0)
+		printf("  checkpoint after   never (manual checkpoints only)\n");
+	else
+		printf("  checkpoint after   %s of WAL\n",
+		       fmt_bytes(o.checkpoint_wal_bytes, b1, sizeof b1));
+	printf("  WAL segment        %s\n", fmt_bytes(o.segment_bytes, b2, sizeof b2));
+	printf("  recovery threads   %u%s\n", o.recovery_threads,
+	       o.recovery_threads == 0 ? " (one per core)" : "");
+	printf("  initial depth      %u\n", o.initial_depth);
+	return EXIT_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* demo                                                                    */
+/* ---------------------------------------------------------------------- */
+
+/* splitmix64: a fast, well-mixed generator for keys.  Keys are random
+ * 256-bit values; each thread has its own stream. */
+static inline uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* The i-th prefilled key (so lookups can recompute keys without storing
+ * them): a random-looking function of (seed, i). */
+static inline void prefill_key(uint64_t seed, uint64_t i, cid_t *k)
+{
+	uint64_t x = seed ^ (i * 0xd1342543de82ef95ull);
+	for (int w = 0; w < 4; w++)
+		k->w[w] = splitmix64(&x);
+}
+
+static inline void random_cid(uint64_t *rng, cid_t *k)
+{
+	for (int w = 0; w < 4; w++)
+		k->w[w] = splitmix64(rng);
+}
+
+typedef enum { WL_INSERT, WL_LOOKUP } workload_t;
+
+static const char *workload_name(workload_t w)
+{
+	return w == WL_INSERT ? "insert-heavy" : "lookup-heavy";
+}
+
+typedef struct run_shared {
+	cidstore_t *s;
+	workload_t wl;
+	uint64_t seed;
+	uint64_t prefill;          /* keys 0..prefill-1 are in the store */
+	pthread_barrier_t start;
+	atomic_bool stop;          /* time-bounded runs: set by the main thread */
+	bool timed;
+	atomic_int error;          /* first library error seen by a worker */
+} run_shared_t;
+
+typedef struct worker {
+	pthread_t tid;
+	run_shared_t *sh;
+	unsigned id;
+	uint64_t ops;              /* fixed-size runs: operations to do */
+	uint64_t first, last;      /* prefill: key range [first, last) */
+	uint64_t done;             /* operations done */
+	uint64_t misses;           /* lookups of prefilled keys that found nothing */
+} worker_t;
+
+static void note_error(run_shared_t *sh, long rc)
+{
+	int expected = 0;
+	atomic_compare_exchange_strong(&sh->error, &expected, (int)rc);
+}
+
+static void *prefill_worker(void *arg)
+{
+	worker_t *w = arg;
+	cid_t k, v;
+	for (uint64_t i = w->first; i < w->last; i++) {
+		prefill_key(w->sh->seed, i, &k);
+		v = k;
+		v.w[0] ^= 1; /* any value works; one per key */
+		int rc = cidstore_insert(w->sh->s, &k, &v);
+		if (rc < 0) {
+			note_error(w->sh, rc);
+			break;
+		}
+		w->done++;
+	}
+	return NULL;
+}
+
+static void *bench_worker(void *arg)
+{
+	worker_t *w = arg;
+	run_shared_t *sh = w->sh;
+	uint64_t rng = sh->seed ^ (0x5851f42d4c957f2dull * (w->id + 1));
+	uint64_t done = 0, misses = 0;
+	cid_t k, v, out[4];
+
+	pthread_barrier_wait(&sh->start);
+	for (;;) {
+		if (sh->timed) {
+			if ((done & 63) == 0 &&
+			    atomic_load_explicit(&sh->stop, memory_order_relaxed))
+				break;
+		} else if (done >= w->ops) {
+			break;
+		}
+		uint64_t r = splitmix64(&rng);
+		long rc;
+		if (sh->wl == WL_INSERT || r % 10 == 0 || sh->prefill == 0) {
+			/* a fresh random key: 100% of insert-heavy, 10% of lookup-heavy */
+			random_cid(&rng, &k);
+			v = k;
+			v.w[3] ^= 0xff;
+			rc = cidstore_insert(sh->s, &k, &v);
+		} else {
+			prefill_key(sh->seed, (r >> 8) % sh->prefill, &k);
+			rc = cidstore_lookup(sh->s, &k, out, 4);
+			if (rc == 0)
+				misses++;
+		}
+		if (rc < 0) {
+			note_error(sh, rc);
+			break;
+		}
+		done++;
+	}
+	w->done = done;
+	w->misses = misses;
+	return NULL;
+}
+
+typedef struct result {
+	workload_t wl;
+	unsigned threads;
+	double ops_s[2];      /* [0] serialized, [1] free-threaded */
+	double secs[2];
+	uint64_t ops[2];
+	uint64_t misses[2];
+} result_t;
+
+typedef struct demo_cfg {
+	unsigned max_threads;
+	uint64_t ops;
+	uint64_t prefill;
+	bool json;
+	bool durable;
+	const char *plot;
+	uint64_t seed;
+	unsigned repeat;
+} demo_cfg_t;
+
+typedef struct progress {
+	bool tty;
+	unsigned done, total;
+	double t0;
+} progress_t;
+
+static void progress_step(progress_t *p, const char *what)
+{
+	if (p->tty) {
+		const int width = 24;
+		int fill = p->total ? (int)((uint64_t)p->done * width / p->total) : width;
+		fprintf(stderr, "\r\033[K[%.*s%*s] %u/%u %s", fill,
+			"########################", width - fill, "", p->done + 1, p->total,
+			what);
+	} else {
+		fprintf(stderr, "demo: [%u/%u] %s\n", p->done + 1, p->total, what);
+	}
+	fflush(stderr);
+}
+
+static void progress_end(progress_t *p)
+{
+	if (p->tty)
+		fprintf(stderr, "\r\033[K");
+	fprintf(stderr, "demo: %u runs in %.1f s\n", p->done, now_sec() - p->t0);
+}
+
+/* Opens a store for one run.  dir == NULL: in memory. */
+static int open_store(bool serialized, const char *dir, cidstore_durability_t d,
+		      uint64_t seed, cidstore_t **out)
+{
+	cidstore_options_t o;
+	cidstore_options_init(&o);
+	o.serialized = serialized;
+	o.dir = dir;
+	o.durability = d;
+	o.seed = seed;
+	return cidstore_open(&o, out);
+}
+
+/* Starts nthreads workers that split [0, n) and waits for them. */
+static int prefill_store(cidstore_t *s, uint64_t seed, uint64_t n, unsigned nthreads)
+{
+	run_shared_t sh = { .s = s, .seed = seed };
+	worker_t *w = calloc(nthreads, sizeof *w);
+	unsigned started = 0;
+	if (w == NULL)
+		return CIDSTORE_ENOMEM;
+	atomic_init(&sh.error, 0);
+	for (unsigned i = 0; i < nthreads; i++) {
+		w[i].sh = &sh;
+		w[i].first = n * i / nthreads;
+		w[i].last = n * (i + 1) / nthreads;
+		if (pthread_create(&w[i].tid, NULL, prefill_worker, &w[i]) != 0) {
+			note_error(&sh, CIDSTORE_ENOMEM);
+			break;
+		}
+		started++;
+	}
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(w[i].tid, NULL);
+	free(w);
+	return atomic_load(&sh.error);
+}
+
+/* One measured run.  duration > 0: time-bounded (each thread runs until
+ * the main thread says stop), else fixed total of ops split over threads. */
+static int run_once(cidstore_t *s, workload_t wl, uint64_t seed, uint64_t prefill,
+		    unsigned nthreads, uint64_t ops, double duration,
+		    double *secs, uint64_t *ops_done, uint64_t *misses)
+{
+	run_shared_t sh = { .s = s, .wl = wl, .seed = seed, .prefill = prefill,
+			    .timed = duration > 0 };
+	worker_t *w = calloc(nthreads, sizeof *w);
+	unsigned started = 0;
+	double t0, t1;
+	if (w == NULL)
+		return CIDSTORE_ENOMEM;
+	atomic_init(&sh.stop, false);
+	atomic_init(&sh.error, 0);
+	if (pthread_barrier_init(&sh.start, NULL, nthreads + 1) != 0) {
+		free(w);
+		return CIDSTORE_ENOMEM;
+	}
+	for (unsigned i = 0; i < nthreads; i++) {
+		w[i].sh = &sh;
+		w[i].id = i;
+		w[i].ops = ops / nthreads + (i < ops % nthreads ? 1 : 0);
+		if (pthread_create(&w[i].tid, NULL, bench_worker, &w[i]) != 0) {
+			fprintf(stderr, "%s demo: pthread_create: %s\n", prog, strerror(errno));
+			exit(EXIT_RUNTIME); /* workers wait on the barrier: no way back */
+		}
+		started++;
+	}
+	pthread_barrier_wait(&sh.start);
+	t0 = now_sec();
+	if (duration > 0) {
+		struct timespec ts = { .tv_sec = (time_t)duration,
+				       .tv_nsec = (long)((duration - (double)(time_t)duration) * 1e9) };
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+		atomic_store(&sh.stop, true);
+	}
+	*ops_done = 0;
+	*misses = 0;
+	for (unsigned i = 0; i < started; i++) {
+		pthread_join(w[i].tid, NULL);
+		*ops_done += w[i].done;
+		*misses += w[i].misses;
+	}
+	t1 = now_sec();
+	*secs = t1 - t0;
+	pthread_barrier_destroy(&sh.start);
+	free(w);
+	return atomic_load(&sh.error);
+}
+
+typedef struct durable_result {
+	cidstore_durability_t d;
+	unsigned threads;
+	double ops_s;
+	double secs;
+	uint64_t ops;
+	double close_secs;
+} durable_result_t;
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* cfg->repeat runs of one (workload, threads, mode) point, each on a fresh
+ * in-memory store; keeps the run with the median rate. */
+static int measure_point(const demo_cfg_t *cfg, result_t *r, int mode, unsigned cores)
+{
+	double rates[101], secs[101];
+	uint64_t ops[101];
+	uint64_t prefill = r->wl == WL_LOOKUP ? cfg->prefill : 0;
+	r->misses[mode] = 0;
+	for (unsigned rep = 0; rep < cfg->repeat; rep++) {
+		cidstore_t *s = NULL;
+		uint64_t misses = 0;
+		int rc = open_store(mode == 0, NULL, CIDSTORE_DURABILITY_NONE, cfg->seed + rep, &s);
+		if (rc != 0)
+			return rc;
+		/* prefilled with all cores, outside the timed part */
+		if (prefill > 0 && (rc = prefill_store(s, cfg->seed + rep, prefill, cores)) != 0) {
+			cidstore_close(s);
+			return rc;
+		}
+		rc = run_once(s, r->wl, cfg->seed + rep, prefill, r->threads, cfg->ops, 0,
+			      &secs[rep], &ops[rep], &misses);
+		cidstore_close(s);
+		if (rc != 0)
+			return rc;
+		rates[rep] = secs[rep] > 0 ? (double)ops[rep] / secs[rep] : 0;
+		r->misses[mode] += misses;
+	}
+	double sorted[101];
+	memcpy(sorted, rates, cfg->repeat * sizeof *rates);
+	qsort(sorted, cfg->repeat, sizeof *sorted, cmp_double);
+	double med = sorted[cfg->repeat / 2];
+	for (unsigned rep = 0; rep < cfg->repeat; rep++) {
+		if (rates[rep] == med) {
+			r->ops_s[mode] = rates[rep];
+			r->secs[mode] = secs[rep];
+			r->ops[mode] = ops[rep];
+			break;
+		}
+	}
+	return 0;
+}
+
+static void write_plot(const demo_cfg_t *cfg, const result_t *res, size_t nres,
+		       long cores)
+{
+	char *gp = NULL;
+	size_t len = strlen(cfg->plot);
+	const char *dot = strrchr(cfg->plot, '.');
+	if (dot != NULL && strchr(dot, '/') == NULL)
+		len = (size_t)(dot - cfg->plot);
+	if (asprintf(&gp, "%.*s.gp", (int)len, cfg->plot) < 0)
+		return;
+	FILE *f = fopen(gp, "w");
+	if (f == NULL) {
+		fprintf(stderr, "%s demo: cannot write %s: %s\n", prog, gp, strerror(errno));
+		free(gp);
+		return;
+	}
+	fprintf(f, "# cidstore demo: throughput vs threads (generated by `cidstore demo --plot`)\n");
+	for (int wl = WL_INSERT; wl <= WL_LOOKUP; wl++) {
+		fprintf(f, "$%s << EOD\n# threads serialized_Mops free_threaded_Mops\n",
+			wl == WL_INSERT ? "insert" : "lookup");
+		for (size_t i = 0; i < nres; i++)
+			if (res[i].wl == (workload_t)wl)
+				fprintf(f, "%u %.4f %.4f\n", res[i].threads, res[i].ops_s[0] / 1e6,
+					res[i].ops_s[1] / 1e6);
+		fprintf(f, "EOD\n");
+	}
+	bool over = cfg->max_threads > (unsigned)cores;
+	fprintf(f,
+		"if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
+		"  set terminal pngcairo size 1100,450 noenhanced font ',10'\n"
+		"} else {\n"
+		"  set terminal png size 1100,450 noenhanced\n"
+		"}\n"
+		"set output '%s'\n"
+		"set multiplot layout 1,2 title 'cidstore %s demo: in-memory store, %ld core%s, "
+		"%s%u run%s%s'\n"
+		"set xlabel 'threads'\n"
+		"set ylabel 'million ops/s'\n"
+		"set grid\n"
+		"set key bottom right\n"
+		"set yrange [0:*]\n"
+		"set xrange [0.8:%u.2]\n"
+		"set xtics 1\n",
+		cfg->plot, cidstore_version(), cores, cores == 1 ? "" : "s",
+		cfg->repeat > 1 ? "median of " : "", cfg->repeat, cfg->repeat == 1 ? "" : "s",
+		over ? " (right of the dashed line: oversubscribed)" : "", cfg->max_threads);
+	if (over)
+		fprintf(f, "set arrow from %ld.5, graph 0 to %ld.5, graph 1 nohead dashtype 2 "
+			   "lc rgb 'gray'\n",
+			cores, cores);
+	fprintf(f,
+		"set title 'insert-heavy (100%% inserts of fresh keys)'\n"
+		"plot $insert using 1:3 with linespoints lw 2 title 'free-threaded', \\\n"
+		"     $insert using 1:2 with linespoints lw 2 title 'serialized (one global lock)'\n"
+		"set title 'lookup-heavy (90%% lookups / 10%% inserts, prefilled)'\n"
+		"plot $lookup using 1:3 with linespoints lw 2 title 'free-threaded', \\\n"
+		"     $lookup using 1:2 with linespoints lw 2 title 'serialized (one global lock)'\n"
+		"unset multiplot\n");
+	fclose(f);
+	if (!on_path("gnuplot")) {
+		fprintf(stderr,
+			"%s demo: gnuplot is not installed, so %s was not drawn.\n"
+			"  The script is in %s: install gnuplot (Debian: apt-get install gnuplot-nox,\n"
+			"  or bash tools/setup-deps.sh) and run: gnuplot %s\n",
+			prog, cfg->plot, gp, gp);
+		free(gp);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		execlp("gnuplot", "gnuplot", gp, (char *)NULL);
+		_exit(127);
+	}
+	int st = 0;
+	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fprintf(stderr, "%s demo: gnuplot %s failed; the script is kept\n", prog, gp);
+	else
+		fprintf(stderr, "%s demo: wrote %s (script: %s)\n", prog, cfg->plot, gp);
+	free(gp);
+}
+
+static void usage_demo(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s demo [--threads N] [--ops N] [--prefill N] [--json]\n"
+		"                     [--plot FILE.png] [--durable]\n"
+		"\n"
+		"The scaling demo.  For every thread count 1..N it opens a fresh in-memory\n"
+		"store twice -- serialized (one global lock, the baseline) and free-threaded\n"
+		"(the real thing) -- and runs the same two workloads on each:\n"
+		"  insert-heavy  100%% inserts of fresh random 256-bit keys into an empty store\n"
+		"  lookup-heavy  90%% lookups of present keys / 10%% inserts of fresh keys on a\n"
+		"                store prefilled with --prefill keys\n"
+		"It prints throughput and speed-ups as a table, then a short summary.\n"
+		"\n"
+		"  -t, --threads N    highest thread count (default: number of cores)\n"
+		"  -n, --ops N        operations per run, split over the threads\n"
+		"                     (default 400k; k and m suffixes work)\n"
+		"  -p, --prefill N    keys in the store before the lookup-heavy runs\n"
+		"                     (default 200k)\n"
+		"  -j, --json         machine-readable JSON on stdout instead of the table\n"
+		"  -P, --plot FILE    write a chart to FILE (PNG) through gnuplot; the\n"
+		"                     gnuplot script is written beside it as FILE.gp\n"
+		"  -d, --durable      also a short time-bounded insert run on a store in a\n"
+		"                     temporary directory with durability async and sync\n"
+		"  -r, --repeat R     runs per point; the table shows the median (default 3)\n"
+		"  -s, --seed N       key seed (default: fixed, so runs are repeatable)\n"
+		"  -h, --help         this help\n"
+		"\n"
+		"Progress goes to stderr.  Thread counts above the number of cores are\n"
+		"oversubscribed and marked with '*'.\n",
+		prog);
+}
+
+static int cmd_demo(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "threads", required_argument, NULL, 't' },
+		{ "ops", required_argument, NULL, 'n' },
+		{ "prefill", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "plot", required_argument, NULL, 'P' },
+		{ "durable", no_argument, NULL, 'd' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "repeat", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	long cores = ncores();
+	demo_cfg_t cfg = { .max_threads = (unsigned)cores, .ops = 400000, .prefill = 200000,
+			   .seed = 0x243f6a8885a308d3ull, .repeat = 3 };
+	unsigned long v;
+	int c;
+	const char *cmd = argv[0];
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "t:n:p:jP:ds:r:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (parse_ulong(optarg, 1, 1024, &v) != 0)
+				die_usage(cmd, "--threads wants a number from 1 to 1024, not '%s'", optarg);
+			cfg.max_threads = (unsigned)v;
+			break;
+		case 'n':
+			if (parse_ulong(optarg, 1, 1000000000000ul, &v) != 0)
+				die_usage(cmd, "--ops wants a positive number, not '%s'", optarg);
+			cfg.ops = v;
+			break;
+		case 'p':
+			if (parse_ulong(optarg, 1, 1000000000000ul, &v) != 0)
+				die_usage(cmd, "--prefill wants a positive number, not '%s'", optarg);
+			cfg.prefill = v;
+			break;
+		case 'j': cfg.json = true; break;
+		case 'P': cfg.plot = optarg; break;
+		case 'd': cfg.durable = true; break;
+		case 's':
+			if (parse_ulong(optarg, 0, ULONG_MAX, &v) != 0)
+				die_usage(cmd, "--seed wants a number, not '%s'", optarg);
+			cfg.seed = v;
+			break;
+		case 'r':
+			if (parse_ulong(optarg, 1, 101, &v) != 0)
+				die_usage(cmd, "--repeat wants a number from 1 to 101, not '%s'", optarg);
+			cfg.repeat = (unsigned)v;
+			break;
+		case 'h': usage_demo(stdout); return EXIT_OK;
+		default: die_usage(cmd, "bad option");
+		}
+	}
+	if (optind < argc)
+		die_usage(cmd, "unexpected argument '%s'", argv[optind]);
+
+	cpuinfo_t ci;
+	read_cpuinfo(&ci);
+	size_t nres = cfg.max_threads * 2u;
+	result_t *res = calloc(nres, sizeof *res);
+	durable_result_t dres[8];
+	size_t ndres = 0;
+	int durable_rc = 0;
+	unsigned dthreads[2] = { 1, cfg.max_threads };
+	unsigned ndthreads = cfg.max_threads > 1 ? 2 : 1;
+	const double durable_secs = 1.0;
+	progress_t pg = { .tty = isatty(STDERR_FILENO) == 1, .t0 = now_sec(),
+			  .total = (unsigned)nres * 2 + (cfg.durable ? 2 * ndthreads : 0) };
+	if (res == NULL) {
+		fprintf(stderr, "%s %s: out of memory\n", prog, cmd);
+		return EXIT_RUNTIME;
+	}
+
+	/* Measure: workload x threads x mode, each on a fresh store. */
+	for (int wl = WL_INSERT; wl <= WL_LOOKUP; wl++) {
+		for (unsigned t = 1; t <= cfg.max_threads; t++) {
+			result_t *r = &res[(size_t)wl * cfg.max_threads + (t - 1)];
+			r->wl = (workload_t)wl;
+			r->threads = t;
+			for (int mode = 0; mode < 2; mode++) {
+				char what[160];
+				int rc;
+				snprintf(what, sizeof what, "%s, %s, %u thread%s%s", workload_name(r->wl),
+					 mode ? "free-threaded" : "serialized", t, t == 1 ? "" : "s",
+					 t > (unsigned)cores ? " (oversubscribed)" : "");
+				progress_step(&pg, what);
+				rc = measure_point(&cfg, r, mode, (unsigned)cores);
+				if (rc != 0) {
+					if (pg.tty)
+						fputc('\n', stderr);
+					free(res);
+					return report_err(cmd, what, rc);
+				}
+				pg.done++;
+			}
+		}
+	}
+
+	/* The durable runs: time-bounded, since a SYNC insert waits for a disk
+	 * flush and its rate depends on the device far more than on us. */
+	if (cfg.durable) {
+		static const cidstore_durability_t modes[2] = { CIDSTORE_DURABILITY_ASYNC,
+								CIDSTORE_DURABILITY_SYNC };
+		for (int m = 0; m < 2 && durable_rc == 0; m++) {
+			for (unsigned ti = 0; ti < ndthreads; ti++) {
+				char what[128];
+				char *dir = make_tempdir("demo");
+				cidstore_t *s = NULL;
+				durable_result_t *d = &dres[ndres];
+				uint64_t misses;
+				int rc;
+				snprintf(what, sizeof what, "durable %s, %u thread%s", durability_name(modes[m]),
+					 dthreads[ti], dthreads[ti] == 1 ? "" : "s");
+				progress_step(&pg, what);
+				if (dir == NULL) {
+					durable_rc = CIDSTORE_EIO;
+					break;
+				}
+				rc = open_store(false, dir, modes[m], cfg.seed, &s);
+				if (rc != 0) {
+					durable_rc = rc;
+					rm_tree(dir);
+					free(dir);
+					break;
+				}
+				d->d = modes[m];
+				d->threads = dthreads[ti];
+				rc = run_once(s, WL_INSERT, cfg.seed, 0, d->threads, 0, durable_secs,
+					      &d->secs, &d->ops, &misses);
+				double tc = now_sec();
+				int crc = cidstore_close(s);
+				d->close_secs = now_sec() - tc;
+				rm_tree(dir);
+				free(dir);
+				if (rc == 0)
+					rc = crc;
+				if (rc != 0) {
+					durable_rc = rc;
+					break;
+				}
+				d->ops_s = d->secs > 0 ? (double)d->ops / d->secs : 0;
+				ndres++;
+				pg.done++;
+			}
+		}
+	}
+	progress_end(&pg);
+	if (durable_rc != 0 && cfg.json) {
+		if (durable_rc == CIDSTORE_ENOTSUP)
+			fprintf(stderr, "%s %s: durable mode is not available in this build "
+				"(cidstore_open with a directory: %s); skipped\n",
+				prog, cmd, cidstore_strerror(durable_rc));
+		else
+			fprintf(stderr, "%s %s: durable run failed: %s; skipped\n", prog, cmd,
+				cidstore_strerror(durable_rc));
+	}
+
+	/* Headline numbers for the summary: the top thread count within cores. */
+	unsigned top = cfg.max_threads < (unsigned)cores ? cfg.max_threads : (unsigned)cores;
+	const result_t *ins1 = &res[0], *insT = &res[top - 1];
+	const result_t *lk1 = &res[cfg.max_threads], *lkT = &res[cfg.max_threads + top - 1];
+	uint64_t total_misses = 0;
+	for (size_t i = 0; i < nres; i++)
+		total_misses += res[i].misses[0] + res[i].misses[1];
+
+	if (cfg.json) {
+		json_t j = { .f = stdout };
+		json_obj(&j, NULL);
+		json_str(&j, "version", cidstore_version());
+		json_str(&j, "build_type", CIDSTORE_TOOL_BUILDTYPE);
+		json_str(&j, "sanitizer", CIDSTORE_TOOL_SANITIZE);
+		json_str(&j, "cpu", ci.model);
+		json_i64(&j, "cores", cores);
+		json_u64(&j, "max_threads", cfg.max_threads);
+		json_u64(&j, "ops_per_run", cfg.ops);
+		json_u64(&j, "prefill", cfg.prefill);
+		json_u64(&j, "seed", cfg.seed);
+		json_u64(&j, "lookup_misses", total_misses);
+		json_arr(&j, "results");
+		for (size_t i = 0; i < nres; i++) {
+			const result_t *r = &res[i];
+			const result_t *r1 = &res[(size_t)r->wl * cfg.max_threads];
+			json_obj(&j, NULL);
+			json_str(&j, "workload", workload_name(r->wl));
+			json_u64(&j, "threads", r->threads);
+			json_bool(&j, "oversubscribed", r->threads > (unsigned)cores);
+			json_dbl(&j, "serialized_ops_per_sec", r->ops_s[0]);
+			json_dbl(&j, "free_threaded_ops_per_sec", r->ops_s[1]);
+			json_dbl(&j, "serialized_secs", r->secs[0]);
+			json_dbl(&j, "free_threaded_secs", r->secs[1]);
+			json_u64(&j, "ops", r->ops[1]);
+			json_dbl(&j, "speedup_vs_serialized", r->ops_s[1] / r->ops_s[0]);
+			json_dbl(&j, "serialized_speedup_vs_1_thread", r->ops_s[0] / r1->ops_s[0]);
+			json_dbl(&j, "free_threaded_speedup_vs_1_thread", r->ops_s[1] / r1->ops_s[1]);
+			json_end_obj(&j);
+		}
+		json_end_arr(&j);
+		json_obj(&j, "durable");
+		json_bool(&j, "requested", cfg.durable);
+		json_bool(&j, "available", cfg.durable && durable_rc == 0);
+		if (cfg.durable && durable_rc != 0)
+			json_str(&j, "error", cidstore_strerror(durable_rc));
+		json_arr(&j, "results");
+		for (size_t i = 0; i < ndres; i++) {
+			json_obj(&j, NULL);
+			json_str(&j, "durability", durability_name(dres[i].d));
+			json_u64(&j, "threads", dres[i].threads);
+			json_dbl(&j, "ops_per_sec", dres[i].ops_s);
+			json_u64(&j, "ops", dres[i].ops);
+			json_dbl(&j, "secs", dres[i].secs);
+			json_dbl(&j, "close_secs", dres[i].close_secs);
+			json_end_obj(&j);
+		}
+		json_end_arr(&j);
+		json_end_obj(&j);
+		json_end_obj(&j);
+	} else {
+		char a[32], b[32];
+		printf("cidstore %s demo: in-memory store, %ld core%s (%s), %" PRIu64
+		       " ops per run\n\n",
+		       cidstore_version(), cores, cores == 1 ? "" : "s", ci.model, cfg.ops);
+		printf("%-13s %8s %14s %14s %9s %9s %9s\n", "workload", "threads", "serialized",
+		       "free-threaded", "free/ser", "ser/1T", "free/1T");
+		printf("%-13s %8s %14s %14s %9s %9s %9s\n", "", "", "ops/s", "ops/s", "", "", "");
+		for (size_t i = 0; i < nres; i++) {
+			const result_t *r = &res[i];
+			const result_t *r1 = &res[(size_t)r->wl * cfg.max_threads];
+			char th[16];
+			if (i > 0 && r->threads == 1)
+				printf("\n");
+			snprintf(th, sizeof th, "%u%s", r->threads,
+				 r->threads > (unsigned)cores ? "*" : "");
+			printf("%-13s %8s %14s %14s %8.2fx %8.2fx %8.2fx\n", workload_name(r->wl), th,
+			       fmt_rate(r->ops_s[0], a, sizeof a), fmt_rate(r->ops_s[1], b, sizeof b),
+			       r->ops_s[1] / r->ops_s[0], r->ops_s[0] / r1->ops_s[0],
+			       r->ops_s[1] / r1->ops_s[1]);
+		}
+		if (cfg.max_threads > (unsigned)cores)
+			printf("\n* more threads than cores: oversubscribed\n");
+		if (ndres > 0) {
+			printf("\ndurable insert-heavy (store in a temporary directory, %.0f s per run)\n",
+			       durable_secs);
+			printf("%-13s %8s %14s %12s\n", "durability", "threads", "ops/s", "close (s)");
+			for (size_t i = 0; i < ndres; i++)
+				printf("%-13s %8u %14s %12.3f\n", durability_name(dres[i].d),
+				       dres[i].threads, fmt_rate(dres[i].ops_s, a, sizeof a),
+				       dres[i].close_secs);
+		} else if (cfg.durable) {
+			if (durable_rc == CIDSTORE_ENOTSUP)
+				printf("\ndurable mode is not available in this build (cidstore_open "
+				       "with a directory: %s); durable runs skipped.\n",
+				       cidstore_strerror(durable_rc));
+			else
+				printf("\ndurable run failed: %s; durable runs skipped.\n",
+				       cidstore_strerror(durable_rc));
+		}
+
+		/* The summary paragraph: built in a buffer, then word-wrapped. */
+		char *sum = NULL;
+		size_t sumlen = 0;
+		FILE *m = open_memstream(&sum, &sumlen);
+		if (m == NULL) {
+			free(res);
+			return EXIT_RUNTIME;
+		}
+		fprintf(m,
+			"Summary: what was measured is the median of %u run%s per point, each on a "
+			"fresh in-memory store (no durability), on a machine with %ld core%s, at 1 to "
+			"%u thread%s. ",
+			cfg.repeat, cfg.repeat == 1 ? "" : "s", cores, cores == 1 ? "" : "s",
+			cfg.max_threads, cfg.max_threads == 1 ? "" : "s");
+		if (cfg.max_threads > (unsigned)cores)
+			fprintf(m, "Thread counts above %ld (marked *) are oversubscribed: the extra "
+				   "threads only time-share the cores, so those rows show robustness "
+				   "under preemption, not speed. ",
+				cores);
+		fprintf(m,
+			"Serialized mode runs every operation under one global lock (the \"GIL on\" "
+			"baseline); free-threaded mode is the real store, with no global lock. "
+			"At %u thread%s, free-threaded insert-heavy (%" PRIu64 " inserts of fresh "
+			"random keys into an empty store) ran at %s ops/s, %.2fx the serialized "
+			"store and %.2fx its own 1-thread rate; lookup-heavy (90%% lookups of %" PRIu64
+			" prefilled keys, 10%% inserts) ran at %s ops/s, %.2fx serialized and "
+			"%.2fx its 1-thread rate. ",
+			top, top == 1 ? "" : "s", cfg.ops, fmt_rate(insT->ops_s[1], a, sizeof a),
+			insT->ops_s[1] / insT->ops_s[0], insT->ops_s[1] / ins1->ops_s[1], cfg.prefill,
+			fmt_rate(lkT->ops_s[1], b, sizeof b), lkT->ops_s[1] / lkT->ops_s[0],
+			lkT->ops_s[1] / lk1->ops_s[1]);
+		if (cores > 1)
+			fprintf(m, "On %ld cores no more than %ld-fold scaling is possible, and "
+				   "anything else running on the machine shares those cores. ",
+				cores, cores);
+		else
+			fprintf(m, "With one core, threads can only take turns: no speed-up is "
+				   "possible here. ");
+		if (strcmp(CIDSTORE_TOOL_SANITIZE, "none") != 0 ||
+		    strcmp(CIDSTORE_TOOL_BUILDTYPE, "release") != 0)
+			fprintf(m, "This is a %s build (sanitizer: %s): its figures say nothing "
+				   "about release performance. ",
+				CIDSTORE_TOOL_BUILDTYPE, CIDSTORE_TOOL_SANITIZE);
+		if (ndres > 0)
+			fprintf(m, "The durable rows insert for %.0f s each into a store in a temporary "
+				   "directory; sync calls wait for an fdatasync shared by all waiting "
+				   "threads (group commit), async calls only for room in the ring, so "
+				   "they depend on the disk more than on cidstore. ",
+				durable_secs);
+		if (total_misses > 0)
+			fprintf(m, "WARNING: %" PRIu64 " lookups of prefilled keys found nothing; "
+				   "the store lost keys. ",
+				total_misses);
+		fclose(m);
+		printf("\n");
+		print_wrapped(sum, 76);
+		free(sum);
+	}
+	if (cfg.plot != NULL)
+		write_plot(&cfg, res, nres, cores);
+	free(res);
+	return total_misses > 0 ? EXIT_RUNTIME : EXIT_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Store commands: put, get, del, load, stats, checkpoint, verify, wal     */
+/* ---------------------------------------------------------------------- */
+
+/* Options common to the commands that work on a store directory. */
+typedef struct store_args {
+	const char *dir;
+	bool have_durability;
+	cidstore_durability_t durability;
+	bool json;
+} store_args_t;
+
+enum { OPT_DURABILITY = 0x100 };
+
+/* Parses --dir, --durability, --json (when allowed) and --help.  Returns the
+ * index of the first operand. */
+static int parse_store_args(int argc, char **argv, store_args_t *a, bool allow_json,
+			    void (*usage)(FILE *))
+{
+	static const struct option longopts[] = {
+		{ "dir", required_argument, NULL, 'D' },
+		{ "durability", required_argument, NULL, OPT_DURABILITY },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd = argv[0];
+	int c;
+	memset(a, 0, sizeof *a);
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "D:jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'D': a->dir = optarg; break;
+		case OPT_DURABILITY:
+			if (parse_durability(optarg, &a->durability) != 0)
+				die_usage(cmd, "--durability wants none, async or sync, not '%s'", optarg);
+			a->have_durability = true;
+			break;
+		case 'j':
+			if (!allow_json)
+				die_usage(cmd, "unknown option --json");
+			a->json = true;
+			break;
+		case 'h': usage(stdout); exit(EXIT_OK);
+		default: die_usage(cmd, "bad option");
+		}
+	}
+	return optind;
+}
+
+static void need_dir(const char *cmd, const store_args_t *a)
+{
+	if (a->dir == NULL || *a->dir == '\0')
+		die_usage(cmd, "--dir DIR is required");
+}
+
+/* Opens the store in a->dir with durability `def` unless --durability. */
+static int open_dir(const char *cmd, const store_args_t *a, cidstore_durability_t def,
+		    cidstore_t **s)
+{
+	cidstore_options_t o;
+	int rc;
+	cidstore_options_init(&o);
+	o.dir = a->dir;
+	o.durability = a->have_durability ? a->durability : def;
+	rc = cidstore_open(&o, s);
+	if (rc != 0) {
+		char what[512];
+		snprintf(what, sizeof what, "cannot open store '%s'", a->dir);
+		return report_err(cmd, what, rc);
+	}
+	return 0;
+}
+
+static void parse_cid_arg(const char *cmd, const char *what, const char *hex, cid_t *out)
+{
+	if (cid_from_hex(hex, out) != 0)
+		die_usage(cmd, "%s must be 64 hex digits, not '%s'", what, hex);
+}
+
+static int close_store(const char *cmd, cidstore_t *s, int code)
+{
+	int rc = cidstore_close(s);
+	if (rc != 0 && code == EXIT_OK)
+		return report_err(cmd, "close", rc);
+	return code;
+}
+
+#define STORE_OPTS_HELP                                                           \
+	"  -D, --dir DIR         the store directory (created when missing)\n"   \
+	"      --durability M    none, async or sync (default: sync; load: async\n" \
+	"                        with one sync at the end)\n"                      \
+	"  -h, --help            this help\n"
+
+static void usage_put(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s put --dir DIR KEYHEX VALHEX\n"
+		"\n"
+		"Adds VALHEX to the set of values of KEYHEX (both 64 hex digits) and\n"
+		"prints \"added\" or \"already there\".\n\n" STORE_OPTS_HELP,
+		prog);
+}
+
+static int cmd_put(int argc, char **argv)
+{
+	store_args_t a;
+	cid_t k, v;
+	cidstore_t *s;
+	const char *cmd = argv[0];
+	int i = parse_store_args(argc, argv, &a, false, usage_put), rc;
+	need_dir(cmd, &a);
+	if (argc - i != 2)
+		die_usage(cmd, "wants KEYHEX VALHEX");
+	parse_cid_arg(cmd, "KEYHEX", argv[i], &k);
+	parse_cid_arg(cmd, "VALHEX", argv[i + 1], &v);
+	if ((rc = open_dir(cmd, &a, CIDSTORE_DURABILITY_SYNC, &s)) != 0)
+		return rc;
+	rc = cidstore_insert(s, &k, &v);
+	if (rc < 0) {
+		int code = report_err(cmd, "insert", rc);
+		cidstore_close(s);
+		return code;
+	}
+	printf("%s\n", rc == 1 ? "added" : "already there");
+	return close_store(cmd, s, EXIT_OK);
+}
+
+static void usage_get(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s get --dir DIR KEYHEX [VALHEX]\n"
+		"\n"
+		"Prints the values of KEYHEX, one per line.  With VALHEX, prints \"yes\"\n"
+		"or \"no\": whether the key holds that value.  Exits 1 when the key (or\n"
+		"the pair) is not there.\n\n" STORE_OPTS_HELP,
+		prog);
+}
+
+static int cmd_get(int argc, char **argv)
+{
+	store_args_t a;
+	cid_t k, v;
+	cidstore_t *s;
+	const char *cmd = argv[0];
+	int i = parse_store_args(argc, argv, &a, false, usage_get), rc;
+	int code = EXIT_OK;
+	need_dir(cmd, &a);
+	if (argc - i != 1 && argc - i != 2)
+		die_usage(cmd, "wants KEYHEX [VALHEX]");
+	parse_cid_arg(cmd, "KEYHEX", argv[i], &k);
+	if (argc - i == 2)
+		parse_cid_arg(cmd, "VALHEX", argv[i + 1], &v);
+	if ((rc = open_dir(cmd, &a, CIDSTORE_DURABILITY_SYNC, &s)) != 0)
+		return rc;
+	if (argc - i == 2) {
+		rc = cidstore_contains(s, &k, &v);
+		if (rc < 0)
+			code = report_err(cmd, "contains", rc);
+		else
+			printf("%s\n", rc == 1 ? "yes" : "no"), code = rc == 1 ? EXIT_OK : EXIT_RUNTIME;
+		return close_store(cmd, s, code);
+	}
+	/* The set may grow between the count and the copy: retry until it fits. */
+	size_t cap = 16;
+	cid_t *vals = NULL;
+	long n;
+	for (;;) {
+		cid_t *nv = realloc(vals, cap * sizeof *vals);
+		if (nv == NULL) {
+			n = CIDSTORE_ENOMEM;
+			break;
+		}
+		vals = nv;
+		n = cidstore_lookup(s, &k, vals, cap);
+		if (n < 0 || (size_t)n <= cap)
+			break;
+		cap = (size_t)n + (size_t)n / 4 + 1;
+	}
+	if (n < 0) {
+		code = report_err(cmd, "lookup", (int)n);
+	} else if (n == 0) {
+		fprintf(stderr, "%s %s: key not found\n", prog, cmd);
+		code = EXIT_RUNTIME;
+	} else {
+		char hex[65];
+		for (long j = 0; j < n; j++) {
+			cid_to_hex(&vals[j], hex);
+			printf("%s\n", hex);
+		}
+	}
+	free(vals);
+	return close_store(cmd, s, code);
+}
+
+static void usage_del(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s del --dir DIR KEYHEX [VALHEX]\n"
+		"\n"
+		"Removes VALHEX from KEYHEX's set, or with no VALHEX the key and all its\n"
+		"values, and prints how many values were removed.\n\n" STORE_OPTS_HELP,
+		prog);
+}
+
+static int cmd_del(int argc, char **argv)
+{
+	store_args_t a;
+	cid_t k, v;
+	cidstore_t *s;
+	const char *cmd = argv[0];
+	int i = parse_store_args(argc, argv, &a, false, usage_del), rc;
+	long n;
+	need_dir(cmd, &a);
+	if (argc - i != 1 && argc - i != 2)
+		die_usage(cmd, "wants KEYHEX [VALHEX]");
+	parse_cid_arg(cmd, "KEYHEX", argv[i], &k);
+	if (argc - i == 2)
+		parse_cid_arg(cmd, "VALHEX", argv[i + 1], &v);
+	if ((rc = open_dir(cmd, &a, CIDSTORE_DURABILITY_SYNC, &s)) != 0)
+		return rc;
+	n = argc - i == 2 ? cidstore_delete_value(s, &k, &v) : cidstore_delete_key(s, &k);
+	if (n < 0) {
+		int code = report_err(cmd, "delete", (int)n);
+		cidstore_close(s);
+		return code;
+	}
+	printf("%ld removed\n", n);
+	return close_store(cmd, s, EXIT_OK);
+}
+
+static void usage_load(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s load --dir DIR [FILE|-]\n"
+		"\n"
+		"Inserts every pair from FILE (or stdin), one \"keyhex valhex\" per line\n"
+		"(blank lines and lines starting with '#' are skipped).  Stops at the\n"
+		"first malformed line.  The store is opened with durability async and\n"
+		"synced once at the end; a progress bar goes to stderr when it is a\n"
+		"terminal.\n\n" STORE_OPTS_HELP,
+		prog);
+}
+
+static void load_progress(bool tty, uint64_t lines, off_t pos, off_t size, double t0)
+{
+	double dt = now_sec() - t0;
+	char r[32];
+	fmt_rate(dt > 0 ? (double)lines / dt : 0, r, sizeof r);
+	if (!tty)
+		return;
+	if (size > 0) {
+		const int width = 30;
+		int fill = (int)((double)pos / (double)size * width);
+		if (fill > width)
+			fill = width;
+		fprintf(stderr, "\r\033[K[%.*s%*s] %3d%% %" PRIu64 " lines, %s lines/s", fill,
+			"##############################", width - fill, "",
+			(int)((double)pos * 100.0 / (double)size), lines, r);
+	} else {
+		fprintf(stderr, "\r\033[K%" PRIu64 " lines, %s lines/s", lines, r);
+	}
+	fflush(stderr);
+}
+
+static int cmd_load(int argc, char **argv)
+{
+	store_args_t a;
+	cidstore_t *s;
+	const char *cmd = argv[0];
+	int i = parse_store_args(argc, argv, &a, false, usage_load), rc;
+	const char *path = "-";
+	FILE *in;
+	need_dir(cmd, &a);
+	if (argc - i > 1)
+		die_usage(cmd, "wants at most one FILE");
+	if (argc - i == 1)
+		path = argv[i];
+	in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	if (in == NULL) {
+		fprintf(stderr, "%s %s: cannot open '%s': %s\n", prog, cmd, path, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	struct stat st;
+	off_t size = 0;
+	if (fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode))
+		size = st.st_size;
+	if ((rc = open_dir(cmd, &a, CIDSTORE_DURABILITY_ASYNC, &s)) != 0) {
+		if (in != stdin)
+			fclose(in);
+		return rc;
+	}
+
+	bool tty = isatty(STDERR_FILENO) == 1;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	uint64_t lineno = 0, added = 0, present = 0;
+	double t0 = now_sec(), last = t0;
+	int code = EXIT_OK;
+	while ((len = getline(&line, &cap, in)) > 0) {
+		char *p = line, *key, *val, *extra;
+		cid_t k, v;
+		lineno++;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == '\0' || *p == '#')
+			continue;
+		key = strtok(p, " \t\r\n");
+		val = strtok(NULL, " \t\r\n");
+		extra = strtok(NULL, " \t\r\n");
+		if (key == NULL || val == NULL || extra != NULL || cid_from_hex(key, &k) != 0 ||
+		    cid_from_hex(val, &v) != 0) {
+			if (tty)
+				fputc('\n', stderr);
+			fprintf(stderr, "%s %s: %s:%" PRIu64 ": want \"keyhex valhex\" (64 hex digits each)\n",
+				prog, cmd, path, lineno);
+			code = EXIT_RUNTIME;
+			break;
+		}
+		rc = cidstore_insert(s, &k, &v);
+		if (rc < 0) {
+			if (tty)
+				fputc('\n', stderr);
+			char what[64];
+			snprintf(what, sizeof what, "insert (line %" PRIu64 ")", lineno);
+			code = report_err(cmd, what, rc);
+			break;
+		}
+		if (rc == 1)
+			added++;
+		else
+			present++;
+		if ((lineno & 4095) == 0) {
+			double t = now_sec();
+			if (t - last >= 0.2) {
+				load_progress(tty, lineno, ftello(in), size, t0);
+				last = t;
+			}
+		}
+	}
+	if (code == EXIT_OK && ferror(in)) {
+		fprintf(stderr, "%s %s: reading '%s': %s\n", prog, cmd, path, strerror(errno));
+		code = EXIT_RUNTIME;
+	}
+	free(line);
+	if (in != stdin)
+		fclose(in);
+	if (code == EXIT_OK) {
+		load_progress(tty, lineno, size, size, t0);
+		if (tty)
+			fputc('\n', stderr);
+		rc = cidstore_sync(s);
+		if (rc != 0)
+			code = report_err(cmd, "sync", rc);
+	}
+	code = close_store(cmd, s, code);
+	double dt = now_sec() - t0;
+	char r[32];
+	printf("%" PRIu64 " pairs added, %" PRIu64 " already there, %.2f s (%s pairs/s)%s\n",
+	       added, present, dt, fmt_rate(dt > 0 ? (double)(added + present) / dt : 0, r, sizeof r),
+	       code == EXIT_OK ? "" : " -- stopped early");
+	return code;
+}
+
+static void usage_stats(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s stats [--dir DIR] [--json]\n"
+		"\n"
+		"Prints the store's counters (keys, values, buckets, directory depth,\n"
+		"memory, epoch garbage, WAL).  Without --dir it shows a fresh, empty\n"
+		"in-memory store: the starting shape of the index.\n"
+		"\n"
+		"  -D, --dir DIR   the store directory\n"
+		"  -j, --json      machine-readable JSON\n"
+		"  -h, --help      this help\n",
+		prog);
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+	store_args_t a;
+	cidstore_t *s;
+	cidstore_stats_t st;
+	const char *cmd = argv[0];
+	int i = parse_store_args(argc, argv, &a, true, usage_stats), rc;
+	if (argc - i != 0)
+		die_usage(cmd, "unexpected argument '%s'", argv[i]);
+	if (a.dir != NULL) {
+		if ((rc = open_dir(cmd, &a, CIDSTORE_DURABILITY_SYNC, &s)) != 0)
+			return rc;
+	} else {
+		rc = open_store(false, NULL, CIDSTORE_DURABILITY_NONE, 0, &s);
+		if (rc != 0)
+			return report_err(cmd, "cidstore_open (in memory)", rc);
+	}
+	rc = cidstore_stats(s, &st);
+	if (rc != 0) {
+		int code = report_err(cmd, "stats", rc);
+		cidstore_close(s);
+		return code;
+	}
+	if (a.json) {
+		json_t j = { .f = stdout };
+		json_obj(&j, NULL);
+		if (a.dir)
+			json_str(&j, "dir", a.dir);
+		else
+			json_null(&j, "dir");
+		json_u64(&j, "keys", st.keys);
+		json_u64(&j, "values", st.values);
+		json_u64(&j, "spilled_keys", st.spilled_keys);
+		json_u64(&j, "buckets", st.buckets);
+		json_u64(&j, "global_depth", st.global_depth);
+		json_u64(&j, "max_local_depth", st.max_local_depth);
+		json_u64(&j, "splits", st.splits);
+		json_u64(&j, "compactions", st.compactions);
+		json_u64(&j, "dir_rebuilds", st.dir_rebuilds);
+		json_u64(&j, "retired_pending", st.retired_pending);
+		json_u64(&j, "memory_bytes", st.memory_bytes);
+		json_u64(&j, "epoch_records", st.epoch_records);
+		json_str(&j, "durability", durability_name(st.durability));
+		json_u64(&j, "wal_lsn", st.wal_lsn);
+		json_u64(&j, "wal_durable_lsn", st.wal_durable_lsn);
+		json_u64(&j, "wal_bytes", st.wal_bytes);
+		json_u64(&j, "wal_fsyncs", st.wal_fsyncs);
+		json_u64(&j, "wal_records", st.wal_records);
+		json_u64(&j, "checkpoints", st.checkpoints);
+		json_bool(&j, "serialized", st.serialized);
+		json_bool(&j, "failed", st.failed);
+		json_str(&j, "failure", st.failed ? st.failure : "");
+		json_end_obj(&j);
+	} else {
+		char b[32];
+		printf("store            %s\n", a.dir ? a.dir : "(fresh in-memory store)");
+		printf("keys             %" PRIu64 "\n", st.keys);
+		printf("values           %" PRIu64 "\n", st.values);
+		printf("spilled keys     %" PRIu64 " (3 or more values, in a value set)\n",
+		       st.spilled_keys);
+		printf("buckets          %" PRIu64 "\n", st.buckets);
+		printf("directory depth  %u global, %u deepest bucket\n", st.global_depth,
+		       st.max_local_depth);
+		printf("splits           %" PRIu64 "\n", st.splits);
+		printf("compactions      %" PRIu64 "\n", st.compactions);
+		printf("dir rebuilds     %" PRIu64 "\n", st.dir_rebuilds);
+		printf("memory           %s", fmt_bytes(st.memory_bytes, b, sizeof b));
+		if (st.keys > 0)
+			printf(" (%.1f bytes per key)", (double)st.memory_bytes / (double)st.keys);
+		printf("\n");
+		printf("epoch garbage    %" PRIu64 " objects pending, %" PRIu64 " thread records\n",
+		       st.retired_pending, st.epoch_records);
+		printf("durability       %s%s\n", durability_name(st.durability),
+		       st.serialized ? ", serialized" : "");
+		if (st.durability != CIDSTORE_DURABILITY_NONE) {
+			printf("WAL              lsn %" PRIu64 ", durable up to %" PRIu64 ", %s live\n",
+			       st.wal_lsn, st.wal_durable_lsn, fmt_bytes(st.wal_bytes, b, sizeof b));
+			printf("                 %" PRIu64 " records, %" PRIu64 " fdatasyncs, %" PRIu64
+			       " checkpoints since open\n",
+			       st.wal_records, st.wal_fsyncs, st.checkpoints);
+		}
+		if (st.failed)
+			printf("FAILED           %s (the store is read-only)\n", st.failure);
+	}
+	return close_store(cmd, s, st.failed ? EXIT_RUNTIME : EXIT_OK);
+}
+
+static void usage_checkpoint(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s checkpoint --dir DIR\n"
+		"\n"
+		"Writes a checkpoint of the store in DIR and trims its log.\n\n" STORE_OPTS_HELP,
+		prog);
+}
+
+static int cmd_checkpoint(int argc, char **argv)
+{
+	store_args_t a;
+	cidstore_t *s;
+	const char *cmd = argv[0];
+	int i = parse_store_args(argc, argv, &a, false, usage_checkpoint), rc;
+	need_dir(cmd, &a);
+	if (argc - i != 0)
+		die_usage(cmd, "unexpected argument '%s'", argv[i]);
+	if ((rc = open_dir(cmd, &a, CIDSTORE_DURABILITY_SYNC, &s)) != 0)
+		return rc;
+	double t0 = now_sec();
+	rc = cidstore_checkpoint(s);
+	if (rc != 0) {
+		int code = report_err(cmd, "checkpoint", rc);
+		cidstore_close(s);
+		return code;
+	}
+	printf("checkpoint written in %.3f s\n", now_sec() - t0);
+	return close_store(cmd, s, EXIT_OK);
+}
+
+static void usage_verify(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s verify --dir DIR\n"
+		"\n"
+		"Checks the files of the store in DIR (checkpoints and WAL segments:\n"
+		"format version, checksums, structure) without opening it for writing.\n"
+		"Not available in this build: the on-disk formats are not in yet.\n"
+		"\n"
+		"  -D, --dir DIR   the store directory\n"
+		"  -h, --help      this help\n",
+		prog);
+}
+
+static int not_available(const char *what)
+{
+	fprintf(stderr, "%s %s: not available in this build (the store's file formats are "
+			"not in yet)\n",
+		prog, what);
+	return EXIT_USAGE;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+	store_args_t a;
+	const char *cmd = argv[0];
+	int i = parse_store_args(argc, argv, &a, false, usage_verify);
+	need_dir(cmd, &a);
+	if (argc - i != 0)
+		die_usage(cmd, "unexpected argument '%s'", argv[i]);
+	return not_available(cmd);
+}
+
+static void usage_wal(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s wal dump --dir DIR\n"
+		"       %s wal analyze --dir DIR\n"
+		"\n"
+		"dump     prints every WAL record (LSN, hybrid time, opcode, key, value,\n"
+		"         CRC status)\n"
+		"analyze  summarizes the log: segments, records per opcode, torn tail,\n"
+		"         LSN range\n"
+		"Not available in this build: the WAL format is not in yet.\n"
+		"\n"
+		"  -D, --dir DIR   the store directory\n"
+		"  -h, --help      this help\n",
+		prog, prog);
+}
+
+static int cmd_wal(int argc, char **argv)
+{
+	store_args_t a;
+	const char *cmd = "wal";
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage_wal(stdout);
+		return EXIT_OK;
+	}
+	if (argc < 2 || (strcmp(argv[1], "dump") != 0 && strcmp(argv[1], "analyze") != 0))
+		die_usage(cmd, "wants 'dump' or 'analyze'");
+	char name[32];
+	snprintf(name, sizeof name, "wal %s", argv[1]);
+	argv[1] = name;
+	int i = parse_store_args(argc - 1, argv + 1, &a, false, usage_wal);
+	need_dir(name, &a);
+	if (argc - 1 - i != 0)
+		die_usage(name, "unexpected argument '%s'", argv[1 + i]);
+	return not_available(name);
+}
+
+/* ---------------------------------------------------------------------- */
+/* main                                                                    */
+/* ---------------------------------------------------------------------- */
+typedef struct command {
+	const char *name;
+	int (*run)(int, char **);
+	const char *summary;
+} command_t;
+
+static const command_t commands[] = {
+	{ "config", cmd_config, "what this build and this machine give" },
+	{ "demo", cmd_demo, "scaling demo: serialized vs free-threaded, 1..N threads" },
+	{ "bench", cmd_demo, "same as demo" },
+	{ "put", cmd_put, "add a value to a key's set" },
+	{ "get", cmd_get, "print a key's values (or test one pair)" },
+	{ "del", cmd_del, "remove a value, or a key with all its values" },
+	{ "load", cmd_load, "bulk insert \"keyhex valhex\" lines" },
+	{ "stats", cmd_stats, "print a store's counters" },
+	{ "verify", cmd_verify, "check a store directory's files" },
+	{ "checkpoint", cmd_checkpoint, "write a checkpoint and trim the log" },
+	{ "wal", cmd_wal, "dump or analyze the write-ahead log" },
+};
+
+static void usage_main(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s [--version] [--help] COMMAND [ARGS]\n"
+		"\n"
+		"cidstore maps 256-bit content identifiers to sets of 256-bit values.\n"
+		"\n"
+		"Commands:\n",
+		prog);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f,
+		"\n"
+		"'%s COMMAND --help' describes a command.  Keys and values are written\n"
+		"as 64 hex digits.  Exit status: 0 success, 1 runtime error, 2 usage\n"
+		"error or not supported by this build.\n",
+		prog);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	/* '+': stop at the first non-option, the subcommand. */
+	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h': usage_main(stdout); return EXIT_OK;
+		case 'V': printf("cidstore %s\n", cidstore_version()); return EXIT_OK;
+		default: usage_main(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage_main(stderr);
+		return EXIT_USAGE;
+	}
+	const char *name = argv[optind];
+	if (strcmp(name, "help") == 0) {
+		if (optind + 1 < argc) {
+			/* `cidstore help put` == `cidstore put --help` */
+			char *hargv[] = { argv[optind + 1], "--help", NULL };
+			for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+				if (strcmp(commands[i].name, hargv[0]) == 0)
+					return commands[i].run(2, hargv);
+			fprintf(stderr, "%s: '%s' is not a command; see '%s --help'\n", prog, hargv[0], prog);
+			return EXIT_USAGE;
+		}
+		usage_main(stdout);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return commands[i].run(argc - optind, argv + optind);
+	fprintf(stderr, "%s: '%s' is not a command; see '%s --help'\n", prog, name, prog);
+	return EXIT_USAGE;
+}
