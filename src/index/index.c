@@ -100,7 +100,6 @@
 #define MAX_DIR_DEPTH 28 /* directory capped at 2^28 entries (2 GiB) */
 
 #define K_EMPTY 0ULL
-#define K_RESERVED 1ULL
 #define K_KEYED 2ULL
 #define M_KIND 3ULL
 #define M_LOCK (1ULL << 2)
@@ -108,18 +107,28 @@
 #define M_V0 (1ULL << 4)
 #define M_V1 (1ULL << 5)
 #define M_SPILLED (1ULL << 6)
-#define M_FP_SHIFT 8
-#define M_FP (0xffffULL << M_FP_SHIFT)
 #define M_GEN_SHIFT 24
 #define M_GEN_ONE (1ULL << M_GEN_SHIFT)
 #define M_VALUES (M_V0 | M_V1 | M_SPILLED)
 #define M_IGNORE (M_LOCK | M_FROZEN) /* bits a reader's validation ignores */
 
 #define KIND(m) ((m) & M_KIND)
-#define FP_OF(h) (((h) >> 8) & 0xffff)
+#define FP_FREE 0       /* fp[i]: slot i unclaimed */
+#define FP_FROZEN 0xffff /* fp[i]: slot i unclaimed and never will be */
+
+/* Fingerprint in 1..0xfffe (0 and 0xffff are the markers above). */
+static inline unsigned fp_of(uint64_t h)
+{
+	unsigned f = (unsigned)(h >> 8) & 0xffff;
+	f += f == FP_FREE;
+	f -= f == FP_FROZEN;
+	return f;
+}
+#define FP_OF(h) fp_of(h)
 
 struct slot {
-	cid_t key;                /* written while RESERVED, immutable after */
+	_Atomic uint64_t meta;    /* see ATOMIC FIELDS */
+	cid_t key;                /* written between claim and KEYED; immutable after */
 	_Atomic uint64_t v[2][4]; /* inline values: relaxed words, seqlock-validated */
 	_Atomic(vset_t *) vs;     /* release by the lock holder; epoch-protected */
 };
@@ -128,15 +137,17 @@ struct fwd {
 	struct bucket *child[2];
 };
 
+/* The first cache line holds everything a lookup needs before it touches
+ * a slot: fwd, the fingerprints, depth. */
 struct bucket {
-	ck_epoch_entry_t ep;
-	struct bucket *limbo_next; /* Synchronization: limbo stack (release/acquire) */
-	_Atomic(struct fwd *) fwd; /* set once by CAS (acq_rel) */
-	uint64_t prefix;           /* immutable: top `depth` bits, left-aligned */
-	unsigned depth;            /* immutable */
-	struct idx *ix;            /* immutable; for the free callback */
-	_Atomic uint64_t meta[SLOTS];
+	_Atomic(struct fwd *) fwd;     /* set once by CAS (acq_rel) */
+	_Atomic uint16_t fp[SLOTS];    /* claim word per slot (CAS), see FP_* */
+	unsigned depth;                /* immutable */
+	uint64_t prefix;               /* immutable: top `depth` bits, left-aligned */
+	struct bucket *limbo_next;     /* Synchronization: limbo stack (release/acquire) */
 	struct slot slot[SLOTS];
+	ck_epoch_entry_t ep;
+	struct idx *ix;                /* immutable; for the free callback */
 };
 
 struct dir {
@@ -300,7 +311,7 @@ static size_t read_slot(struct bucket *b, int i, cid_t *out, size_t cap)
 	struct slot *sl = &b->slot[i];
 	for (;;) {
 		/* acquire: pairs with the publishing CAS (release) */
-		uint64_t s1 = atomic_load_explicit(&b->meta[i], memory_order_acquire);
+		uint64_t s1 = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
 		size_t n = 0;
 		if (s1 & M_SPILLED) {
 			/* acquire: pairs with the release store of vs */
@@ -320,7 +331,7 @@ static size_t read_slot(struct bucket *b, int i, cid_t *out, size_t cap)
 		 * before it overwrote a free inline value, so a torn read implies
 		 * a changed gen below. */
 		atomic_thread_fence(memory_order_acquire);
-		uint64_t s2 = atomic_load_explicit(&b->meta[i], memory_order_relaxed);
+		uint64_t s2 = atomic_load_explicit(&b->slot[i].meta, memory_order_relaxed);
 		if (((s1 ^ s2) & ~M_IGNORE) == 0)
 			return n;
 	}
@@ -330,7 +341,7 @@ static bool slot_contains(struct bucket *b, int i, const cid_t *v)
 {
 	struct slot *sl = &b->slot[i];
 	for (;;) {
-		uint64_t s1 = atomic_load_explicit(&b->meta[i], memory_order_acquire);
+		uint64_t s1 = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
 		bool found = false;
 		if (s1 & M_SPILLED) {
 			vset_t *p = atomic_load_explicit(&sl->vs, memory_order_acquire);
@@ -344,7 +355,7 @@ static bool slot_contains(struct bucket *b, int i, const cid_t *v)
 				}
 		}
 		atomic_thread_fence(memory_order_acquire);
-		uint64_t s2 = atomic_load_explicit(&b->meta[i], memory_order_relaxed);
+		uint64_t s2 = atomic_load_explicit(&b->slot[i].meta, memory_order_relaxed);
 		if (((s1 ^ s2) & ~M_IGNORE) == 0)
 			return found;
 	}
@@ -352,14 +363,17 @@ static bool slot_contains(struct bucket *b, int i, const cid_t *v)
 
 /* Index of the KEYED slot holding key in b, or -1.  RESERVED slots are
  * skipped: their insert has not linearized. */
-static int find_keyed(struct bucket *b, const cid_t *key, uint64_t fp)
+static int find_keyed(struct bucket *b, const cid_t *key, unsigned fp)
 {
 	for (int i = 0; i < SLOTS; i++) {
-		uint64_t m = atomic_load_explicit(&b->meta[i], memory_order_acquire);
-		if (KIND(m) == K_EMPTY)
+		/* relaxed: the acquire on meta below orders the key read */
+		unsigned f = atomic_load_explicit(&b->fp[i], memory_order_relaxed);
+		if (f == FP_FREE || f == FP_FROZEN)
 			return -1; /* I1: claimed slots form a prefix */
-		if (KIND(m) == K_KEYED && ((m & M_FP) >> M_FP_SHIFT) == fp &&
-		    cid_eq(&b->slot[i].key, key))
+		if (f != fp)
+			continue;
+		uint64_t m = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
+		if (KIND(m) == K_KEYED && cid_eq(&b->slot[i].key, key))
 			return i;
 	}
 	return -1;
@@ -395,15 +409,31 @@ static int split(struct idx *ix, ep_rec_t *r, struct bucket *b)
 {
 	if (atomic_load_explicit(&b->fwd, memory_order_acquire))
 		return 0;
-	for (int i = 0; i < SLOTS; i++)
-		atomic_fetch_or_explicit(&b->meta[i], M_FROZEN, memory_order_acq_rel);
+	unsigned fps[SLOTS];
+	for (int i = 0; i < SLOTS; i++) {
+		unsigned f = FP_FREE;
+		uint16_t expect = FP_FREE;
+		/* no more claims: unclaimed slots become FP_FROZEN */
+		if (!atomic_compare_exchange_strong_explicit(&b->fp[i], &expect, FP_FROZEN,
+				memory_order_acq_rel, memory_order_acquire))
+			f = expect;
+		else
+			f = FP_FROZEN;
+		fps[i] = f;
+		atomic_fetch_or_explicit(&b->slot[i].meta, M_FROZEN, memory_order_acq_rel);
+	}
 	uint64_t m[SLOTS];
 	for (int i = 0; i < SLOTS; i++) {
 		unsigned spins = 0;
-		/* acquire: pairs with the lock holder's releasing CAS, so the
-		 * slot's final data is visible below. */
-		while ((m[i] = atomic_load_explicit(&b->meta[i], memory_order_acquire)) & M_LOCK)
+		/* Wait for a claimer still writing its key (claimed, not KEYED)
+		 * and for lock holders.  acquire: pairs with their releasing
+		 * RMW, so the slot's final data is visible below. */
+		for (;;) {
+			m[i] = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
+			if (!(m[i] & M_LOCK) && (fps[i] == FP_FROZEN || KIND(m[i]) == K_KEYED))
+				break;
 			cidstore_backoff(&spins);
+		}
 	}
 	if (atomic_load_explicit(&b->fwd, memory_order_acquire))
 		return 0;
@@ -444,7 +474,8 @@ static int split(struct idx *ix, ep_rec_t *r, struct bucket *b)
 				atomic_init(&c->slot[k].v[j][w],
 					atomic_load_explicit(&sl->v[j][w], memory_order_relaxed));
 		atomic_init(&c->slot[k].vs, atomic_load_explicit(&sl->vs, memory_order_relaxed));
-		atomic_init(&c->meta[k], m[i] & ~(M_LOCK | M_FROZEN));
+		atomic_init(&c->slot[k].meta, m[i] & ~(M_LOCK | M_FROZEN));
+		atomic_init(&c->fp[k], (uint16_t)fps[i]);
 	}
 	struct fwd *expect = NULL;
 	/* acq_rel: release publishes the children built above; acquire on
@@ -472,7 +503,7 @@ static int split(struct idx *ix, ep_rec_t *r, struct bucket *b)
 	struct dir *d = atomic_load_explicit(&ix->cur, memory_order_acquire);
 	if (nd > d->depth && d->depth < MAX_DIR_DEPTH)
 		rebuild(ix, r, nd);
-	else if (nl > 64 + ((uint64_t)1 << d->depth) / 4)
+	else if (nl > 64 + atomic_load_explicit(&ix->nbuckets, memory_order_relaxed) / 16)
 		rebuild(ix, r, d->depth);
 	return 0;
 }
@@ -568,68 +599,69 @@ enum { LOC_LOCKED, LOC_ABSENT, LOC_RETRY, LOC_ERR };
 /* Locks key's slot in b (claiming one when create is set).  On LOC_LOCKED,
  * *slot is the index and *mv the meta value with LOCK held. */
 static int lock_key(struct idx *ix, ep_rec_t *r, struct bucket *b, const cid_t *key,
-		    uint64_t fp, bool create, int *slot, uint64_t *mv, int *err)
+		    unsigned fp, bool create, int *slot, uint64_t *mv, int *err)
 {
 	for (int i = 0; i < SLOTS; i++) {
-		uint64_t m = atomic_load_explicit(&b->meta[i], memory_order_acquire);
-		for (;;) {
-			if (KIND(m) == K_EMPTY) {
-				if (m & M_FROZEN) {
-					*err = split(ix, r, b);
-					return *err ? LOC_ERR : LOC_RETRY;
-				}
-				if (!create)
-					return LOC_ABSENT;
-				uint64_t claim = K_RESERVED | M_LOCK | (fp << M_FP_SHIFT);
-				/* acquire on success: later slots' states are read after */
-				if (!atomic_compare_exchange_strong_explicit(&b->meta[i], &m, claim,
-						memory_order_acq_rel, memory_order_acquire))
-					continue; /* re-examine slot i with the new m */
-				b->slot[i].key = *key;
-				/* release: the key is written before KEYED is seen.  XOR
-				 * turns RESERVED into KEYED and keeps a FROZEN set meanwhile. */
-				m = atomic_fetch_xor_explicit(&b->meta[i], K_RESERVED ^ K_KEYED,
-							      memory_order_release);
-				*slot = i;
-				*mv = m ^ (K_RESERVED ^ K_KEYED);
-				return LOC_LOCKED;
-			}
-			if (((m & M_FP) >> M_FP_SHIFT) != fp)
-				break;
-			if (KIND(m) == K_RESERVED) {
-				/* the claimer is writing a key with our fingerprint */
-				unsigned spins = 0;
-				do {
-					cidstore_backoff(&spins);
-					m = atomic_load_explicit(&b->meta[i], memory_order_acquire);
-				} while (KIND(m) == K_RESERVED);
+		unsigned f = atomic_load_explicit(&b->fp[i], memory_order_acquire);
+		if (f == FP_FROZEN) {
+			*err = split(ix, r, b);
+			return *err ? LOC_ERR : LOC_RETRY;
+		}
+		if (f == FP_FREE) {
+			if (!create)
+				return LOC_ABSENT;
+			uint16_t expect = FP_FREE;
+			/* acq_rel: the claim; I1 needs every earlier slot seen
+			 * claimed, which the loads above established. */
+			if (!atomic_compare_exchange_strong_explicit(&b->fp[i], &expect,
+					(uint16_t)fp, memory_order_acq_rel, memory_order_acquire)) {
+				i--; /* re-examine slot i */
 				continue;
 			}
-			if (!cid_eq(&b->slot[i].key, key))
-				break;
-			/* our key: take its lock */
+			b->slot[i].key = *key;
+			/* release: the key is written before KEYED is seen.  An RMW,
+			 * so a FROZEN set meanwhile is kept. */
+			uint64_t m = atomic_fetch_or_explicit(&b->slot[i].meta, K_KEYED | M_LOCK,
+							      memory_order_release);
+			*slot = i;
+			*mv = m | K_KEYED | M_LOCK;
+			return LOC_LOCKED;
+		}
+		if (f != fp)
+			continue;
+		uint64_t m = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
+		if (KIND(m) != K_KEYED) {
+			/* a claimer is writing a key with our fingerprint */
 			unsigned spins = 0;
-			for (;;) {
-				if (m & M_FROZEN) {
-					*err = split(ix, r, b);
-					return *err ? LOC_ERR : LOC_RETRY;
-				}
-				if (m & M_LOCK) {
-					cidstore_backoff(&spins);
-					m = atomic_load_explicit(&b->meta[i], memory_order_acquire);
-					continue;
-				}
-				/* acquire: pairs with the previous holder's release */
-				if (atomic_compare_exchange_weak_explicit(&b->meta[i], &m, m | M_LOCK,
-						memory_order_acquire, memory_order_acquire)) {
-					*slot = i;
-					*mv = m | M_LOCK;
-					/* release fence: pairs with read_slot's acquire fence;
-					 * a reader that sees our later stores of inline values
-					 * also sees meta at least as new as this lock. */
-					atomic_thread_fence(memory_order_release);
-					return LOC_LOCKED;
-				}
+			do {
+				cidstore_backoff(&spins);
+				m = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
+			} while (KIND(m) != K_KEYED);
+		}
+		if (!cid_eq(&b->slot[i].key, key))
+			continue;
+		/* our key: take its lock */
+		unsigned spins = 0;
+		for (;;) {
+			if (m & M_FROZEN) {
+				*err = split(ix, r, b);
+				return *err ? LOC_ERR : LOC_RETRY;
+			}
+			if (m & M_LOCK) {
+				cidstore_backoff(&spins);
+				m = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
+				continue;
+			}
+			/* acquire: pairs with the previous holder's release */
+			if (atomic_compare_exchange_weak_explicit(&b->slot[i].meta, &m, m | M_LOCK,
+					memory_order_acquire, memory_order_acquire)) {
+				*slot = i;
+				*mv = m | M_LOCK;
+				/* release fence: pairs with read_slot's acquire fence;
+				 * a reader that sees our later stores of inline values
+				 * also sees meta at least as new as this lock. */
+				atomic_thread_fence(memory_order_release);
+				return LOC_LOCKED;
 			}
 		}
 	}
@@ -645,10 +677,10 @@ static void publish(struct bucket *b, int i, uint64_t locked, uint64_t newbits)
 {
 	uint64_t next = (locked & ~(M_VALUES | M_LOCK | M_FROZEN)) | newbits;
 	next += M_GEN_ONE;
-	uint64_t cur = atomic_load_explicit(&b->meta[i], memory_order_relaxed);
+	uint64_t cur = atomic_load_explicit(&b->slot[i].meta, memory_order_relaxed);
 	/* release: everything written under the lock is visible to a reader
 	 * that acquires this value.  Only FROZEN can change while we hold LOCK. */
-	while (!atomic_compare_exchange_weak_explicit(&b->meta[i], &cur,
+	while (!atomic_compare_exchange_weak_explicit(&b->slot[i].meta, &cur,
 			next | (cur & M_FROZEN), memory_order_release, memory_order_relaxed))
 		;
 }
@@ -656,7 +688,7 @@ static void publish(struct bucket *b, int i, uint64_t locked, uint64_t newbits)
 static void unlock(struct bucket *b, int i)
 {
 	/* release: pairs with the next holder's acquire */
-	atomic_fetch_and_explicit(&b->meta[i], ~M_LOCK, memory_order_release);
+	atomic_fetch_and_explicit(&b->slot[i].meta, ~M_LOCK, memory_order_release);
 }
 
 static inline int log_op(idx_hook_t *hook, int op, const cid_t *key, const cid_t *val)
@@ -677,7 +709,7 @@ static long with_key(idx_t *ix, const cid_t *key, const cid_t *val, idx_hook_t *
 	if (!r)
 		return CIDSTORE_ENOMEM;
 	uint64_t h = cid_hash64(&ix->seed, key);
-	uint64_t fp = FP_OF(h);
+	unsigned fp = FP_OF(h);
 	long ret;
 	ep_enter(r);
 	for (;;) {
@@ -948,9 +980,10 @@ static int scan_collect(struct bucket *b, struct scan_buf *sb)
 	sb->nkeys = 0;
 	sb->nvals = 0;
 	for (int i = 0; i < SLOTS; i++) {
-		uint64_t m = atomic_load_explicit(&b->meta[i], memory_order_acquire);
-		if (KIND(m) == K_EMPTY)
+		unsigned f = atomic_load_explicit(&b->fp[i], memory_order_relaxed);
+		if (f == FP_FREE || f == FP_FROZEN)
 			break;
+		uint64_t m = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
 		if (KIND(m) != K_KEYED)
 			continue;
 		for (;;) {
@@ -1139,8 +1172,8 @@ void idx_destroy(idx_t *ix)
 			b = f->child[side_of(c, b->depth)];
 		unsigned depth = b->depth;
 		for (int k = 0; k < SLOTS; k++) {
-			uint64_t m = atomic_load_explicit(&b->meta[k], memory_order_relaxed);
-			if (m & M_SPILLED)
+			uint64_t m = atomic_load_explicit(&b->slot[k].meta, memory_order_relaxed);
+			if (KIND(m) == K_KEYED && (m & M_SPILLED))
 				vset_free(ix, atomic_load_explicit(&b->slot[k].vs, memory_order_relaxed));
 		}
 		bucket_free(b);
@@ -1170,18 +1203,19 @@ int idx_valid(idx_t *ix)
 			ret = CIDSTORE_ECORRUPT;
 		bool seen_empty = false;
 		for (int i = 0; i < SLOTS; i++) {
-			uint64_t m = atomic_load_explicit(&b->meta[i], memory_order_acquire);
-			if (KIND(m) == K_EMPTY) {
+			unsigned f = atomic_load_explicit(&b->fp[i], memory_order_acquire);
+			uint64_t m = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
+			if (f == FP_FREE || f == FP_FROZEN) {
 				seen_empty = true;
 				continue;
 			}
 			if (seen_empty || KIND(m) != K_KEYED || (m & M_LOCK))
 				ret = CIDSTORE_ECORRUPT; /* I1, and quiescence */
 			uint64_t h = cid_hash64(&ix->seed, &b->slot[i].key);
-			if ((h & mask) != b->prefix || FP_OF(h) != ((m & M_FP) >> M_FP_SHIFT))
+			if ((h & mask) != b->prefix || FP_OF(h) != f)
 				ret = CIDSTORE_ECORRUPT;
 			for (int j = i + 1; j < SLOTS; j++) {
-				uint64_t mj = atomic_load_explicit(&b->meta[j], memory_order_acquire);
+				uint64_t mj = atomic_load_explicit(&b->slot[j].meta, memory_order_acquire);
 				if (KIND(mj) == K_KEYED && cid_eq(&b->slot[j].key, &b->slot[i].key))
 					ret = CIDSTORE_ECORRUPT;
 			}
