@@ -23,15 +23,22 @@
 // thread count.  Results are checked: every lookup must find its key and
 // the sum of the values' first words must match the precomputed sum.
 //
+// Chains: one process runs insert -> lookup -> mix90_10 for one contender,
+// N and thread count; lookup reuses the table the timed insert filled (the
+// prefill is only done when insert is filtered out), and mix runs on it
+// after.  Before a timed lookup or mix the harness waits until the process
+// stops using CPU, so background work (cds_lfht's lazy resize) is not timed.
+//
 // Watchdog: some anchors crash or hang on this machine (libcuckoo 0.3.1
 // segfaults at 4 threads on 2 cores; cds_lfht growing from one bucket
 // sometimes stops growing).  So the binary supervises itself: the parent
-// generates the keys once, then forks one child per (benchmark, repetition).
-// A child that crashes or outlives --timeout is killed and its result is
-// written as failed ("error_occurred": true) instead of stalling the run.
-// A fresh process per repetition also keeps the RSS measurement clean.
-// The parent merges the children's Google Benchmark JSON into the file
-// named by --benchmark_out.  Run with --help for the options.
+// generates the keys once, then forks one child per (chain, repetition).
+// A child that crashes or outlives --timeout is killed; the runs it had
+// finished are kept (the JSON is flushed run by run) and the rest are
+// written as failed ("error_occurred": true, "watchdog: ...") instead of
+// stalling the whole run.  A fresh process per repetition also keeps the
+// RSS measurement clean.  The parent merges the children's Google Benchmark
+// JSON into the file named by --benchmark_out.  Run with --help.
 #ifndef _LGPL_SOURCE
 #define _LGPL_SOURCE 1 /* inline urcu read-side: use the anchor at its best */
 #endif
@@ -65,16 +72,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-// The index may be missing from a partial tree (the library is built in
-// parallel with this harness); weak references let the anchors run anyway
-// and the cidstore rows report "cidstore not available in this build".
-#pragma weak cidstore_options_init
-#pragma weak cidstore_open
-#pragma weak cidstore_insert
-#pragma weak cidstore_lookup
-#pragma weak cidstore_strerror
-#pragma weak cidstore_version
 
 namespace {
 
@@ -201,6 +198,24 @@ size_t rss_bytes()
 	return res * (size_t)sysconf(_SC_PAGESIZE);
 }
 
+// Waits (up to 3 s) until the process stops using CPU while this thread
+// sleeps: lets a table's background work (cds_lfht's lazy resize worker)
+// finish after the untimed prefill, so lookups see the table it settles on.
+void settle()
+{
+	auto cpu = [] {
+		timespec ts;
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+		return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+	};
+	for (int i = 0; i < 150; i++) {
+		double c0 = cpu();
+		usleep(20000);
+		if (cpu() - c0 < 2.0)
+			return;
+	}
+}
+
 std::string allocator_name()
 {
 	Dl_info info;
@@ -231,16 +246,13 @@ struct CidstoreTable {
 	explicit CidstoreTable(bool ser) : serialized(ser) {}
 	std::string open(size_t)
 	{
-		if (!cidstore_open || !cidstore_options_init)
-			return "cidstore not available in this build (library has no index yet)";
 		cidstore_options_t o;
 		cidstore_options_init(&o);
 		o.dir = nullptr;
 		o.serialized = serialized;
 		int rc = cidstore_open(&o, &s);
 		if (rc != 0)
-			return std::string("cidstore_open: ") +
-			       (cidstore_strerror ? cidstore_strerror(rc) : std::to_string(rc));
+			return std::string("cidstore_open: ") + cidstore_strerror(rc);
 		return "";
 	}
 	void thread_enter() {}
@@ -489,7 +501,19 @@ struct Shared {
 	pthread_barrier_t bar;
 	std::atomic<uint64_t> sum{0}, misses{0};
 	size_t rss0 = 0, rss1 = 0;
+	bool need_fill = false;
 } g_run;
+
+// The table a run leaves for the next benchmark of its chain (insert ->
+// lookup -> mix in one process): lookup reuses the table the timed insert
+// filled instead of filling another.  Only thread 0 touches it, outside the
+// timed region.
+struct Keep {
+	void *table = nullptr;
+	Who who{};
+	size_t n = 0;
+	bool seq = false;
+} g_keep;
 
 template <class T> T *make_table(Who who)
 {
@@ -524,10 +548,19 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 		pthread_barrier_init(&g_run.bar, nullptr, nt);
 		g_run.sum = 0;
 		g_run.misses = 0;
-		g_run.rss0 = rss_bytes();
-		T *t = make_table<T>(spec.who);
-		g_run.err = t->open(n);
-		g_run.table = t;
+		if (!is_insert && g_keep.table && g_keep.who == spec.who && g_keep.n == n &&
+		    g_keep.seq == seq) {
+			g_run.table = g_keep.table; /* holds exactly keys [0, n) */
+			g_run.err.clear();
+			g_run.need_fill = false;
+		} else {
+			g_run.rss0 = rss_bytes();
+			T *t = make_table<T>(spec.who);
+			g_run.err = t->open(n);
+			g_run.table = t;
+			g_run.need_fill = !is_insert;
+		}
+		g_keep.table = nullptr;
 	}
 	for (auto _ : st) { // one iteration; Google Benchmark's barrier precedes it
 		if (!g_run.err.empty()) {
@@ -538,10 +571,12 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 		t->thread_enter();
 		const size_t lo = n * tid / nt, hi = n * (tid + 1) / nt;
 		uint64_t misses = 0, sum = 0;
-		if (!is_insert) {
+		if (g_run.need_fill) {
 			fill(t, lo, hi, seq, &misses);
 			pthread_barrier_wait(&g_run.bar);
 		}
+		if (!is_insert && tid == 0)
+			settle();
 		pthread_barrier_wait(&g_run.bar);
 		auto t0 = std::chrono::steady_clock::now();
 		cid_t out;
@@ -609,7 +644,13 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 		st.counters["n"] = (double)n;
 		if (nt > (int)std::thread::hardware_concurrency())
 			st.SetLabel("oversubscribed");
-		// The table is not freed: the process exits after this one run.
+		// The table is never freed: the process exits after its chain.
+		if (spec.work != Work::mix && !st.error_occurred()) {
+			g_keep.table = g_run.table;
+			g_keep.who = spec.who;
+			g_keep.n = n;
+			g_keep.seq = seq;
+		}
 	}
 }
 
@@ -704,7 +745,7 @@ void usage()
 		"  --benchmark_repetitions=R  fresh process per repetition (default 3)\n"
 		"  --benchmark_filter=REGEX   run only names matching (leading '-' negates)\n"
 		"  --benchmark_out=FILE       merged Google Benchmark JSON\n"
-		"  --timeout=SECONDS    watchdog per run (default 30 + 6 s per million keys)\n"
+		"  --timeout=SECONDS    watchdog per process (default 15 s + 3 s per million keys per benchmark in it)\n"
 		"  --lfht-initial=B     initial buckets of cds_lfht_growing (default 1)\n"
 		"  --seed=S             key generator seed\n"
 		"  --list               print the benchmark names and exit\n");
@@ -761,27 +802,35 @@ Options parse(int argc, char **argv)
 	return o;
 }
 
-std::vector<Spec> all_specs(const Options &o)
+// Benchmarks grouped into chains, one process per chain and repetition:
+// (contender, N, threads) runs insert -> lookup -> mix90_10 on one table,
+// sequential keys insert_seq -> lookup_seq.
+using Chain = std::vector<Spec>;
+
+std::vector<Chain> all_chains(const Options &o)
 {
 	const Who contenders[] = {Who::cidstore, Who::cidstore_serialized, Who::lfht_growing,
 				  Who::lfht_presized, Who::cuckoo, Who::tbb, Who::rwlock};
-	const Work works[] = {Work::insert, Work::lookup, Work::mix};
-	std::vector<Spec> v;
 	bool neg = !o.filter.empty() && o.filter[0] == '-';
 	std::regex re(neg ? o.filter.substr(1) : (o.filter.empty() ? "." : o.filter));
-	auto add = [&](Spec s) {
-		if (std::regex_search(s.full(), re) != neg)
-			v.push_back(s);
+	std::vector<Chain> v;
+	auto add = [&](Chain c) {
+		Chain kept;
+		for (auto &s : c)
+			if (std::regex_search(s.full(), re) != neg)
+				kept.push_back(s);
+		if (!kept.empty())
+			v.push_back(kept);
 	};
-	for (size_t n : o.sizes)
-		for (Work w : works)
-			for (Who c : contenders)
-				for (int t : o.threads)
-					add(Spec{w, c, n, t});
-	for (size_t n : o.sizes)
-		for (Work w : {Work::insert_seq, Work::lookup_seq})
+	for (size_t n : o.sizes) {
+		for (Who c : contenders)
 			for (int t : o.threads)
-				add(Spec{w, Who::cidstore, n, t});
+				add({Spec{Work::insert, c, n, t}, Spec{Work::lookup, c, n, t},
+				     Spec{Work::mix, c, n, t}});
+		for (int t : o.threads)
+			add({Spec{Work::insert_seq, Who::cidstore, n, t},
+			     Spec{Work::lookup_seq, Who::cidstore, n, t}});
+	}
 	return v;
 }
 
@@ -796,11 +845,54 @@ std::string json_escape(const std::string &s)
 	return r;
 }
 
-// Runs one repetition of s in a forked child.  Returns the child's JSON
-// "benchmarks" entries (without brackets), or a failed entry; fills
-// *context with the child's JSON context block the first time.
-std::string run_child(const Options &o, const Spec &s, int rep, double timeout,
-		      const std::string &tmp, std::string *context, bool *failed)
+// Writes each run to the file as soon as it is reported, so the runs a
+// chain finished survive a later crash or hang of the same process.
+class FlushingJSONReporter : public benchmark::JSONReporter {
+public:
+	void ReportRuns(const std::vector<Run> &runs) override
+	{
+		benchmark::JSONReporter::ReportRuns(runs);
+		GetOutputStream().flush();
+	}
+};
+
+[[noreturn]] void child_main(const Options &o, const Chain &chain, double timeout, const std::string &tmp)
+{
+	setpgid(0, 0);
+	std::vector<std::string> args{"bench_index", "--benchmark_out=" + tmp, "--benchmark_out_format=json",
+				      "--benchmark_repetitions=1"};
+	for (auto &p : o.passthrough)
+		args.push_back(p);
+	std::vector<char *> av;
+	for (auto &a : args)
+		av.push_back(const_cast<char *>(a.c_str()));
+	av.push_back(nullptr);
+	int ac = (int)args.size();
+	benchmark::Initialize(&ac, av.data());
+	benchmark::AddCustomContext("allocator", allocator_name());
+	benchmark::AddCustomContext("keys", "random 256-bit keys and values, xoshiro256** seed " +
+						    std::to_string(g_data.seed));
+	benchmark::AddCustomContext("transparent_hugepage",
+				    read_first_line("/sys/kernel/mm/transparent_hugepage/enabled"));
+	benchmark::AddCustomContext("watchdog", "one process per chain and repetition, killed after " +
+							std::to_string((int)timeout) + " s");
+	benchmark::AddCustomContext("cidstore_version", cidstore_version());
+	benchmark::AddCustomContext("lfht_growing_initial_buckets", std::to_string(g_lfht_initial));
+	for (const Spec &s : chain)
+		register_spec(s);
+	LineReporter line;
+	FlushingJSONReporter json;
+	benchmark::RunSpecifiedBenchmarks(&line, &json);
+	std::fflush(stdout);
+	_exit(0); // skip destructors: the tables are deliberately left alone
+}
+
+// Runs one repetition of a chain in a forked child.  Returns its JSON
+// "benchmarks" entries (without brackets); a benchmark of the chain with
+// no entry (the child crashed or hung before reporting it) gets a failed
+// entry.  Fills *context with the first child's JSON context block.
+std::string run_chain(const Options &o, const Chain &chain, int rep, double timeout,
+		      const std::string &tmp, std::string *context, std::vector<std::string> *failures)
 {
 	std::fflush(stdout);
 	std::fflush(stderr);
@@ -809,34 +901,8 @@ std::string run_child(const Options &o, const Spec &s, int rep, double timeout,
 		perror("fork");
 		std::exit(2);
 	}
-	if (pid == 0) {
-		setpgid(0, 0);
-		std::vector<std::string> args{"bench_index", "--benchmark_out=" + tmp,
-					      "--benchmark_out_format=json", "--benchmark_repetitions=1"};
-		for (auto &p : o.passthrough)
-			args.push_back(p);
-		std::vector<char *> av;
-		for (auto &a : args)
-			av.push_back(const_cast<char *>(a.c_str()));
-		av.push_back(nullptr);
-		int ac = (int)args.size();
-		benchmark::Initialize(&ac, av.data());
-		benchmark::AddCustomContext("allocator", allocator_name());
-		benchmark::AddCustomContext("keys", "random 256-bit keys and values, xoshiro256** seed " +
-							    std::to_string(g_data.seed));
-		benchmark::AddCustomContext("transparent_hugepage",
-					    read_first_line("/sys/kernel/mm/transparent_hugepage/enabled"));
-		benchmark::AddCustomContext("watchdog", "fork per repetition, timeout " +
-							    std::to_string((int)timeout) + " s");
-		benchmark::AddCustomContext("cidstore_version",
-					    cidstore_version ? cidstore_version() : "not linked");
-		benchmark::AddCustomContext("lfht_growing_initial_buckets", std::to_string(g_lfht_initial));
-		register_spec(s);
-		LineReporter rep_out;
-		benchmark::RunSpecifiedBenchmarks(&rep_out);
-		std::fflush(stdout);
-		_exit(0); // skip destructors: the tables are deliberately left alone
-	}
+	if (pid == 0)
+		child_main(o, chain, timeout, tmp);
 	setpgid(pid, pid);
 	auto start = std::chrono::steady_clock::now();
 	int status = 0;
@@ -850,7 +916,7 @@ std::string run_child(const Options &o, const Spec &s, int rep, double timeout,
 			kill(-pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			char b[128];
-			std::snprintf(b, sizeof b, "watchdog: no result after %.0f s, killed (hung)", timeout);
+			std::snprintf(b, sizeof b, "watchdog: no result after %g s, killed (hung)", timeout);
 			why = b;
 			break;
 		}
@@ -861,47 +927,51 @@ std::string run_child(const Options &o, const Spec &s, int rep, double timeout,
 		      " (" + strsignal(WTERMSIG(status)) + ")";
 	else if (why.empty() && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
 		why = "watchdog: exited with status " + std::to_string(WEXITSTATUS(status));
-	std::string body;
-	if (why.empty()) {
-		std::ifstream f(tmp);
-		std::stringstream ss;
-		ss << f.rdbuf();
-		std::string j = ss.str();
-		size_t b = j.find("\"benchmarks\": [");
-		size_t e = j.rfind(']');
-		if (b == std::string::npos || e == std::string::npos || e < b) {
-			why = "watchdog: child wrote no JSON";
-		} else {
-			if (context->empty())
-				*context = j.substr(0, b);
-			body = j.substr(b + 15, e - b - 15);
-			while (!body.empty() && std::isspace((unsigned char)body.back()))
-				body.pop_back();
-			while (!body.empty() && (body[0] == '\n' || body[0] == '\r'))
-				body.erase(0, 1);
-			auto repl = [&](const std::string &from, const std::string &to) {
-				size_t p = body.find(from);
-				if (p != std::string::npos)
-					body.replace(p, from.size(), to);
-			};
-			repl("\"repetitions\": 1,", "\"repetitions\": " + std::to_string(o.reps) + ",");
-			repl("\"repetition_index\": 0,", "\"repetition_index\": " + std::to_string(rep) + ",");
-			*failed = body.find("\"error_occurred\": true") != std::string::npos;
-		}
-	}
+
+	std::ifstream f(tmp);
+	std::stringstream ss;
+	ss << f.rdbuf();
+	std::string j = ss.str();
 	std::remove(tmp.c_str());
-	if (!why.empty()) {
-		*failed = true;
-		std::printf("%-58s FAILED: %s\n", s.full().c_str(), why.c_str());
-		char b[1024];
-		std::snprintf(b, sizeof b,
-			      "    {\n      \"name\": \"%s\",\n      \"run_name\": \"%s\",\n"
-			      "      \"run_type\": \"iteration\",\n      \"repetitions\": %d,\n"
-			      "      \"repetition_index\": %d,\n      \"threads\": %d,\n"
-			      "      \"error_occurred\": true,\n      \"error_message\": \"%s\"\n    }",
-			      s.full().c_str(), s.full().c_str(), o.reps, rep, s.threads,
-			      json_escape(why).c_str());
-		body = b;
+	std::string body;
+	size_t b = j.find("\"benchmarks\": [");
+	size_t e = j.rfind("\n    }"); // end of the last complete entry
+	if (b != std::string::npos && e != std::string::npos && e > b) {
+		if (context->empty())
+			*context = j.substr(0, b);
+		body = j.substr(b + 15, e + 6 - b - 15);
+		while (!body.empty() && (body[0] == '\n' || body[0] == '\r'))
+			body.erase(0, 1);
+		auto replace_all = [&](const std::string &from, const std::string &to) {
+			for (size_t p = body.find(from); p != std::string::npos; p = body.find(from, p + to.size()))
+				body.replace(p, from.size(), to);
+		};
+		replace_all("\"repetitions\": 1,", "\"repetitions\": " + std::to_string(o.reps) + ",");
+		replace_all("\"repetition_index\": 0,", "\"repetition_index\": " + std::to_string(rep) + ",");
+	}
+	if (why.empty())
+		why = "watchdog: the process ended without reporting this run";
+	for (const Spec &s : chain) {
+		std::string tag = "\"name\": \"" + s.full() + "\"";
+		size_t at = body.find(tag);
+		bool failed = at == std::string::npos;
+		if (!failed) {
+			size_t end = body.find("\n    }", at);
+			failed = body.substr(at, end - at).find("\"error_occurred\": true") != std::string::npos;
+		} else {
+			std::printf("%-58s FAILED: %s\n", s.full().c_str(), why.c_str());
+			char buf[1024];
+			std::snprintf(buf, sizeof buf,
+				      "    {\n      \"name\": \"%s\",\n      \"run_name\": \"%s\",\n"
+				      "      \"run_type\": \"iteration\",\n      \"repetitions\": %d,\n"
+				      "      \"repetition_index\": %d,\n      \"threads\": %d,\n"
+				      "      \"error_occurred\": true,\n      \"error_message\": \"%s\"\n    }",
+				      s.full().c_str(), s.full().c_str(), o.reps, rep, s.threads,
+				      json_escape(why).c_str());
+			body += (body.empty() ? "" : ",\n") + std::string(buf);
+		}
+		if (failed)
+			failures->push_back(s.full() + " (repetition " + std::to_string(rep) + ")");
 	}
 	return body;
 }
@@ -911,41 +981,41 @@ std::string run_child(const Options &o, const Spec &s, int rep, double timeout,
 int main(int argc, char **argv)
 {
 	Options o = parse(argc, argv);
-	std::vector<Spec> specs = all_specs(o);
+	std::vector<Chain> chains = all_chains(o);
+	size_t nbench = 0;
+	for (auto &c : chains)
+		nbench += c.size();
 	if (o.list) {
-		for (auto &s : specs)
-			std::printf("%s\n", s.full().c_str());
+		for (auto &c : chains)
+			for (auto &s : c)
+				std::printf("%s\n", s.full().c_str());
 		return 0;
 	}
-	if (specs.empty()) {
+	if (chains.empty()) {
 		std::fprintf(stderr, "no benchmark matches\n");
 		return 1;
 	}
 	auto g0 = std::chrono::steady_clock::now();
 	generate(o.sizes);
-	std::printf("keys: %zu (+10%% for the mix) generated in %.1f s; %zu benchmarks x %d repetitions; "
-		    "allocator %s; %u cores\n",
-		    g_data.nmax,
-		    std::chrono::duration<double>(std::chrono::steady_clock::now() - g0).count(),
-		    specs.size(), o.reps, allocator_name().c_str(), std::thread::hardware_concurrency());
+	std::printf("keys: %zu (+10%% for the mix) generated in %.1f s; %zu benchmarks in %zu processes x %d "
+		    "repetitions; allocator %s; %u cores\n",
+		    g_data.nmax, std::chrono::duration<double>(std::chrono::steady_clock::now() - g0).count(),
+		    nbench, chains.size(), o.reps, allocator_name().c_str(), std::thread::hardware_concurrency());
 	char tmpl[] = "/tmp/bench_index.XXXXXX";
 	if (!mkdtemp(tmpl)) {
 		perror("mkdtemp");
 		return 2;
 	}
 	std::string context, entries;
-	int nfailed = 0, k = 0;
 	std::vector<std::string> failures;
+	int k = 0;
 	for (int rep = 0; rep < o.reps; rep++) { // repetitions outermost: spreads drift
-		for (const Spec &s : specs) {
-			double timeout = o.timeout > 0 ? o.timeout : 30.0 + 6.0 * (double)s.n / (1 << 20);
-			bool failed = false;
+		for (const Chain &c : chains) {
+			double timeout = o.timeout;
+			if (timeout <= 0)
+				timeout = 15.0 + 3.0 * (double)c[0].n / (1 << 20) * (double)c.size();
 			std::string tmp = std::string(tmpl) + "/run" + std::to_string(k++) + ".json";
-			std::string body = run_child(o, s, rep, timeout, tmp, &context, &failed);
-			if (failed) {
-				nfailed++;
-				failures.push_back(s.full() + " (repetition " + std::to_string(rep) + ")");
-			}
+			std::string body = run_chain(o, c, rep, timeout, tmp, &context, &failures);
 			if (!body.empty())
 				entries += (entries.empty() ? "" : ",\n") + body;
 		}
@@ -958,7 +1028,8 @@ int main(int argc, char **argv)
 		f << context << "\"benchmarks\": [\n" << entries << "\n  ]\n}\n";
 		std::printf("wrote %s\n", o.out.c_str());
 	}
-	std::printf("%d of %d runs failed%s\n", nfailed, k, nfailed ? ":" : "");
+	std::printf("%zu of %zu runs failed%s\n", failures.size(), nbench * (size_t)o.reps,
+		    failures.empty() ? "" : " (see FAILED lines; the JSON marks them error_occurred):");
 	for (auto &f : failures)
 		std::printf("  %s\n", f.c_str());
 	std::printf("total %.0f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - g0).count());

@@ -18,7 +18,9 @@
  * Exit codes: 0 success, 1 runtime error, 2 usage error or "not supported
  * by this build" (CIDSTORE_ENOTSUP).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <cidstore.h>
 
 #include <ctype.h>
@@ -432,22 +434,35 @@ static void read_cpuinfo(cpuinfo_t *ci)
 	fclose(f);
 }
 
-/* The allocator actually serving malloc in this process: jemalloc exports
- * mallctl(); ask it for its version when it is there. */
+/* The allocator actually serving malloc in this process: the library that
+ * the dynamic linker resolved "malloc" to (a library linked after libc may
+ * be loaded without serving anything).  jemalloc also answers its version
+ * through mallctl(). */
 static void detect_allocator(char *buf, size_t n)
 {
 	typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+	void *m = dlsym(RTLD_DEFAULT, "malloc");
 	mallctl_fn mallctl = (mallctl_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "mallctl");
-	if (mallctl != NULL) {
-		const char *ver = NULL;
-		size_t sz = sizeof ver;
-		if (mallctl("version", &ver, &sz, NULL, 0) == 0 && ver != NULL)
-			snprintf(buf, n, "jemalloc %s", ver);
-		else
-			snprintf(buf, n, "jemalloc");
-	} else {
-		snprintf(buf, n, "system (glibc malloc)");
+	Dl_info info;
+	const char *lib = "unknown";
+	char ver[96] = "";
+	if (m != NULL && dladdr(m, &info) != 0 && info.dli_fname != NULL) {
+		lib = strrchr(info.dli_fname, '/');
+		lib = lib != NULL ? lib + 1 : info.dli_fname;
 	}
+	if (mallctl != NULL) {
+		const char *v = NULL;
+		size_t sz = sizeof v;
+		if (mallctl("version", &v, &sz, NULL, 0) == 0 && v != NULL)
+			snprintf(ver, sizeof ver, " %.*s", (int)strcspn(v, "-"), v);
+	}
+	if (strstr(lib, "jemalloc") != NULL)
+		snprintf(buf, n, "jemalloc%s (%s)", ver, lib);
+	else if (strstr(lib, "libc.so") != NULL)
+		snprintf(buf, n, "glibc malloc (%s)%s", lib,
+			 mallctl != NULL ? "; jemalloc is loaded but does not serve malloc" : "");
+	else
+		snprintf(buf, n, "%s", lib);
 }
 
 /* Does cidstore_open with a directory work in this build?  Tries it in a
@@ -596,7 +611,7 @@ static int cmd_config(int argc, char **argv)
 		printf("  CPU flags          unknown (/proc/cpuinfo not readable)\n");
 	}
 	printf("\nDefault options (cidstore_options_init)\n");
-	printf("  durability         %s (in-memory; a store directory defaults to sync)\n",
+	printf("  durability         %s (for stores with a directory; in-memory stores log nothing)\n",
 	       durability_name(o.durability));
 	printf("  serialized         %s\n", o.serialized ? "yes" : "no");
 	printf("  seed               %" PRIu64 "%s\n", o.seed, o.seed == 0 ? " (random per store)" : "");
@@ -1016,8 +1031,8 @@ static void write_plot(const demo_cfg_t *cfg, const result_t *res, size_t nres,
 static void usage_demo(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s demo [--threads N] [--ops N] [--prefill N] [--json]\n"
-		"                     [--plot FILE.png] [--durable]\n"
+		"Usage: %s demo [--threads N] [--ops N] [--prefill N] [--repeat R]\n"
+		"                     [--seed N] [--json] [--plot FILE.png] [--durable]\n"
 		"\n"
 		"The scaling demo.  For every thread count 1..N it opens a fresh in-memory\n"
 		"store twice -- serialized (one global lock, the baseline) and free-threaded\n"
@@ -1029,9 +1044,9 @@ static void usage_demo(FILE *f)
 		"\n"
 		"  -t, --threads N    highest thread count (default: number of cores)\n"
 		"  -n, --ops N        operations per run, split over the threads\n"
-		"                     (default 400k; k and m suffixes work)\n"
+		"                     (default 600k; k and m suffixes work)\n"
 		"  -p, --prefill N    keys in the store before the lookup-heavy runs\n"
-		"                     (default 200k)\n"
+		"                     (default 300k)\n"
 		"  -j, --json         machine-readable JSON on stdout instead of the table\n"
 		"  -P, --plot FILE    write a chart to FILE (PNG) through gnuplot; the\n"
 		"                     gnuplot script is written beside it as FILE.gp\n"
@@ -1061,7 +1076,7 @@ static int cmd_demo(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	long cores = ncores();
-	demo_cfg_t cfg = { .max_threads = (unsigned)cores, .ops = 400000, .prefill = 200000,
+	demo_cfg_t cfg = { .max_threads = (unsigned)cores, .ops = 600000, .prefill = 300000,
 			   .seed = 0x243f6a8885a308d3ull, .repeat = 3 };
 	unsigned long v;
 	int c;
@@ -1105,7 +1120,10 @@ static int cmd_demo(int argc, char **argv)
 		die_usage(cmd, "unexpected argument '%s'", argv[optind]);
 
 	cpuinfo_t ci;
+	double load[1] = { -1 };
 	read_cpuinfo(&ci);
+	if (getloadavg(load, 1) != 1)
+		load[0] = -1;
 	size_t nres = cfg.max_threads * 2u;
 	result_t *res = calloc(nres, sizeof *res);
 	durable_result_t dres[8];
@@ -1221,7 +1239,9 @@ static int cmd_demo(int argc, char **argv)
 		json_str(&j, "sanitizer", CIDSTORE_TOOL_SANITIZE);
 		json_str(&j, "cpu", ci.model);
 		json_i64(&j, "cores", cores);
+		json_dbl(&j, "load_average_1min", load[0]);
 		json_u64(&j, "max_threads", cfg.max_threads);
+		json_u64(&j, "repeat", cfg.repeat);
 		json_u64(&j, "ops_per_run", cfg.ops);
 		json_u64(&j, "prefill", cfg.prefill);
 		json_u64(&j, "seed", cfg.seed);
@@ -1314,10 +1334,11 @@ static int cmd_demo(int argc, char **argv)
 			return EXIT_RUNTIME;
 		}
 		fprintf(m,
-			"Summary: what was measured is the median of %u run%s per point, each on a "
+			"Summary: what was measured is %s%u run%s per point, each on a "
 			"fresh in-memory store (no durability), on a machine with %ld core%s, at 1 to "
 			"%u thread%s. ",
-			cfg.repeat, cfg.repeat == 1 ? "" : "s", cores, cores == 1 ? "" : "s",
+			cfg.repeat == 1 ? "" : "the median of ", cfg.repeat,
+			cfg.repeat == 1 ? "" : "s", cores, cores == 1 ? "" : "s",
 			cfg.max_threads, cfg.max_threads == 1 ? "" : "s");
 		if (cfg.max_threads > (unsigned)cores)
 			fprintf(m, "Thread counts above %ld (marked *) are oversubscribed: the extra "
@@ -1336,6 +1357,11 @@ static int cmd_demo(int argc, char **argv)
 			insT->ops_s[1] / insT->ops_s[0], insT->ops_s[1] / ins1->ops_s[1], cfg.prefill,
 			fmt_rate(lkT->ops_s[1], b, sizeof b), lkT->ops_s[1] / lkT->ops_s[0],
 			lkT->ops_s[1] / lk1->ops_s[1]);
+		if (load[0] >= 0.5)
+			fprintf(m, "The machine was not idle: the 1-minute load average was %.1f "
+				   "when the demo started, so other processes competed for the cores "
+				   "and the multi-thread figures are lower than on a quiet machine. ",
+				load[0]);
 		if (cores > 1)
 			fprintf(m, "On %ld cores no more than %ld-fold scaling is possible, and "
 				   "anything else running on the machine shares those cores. ",

@@ -56,8 +56,9 @@ static bool live_has(uint64_t id)
 /* Hands r back to its domain: free what it retired, then unregister. */
 static void rec_release(ep_rec_t *r)
 {
-	ck_epoch_barrier(&r->ck);
-	cidstore_tsan_acquire(&r->dom->tsan_sync);
+	/* A grace period, then free everything this record retired (the free
+	 * callbacks carry the TSan acquire). */
+	ck_epoch_synchronize(&r->ck);
 	ck_epoch_reclaim(&r->ck);
 	r->depth = 0;
 	r->retired_since_poll = 0;
@@ -213,4 +214,12 @@ void ep_retire(ep_rec_t *r, ck_epoch_entry_t *e, ck_epoch_cb_t *fn)
 	ck_epoch_call(&r->ck, e, fn);
 	if (++r->retired_since_poll >= 32 && r->depth == 0)
 		ep_poll(r);
+}
+
+void ep_synchronize(ep_rec_t *r)
+{
+	ck_epoch_synchronize(&r->ck);
+	/* Everything those sections did happens before what the caller does
+	 * next (pairs with the release in ep_exit). */
+	cidstore_tsan_acquire(&r->dom->tsan_sync);
 }

@@ -84,6 +84,11 @@ static inline void ep_exit(ep_rec_t *r)
  * section.  Call from inside or outside a section. */
 void ep_retire(ep_rec_t *r, ck_epoch_entry_t *e, ck_epoch_cb_t *fn);
 
+/* Waits until every thread that was inside a section of the domain when
+ * this was called has left it (a grace period).  r must be outside a
+ * section.  Waits for: other threads' sections. */
+void ep_synchronize(ep_rec_t *r);
+
 /* Called by every free callback after freeing one object. */
 static inline void ep_freed(ep_domain_t *d)
 {

@@ -196,6 +196,9 @@ static void bucket_free_cb(ck_epoch_entry_t *e)
 {
 	struct bucket *b = (struct bucket *)((char *)e - offsetof(struct bucket, ep));
 	struct idx *ix = b->ix;
+	/* ck decided inside libck.so that every reader has left: tell TSan
+	 * (pairs with the release in ep_exit). */
+	cidstore_tsan_acquire(&ix->ep.tsan_sync);
 	bucket_free(b);
 	ep_freed(&ix->ep);
 }
@@ -210,6 +213,7 @@ static void vset_free_cb(ck_epoch_entry_t *e)
 {
 	vset_t *s = (vset_t *)((char *)e - offsetof(vset_t, ep));
 	struct idx *ix = s->owner;
+	cidstore_tsan_acquire(&ix->ep.tsan_sync); /* as in bucket_free_cb */
 	vset_free(ix, s);
 	ep_freed(&ix->ep);
 }
@@ -218,6 +222,7 @@ static void dir_free_cb(ck_epoch_entry_t *e)
 {
 	struct dir *d = (struct dir *)((char *)e - offsetof(struct dir, ep));
 	struct idx *ix = d->ix;
+	cidstore_tsan_acquire(&ix->ep.tsan_sync); /* as in bucket_free_cb */
 	atomic_fetch_sub_explicit(&ix->mem, sizeof(*d) + (sizeof(d->e[0]) << d->depth),
 				  memory_order_relaxed);
 	free(d);
@@ -1069,6 +1074,7 @@ static int stats_cb(const cid_t *key, const cid_t *values, size_t n, void *ctx)
 
 void idx_stats(idx_t *ix, cidstore_stats_t *st)
 {
+	st->keys = st->values = st->spilled_keys = 0;
 	idx_scan(ix, stats_cb, st);
 	ep_rec_t *r = ep_record(&ix->ep);
 	if (r) {
@@ -1186,6 +1192,17 @@ void idx_destroy(idx_t *ix)
 	}
 	free(d);
 	free(ix);
+}
+
+int idx_quiesce(idx_t *ix)
+{
+	ep_rec_t *r = ep_record(&ix->ep);
+	if (!r)
+		return CIDSTORE_ENOMEM;
+	if (r->depth != 0)
+		return CIDSTORE_EINVAL; /* called from inside an operation */
+	ep_synchronize(r);
+	return 0;
 }
 
 int idx_valid(idx_t *ix)

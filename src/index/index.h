@@ -51,6 +51,12 @@ int idx_contains(idx_t *ix, const cid_t *key, const cid_t *val);
 int idx_scan(idx_t *ix, cidstore_scan_fn fn, void *ctx);
 void idx_stats(idx_t *ix, cidstore_stats_t *out);
 
+/* Waits until every operation that had started when it was called has
+ * finished (an epoch grace period).  Used by checkpoints: an operation that
+ * took its LSN before the call has published its change after it.
+ * Waits for: other threads' operations in progress. */
+int idx_quiesce(idx_t *ix); /* 0 or CIDSTORE_ENOMEM */
+
 /* Expensive structural check (tests, recovery): every key reachable from
  * the directory sits in the bucket its hash routes to, no key appears twice,
  * value sets are well-formed.  Returns 0 or a negative code; only call while

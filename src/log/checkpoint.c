@@ -304,9 +304,10 @@ int ckpt_commit(ckpt_writer_t *w, uint64_t end_lsn, struct ckpt_info *info)
 	w->fd = -1;
 	if (w->io->rename(w->io->ctx, w->dirfd, w->tmp, w->name) != 0 ||
 	    sdir_sync_fd(w->dirfd, w->io) != 0) {
-		/* The rename may or may not have happened: remove both names,
-		 * so no half-acknowledged checkpoint stays behind. */
-		w->io->unlink(w->io->ctx, w->dirfd, w->name);
+		/* Either the old directory entry or the new one survives a
+		 * crash; both name a complete, synced file (a checkpoint of the
+		 * same LSN replaced by rename is equally valid), so nothing is
+		 * unlinked but the temporary name. */
 		ckpt_abort(w);
 		return CIDSTORE_EIO;
 	}
@@ -323,7 +324,10 @@ int ckpt_commit(ckpt_writer_t *w, uint64_t end_lsn, struct ckpt_info *info)
 	int dirfd = w->dirfd;
 	const struct log_io *io = w->io;
 	free(w);
-	return ckpt_prune(dirfd, io, CKPT_KEEP, NULL);
+	/* Best effort: the checkpoint is durable; a file that could not be
+	 * removed now is removed by the next prune. */
+	(void)ckpt_prune(dirfd, io, CKPT_KEEP, NULL);
+	return 0;
 }
 
 int ckpt_write(int dirfd, const struct log_io *io, uint64_t lsn,

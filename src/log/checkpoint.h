@@ -11,8 +11,9 @@
  * memory, and the WAL is durable up to end_lsn (the last LSN handed out
  * when the scan finished) before ckpt_commit renames the file into place.
  *
- * Synchronization: a ckpt_writer_t belongs to one thread at a time (the
- * checkpointer); ckpt_add is called from that thread only (idx_scan calls
+ * Synchronization: one checkpointer per directory at a time (ckpt_prune,
+ * run by ckpt_commit, removes every *.tmp).  A ckpt_writer_t belongs to
+ * one thread at a time; ckpt_add is called from that thread only (idx_scan calls
  * its callback on the calling thread).  Reading is single-threaded per call;
  * different files (or the same file) may be read by several threads at once.
  * Every file operation goes through the struct log_io passed in (NULL:
@@ -74,9 +75,15 @@ int ckpt_add_fn(const cid_t *key, const cid_t *values, size_t n, void *w);
 /* Finishes the file: last block, trailer, header with the final counts and
  * end_lsn (>= the lsn of ckpt_begin), fdatasync, rename to ckpt-<lsn>.ckpt,
  * fsync of the directory; then removes all but the newest CKPT_KEEP
- * checkpoints (and fsyncs the directory again).  Frees w in every case;
- * on failure the temporary file is removed.  *info (may be NULL) gets the
- * file's header fields.  Returns 0, CIDSTORE_EINVAL, CIDSTORE_EIO.
+ * checkpoints (best effort: a failure there is not reported, the
+ * checkpoint is durable).  Frees w in every case; on failure the temporary
+ * file is removed.  *info (may be NULL) gets the file's header fields.
+ * The caller must have made the WAL durable through end_lsn first:
+ * recovery treats a log that ends before a checkpoint's end LSN as lost
+ * records (CIDSTORE_ECORRUPT).  With no log (DURABILITY_NONE) pass
+ * end_lsn == lsn.  Returns 0, CIDSTORE_EINVAL, CIDSTORE_EIO (an EIO after
+ * the rename leaves either the old or the new file under the final name,
+ * both complete; treat it as a failed store).
  * Waits for: the disk. */
 int ckpt_commit(ckpt_writer_t *w, uint64_t end_lsn, struct ckpt_info *info);
 

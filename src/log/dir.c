@@ -292,7 +292,8 @@ static int sdir_list(int dirfd, enum sdir_kind kind, sdir_list_t *out)
 			: kind == SDIR_CHECKPOINTS
 			? sdir_parse_name(de->d_name, "ckpt-", ".ckpt", &lsn)
 			: sdir_parse_name(de->d_name, "ckpt-", ".ckpt.tmp", &lsn);
-		if (ok != 0)
+		size_t nlen = strlen(de->d_name);
+		if (ok != 0 || nlen >= SDIR_NAME_MAX)
 			continue;
 		if (out->n == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
@@ -306,7 +307,7 @@ static int sdir_list(int dirfd, enum sdir_kind kind, sdir_list_t *out)
 		}
 		sdir_entry_t *e = &out->v[out->n++];
 		e->lsn = lsn;
-		snprintf(e->name, sizeof(e->name), "%s", de->d_name);
+		memcpy(e->name, de->d_name, nlen + 1);
 	}
 	closedir(dh);
 	if (rc != 0) {

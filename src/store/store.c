@@ -3,12 +3,8 @@
  * operation through the index (and, for durable stores, the log), the
  * serialized baseline, stats.
  *
- * Synchronization:
- *   | field        | how                                                  |
- *   |--------------|------------------------------------------------------|
- *   | ix           | immutable after open; the index is thread-safe       |
- *   | gil          | serialized mode only: every operation holds it       |
- *   | opts         | immutable after open                                 |
+ * The handle and its synchronization table: store_internal.h.  Durable
+ * stores (a directory): durable.c.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,13 +13,7 @@
 
 #include "cidstore.h"
 #include "index/index.h"
-
-struct cidstore {
-	idx_t *ix;
-	cidstore_options_t opts; /* immutable copy (dir not kept) */
-	bool serialized;
-	pthread_mutex_t gil; /* the global lock of serialized mode */
-};
+#include "store/store_internal.h"
 
 CIDSTORE_API const char *cidstore_version(void)
 {
@@ -90,41 +80,92 @@ static int check_options(const cidstore_options_t *o)
 	return 0;
 }
 
-CIDSTORE_API int cidstore_open(const cidstore_options_t *o, cidstore_t **out)
+static void handle_free(cidstore_t *s)
+{
+	idx_destroy(s->ix);
+	pthread_mutex_destroy(&s->gil);
+	pthread_mutex_destroy(&s->fail_mu);
+	free(s->dir_path);
+	free(s);
+}
+
+int cidstore_open_io(const cidstore_options_t *o, const struct log_io *io, cidstore_t **out)
 {
 	if (!o || !out)
 		return CIDSTORE_EINVAL;
 	int rc = check_options(o);
 	if (rc)
 		return rc;
-	if (o->dir)
-		return CIDSTORE_ENOTSUP; /* the log layer is not wired in yet */
+	if (o->dir && !o->dir[0])
+		return CIDSTORE_EINVAL;
 	cidstore_t *s = calloc(1, sizeof(*s));
 	if (!s)
 		return CIDSTORE_ENOMEM;
 	s->opts = *o;
 	s->opts.dir = NULL;
 	s->serialized = o->serialized;
+	s->io = io_or_posix(io);
 	pthread_mutex_init(&s->gil, NULL);
-	idx_options_t io = {.seed = o->seed, .initial_depth = o->initial_depth};
-	rc = idx_create(&io, &s->ix);
+	pthread_mutex_init(&s->fail_mu, NULL);
+	idx_options_t iop = {.seed = o->seed, .initial_depth = o->initial_depth};
+	rc = idx_create(&iop, &s->ix);
 	if (rc) {
-		pthread_mutex_destroy(&s->gil);
-		free(s);
+		s->ix = NULL;
+		handle_free(s);
 		return rc;
+	}
+	if (o->dir) {
+		s->durable = true;
+		s->dir_path = strdup(o->dir);
+		if (!s->dir_path) {
+			handle_free(s);
+			return CIDSTORE_ENOMEM;
+		}
+		s->opts.dir = s->dir_path;
+		rc = store_durable_open(s);
+		if (rc) {
+			store_durable_close(s);
+			handle_free(s);
+			return rc;
+		}
+	} else {
+		s->opts.durability = CIDSTORE_DURABILITY_NONE;
 	}
 	*out = s;
 	return 0;
+}
+
+CIDSTORE_API int cidstore_open(const cidstore_options_t *o, cidstore_t **out)
+{
+	return cidstore_open_io(o, NULL, out);
 }
 
 CIDSTORE_API int cidstore_close(cidstore_t *s)
 {
 	if (!s)
 		return CIDSTORE_EINVAL;
-	idx_destroy(s->ix);
-	pthread_mutex_destroy(&s->gil);
-	free(s);
-	return 0;
+	int rc = 0;
+	if (s->durable)
+		rc = store_durable_close(s);
+	handle_free(s);
+	return rc;
+}
+
+/* Writers of a failed store get CIDSTORE_EIO (the WAL answers the same). */
+static inline int write_gate(cidstore_t *s)
+{
+	/* acquire: pairs with store_fail's release */
+	return atomic_load_explicit(&s->failed, memory_order_acquire) ? CIDSTORE_EIO : 0;
+}
+
+static inline idx_hook_t *hook_of(cidstore_t *s, idx_hook_t *h)
+{
+	if (!s->wal)
+		return NULL;
+	h->fn = store_log_hook;
+	h->ctx = s;
+	h->lsn = 0;
+	return h;
 }
 
 static inline void gil_lock(cidstore_t *s)
@@ -143,30 +184,42 @@ CIDSTORE_API int cidstore_insert(cidstore_t *s, const cid_t *key, const cid_t *v
 {
 	if (!s || !key || !val)
 		return CIDSTORE_EINVAL;
+	if (write_gate(s))
+		return CIDSTORE_EIO;
+	idx_hook_t h;
 	gil_lock(s);
-	int rc = idx_insert(s->ix, key, val, NULL);
+	int rc = idx_insert(s->ix, key, val, hook_of(s, &h));
 	gil_unlock(s);
-	return rc;
+	int w = s->wal ? store_after_write(s, rc, h.lsn) : 0;
+	return w < 0 ? w : rc;
 }
 
 CIDSTORE_API int cidstore_delete_value(cidstore_t *s, const cid_t *key, const cid_t *val)
 {
 	if (!s || !key || !val)
 		return CIDSTORE_EINVAL;
+	if (write_gate(s))
+		return CIDSTORE_EIO;
+	idx_hook_t h;
 	gil_lock(s);
-	int rc = idx_delete_value(s->ix, key, val, NULL);
+	int rc = idx_delete_value(s->ix, key, val, hook_of(s, &h));
 	gil_unlock(s);
-	return rc;
+	int w = s->wal ? store_after_write(s, rc, h.lsn) : 0;
+	return w < 0 ? w : rc;
 }
 
 CIDSTORE_API long cidstore_delete_key(cidstore_t *s, const cid_t *key)
 {
 	if (!s || !key)
 		return CIDSTORE_EINVAL;
+	if (write_gate(s))
+		return CIDSTORE_EIO;
+	idx_hook_t h;
 	gil_lock(s);
-	long rc = idx_delete_key(s->ix, key, NULL);
+	long rc = idx_delete_key(s->ix, key, hook_of(s, &h));
 	gil_unlock(s);
-	return rc;
+	int w = s->wal ? store_after_write(s, rc, h.lsn) : 0;
+	return w < 0 ? w : rc;
 }
 
 CIDSTORE_API long cidstore_lookup(cidstore_t *s, const cid_t *key, cid_t *out, size_t cap)
@@ -199,6 +252,14 @@ CIDSTORE_API int cidstore_apply(cidstore_t *s, const cidstore_op_t *ops, size_t 
 			return CIDSTORE_EINVAL;
 	if (n > INT32_MAX)
 		return CIDSTORE_ERANGE;
+	if (write_gate(s))
+		return CIDSTORE_EIO;
+	if (s->wal) {
+		gil_lock(s);
+		int rc = store_apply_logged(s, ops, n);
+		gil_unlock(s);
+		return rc;
+	}
 	int changed = 0;
 	gil_lock(s);
 	for (size_t i = 0; i < n; i++) {
@@ -228,14 +289,21 @@ CIDSTORE_API int cidstore_sync(cidstore_t *s)
 {
 	if (!s)
 		return CIDSTORE_EINVAL;
-	return 0; /* in-memory: nothing to make durable */
+	if (!s->wal)
+		return 0; /* in-memory or checkpoint-only: no log to flush */
+	int rc = wal_sync(s->wal);
+	if (rc < 0)
+		store_fail(s, rc, "fdatasync");
+	return rc;
 }
 
 CIDSTORE_API int cidstore_checkpoint(cidstore_t *s)
 {
 	if (!s)
 		return CIDSTORE_EINVAL;
-	return CIDSTORE_ENOTSUP;
+	if (!s->durable)
+		return CIDSTORE_ENOTSUP;
+	return store_checkpoint(s);
 }
 
 CIDSTORE_API int cidstore_scan(cidstore_t *s, cidstore_scan_fn fn, void *ctx)
@@ -254,6 +322,8 @@ CIDSTORE_API int cidstore_stats(cidstore_t *s, cidstore_stats_t *out)
 	memset(out, 0, sizeof(*out));
 	idx_stats(s->ix, out);
 	out->durability = CIDSTORE_DURABILITY_NONE;
+	if (s->durable)
+		store_durable_stats(s, out);
 	out->serialized = s->serialized;
 	return 0;
 }

@@ -26,6 +26,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if !defined(CIDSTORE_TSAN)
+#if defined(__SANITIZE_THREAD__)
+#define CIDSTORE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CIDSTORE_TSAN 1
+#endif
+#endif
+#endif
+
+/* Sizes of the larger workloads: smaller under TSan (the build defines
+ * CIDSTORE_TSAN) so the suite stays within its meson timeout there. */
+#ifdef CIDSTORE_TSAN
+#define SZ(release, tsan) (tsan)
+#else
+#define SZ(release, tsan) (release)
+#endif
+
 /* ---------------------------------------------------------------------- */
 /* helpers                                                                 */
 /* ---------------------------------------------------------------------- */
@@ -143,7 +161,8 @@ START_TEST(test_options_defaults)
 	memset(&o, 0xEE, sizeof o);
 	cidstore_options_init(&o);
 	ck_assert_ptr_null(o.dir);
-	ck_assert_int_eq(o.durability, CIDSTORE_DURABILITY_NONE);
+	/* header: "default SYNC; ignored when dir == NULL" */
+	ck_assert_int_eq(o.durability, CIDSTORE_DURABILITY_SYNC);
 	ck_assert(!o.serialized);
 	ck_assert_msg(o.ring_records != 0 && (o.ring_records & (o.ring_records - 1)) == 0,
 		      "default ring_records %u is not a power of two", o.ring_records);
@@ -186,14 +205,35 @@ START_TEST(test_open_invalid)
 	ck_assert_int_eq(cidstore_open(&o, NULL), CIDSTORE_EINVAL);
 	ck_assert_int_eq(cidstore_open(NULL, NULL), CIDSTORE_EINVAL);
 
-	/* durability other than NONE without a directory */
+	/* durability without a directory: the header says it is ignored
+	 * ("default SYNC; ignored when dir == NULL"): an in-memory store */
+	for (int d = CIDSTORE_DURABILITY_NONE; d <= CIDSTORE_DURABILITY_SYNC; d++) {
+		cidstore_options_init(&o);
+		o.durability = (cidstore_durability_t)d;
+		s = NULL;
+		ck_assert_int_eq(cidstore_open(&o, &s), 0);
+		cidstore_stats_t st;
+		ck_assert_int_eq(cidstore_stats(s, &st), 0);
+		ck_assert_int_eq(st.durability, CIDSTORE_DURABILITY_NONE);
+		ck_assert_int_eq(st.wal_records, 0);
+		ck_assert_int_eq(cidstore_sync(s), 0);
+		ck_assert_int_eq(cidstore_close(s), 0);
+	}
+	/* but a value outside the enum is a bad option */
 	cidstore_options_init(&o);
-	o.durability = CIDSTORE_DURABILITY_SYNC;
+	o.durability = (cidstore_durability_t)7;
 	ck_assert_int_eq(cidstore_open(&o, &s), CIDSTORE_EINVAL);
-	o.durability = CIDSTORE_DURABILITY_ASYNC;
+	o.durability = (cidstore_durability_t)-1;
 	ck_assert_int_eq(cidstore_open(&o, &s), CIDSTORE_EINVAL);
-	o.durability = (cidstore_durability_t)7; /* not a mode */
+
+	/* initial_depth > 20 is refused (header) */
+	cidstore_options_init(&o);
+	o.initial_depth = 21;
 	ck_assert_int_eq(cidstore_open(&o, &s), CIDSTORE_EINVAL);
+	o.initial_depth = 20;
+	s = NULL;
+	ck_assert_int_eq(cidstore_open(&o, &s), 0);
+	ck_assert_int_eq(cidstore_close(s), 0);
 
 	/* ring_records must be a power of two */
 	cidstore_options_init(&o);
@@ -375,7 +415,7 @@ END_TEST
  * orders, with delete_key thrown in. */
 START_TEST(test_random_walk_model)
 {
-	enum { KEYS = 4, POOL = 7, STEPS = 20000 };
+	enum { KEYS = 4, POOL = 7, STEPS = SZ(20000, 5000) };
 	cidstore_t *s = open_store(13, 0, false);
 	unsigned model[KEYS] = {0};
 	cid_t pool[POOL];
@@ -569,7 +609,7 @@ END_TEST
 
 START_TEST(test_many_keys_growth)
 {
-	enum { N = 200000 };
+	enum { N = SZ(200000, 100000) };
 	cidstore_t *s = open_store(17, 0, false);
 	cidstore_stats_t st0;
 	ck_assert_int_eq(cidstore_stats(s, &st0), 0);
@@ -989,7 +1029,7 @@ static long *run_workload(cidstore_t *s, size_t steps, struct collect *content)
 
 START_TEST(test_serialized_and_seeds_identical)
 {
-	enum { STEPS = 200000 };
+	enum { STEPS = SZ(200000, 50000) };
 	struct {
 		uint64_t seed;
 		unsigned depth;
@@ -1085,7 +1125,7 @@ static cid_t pattern_key(int pattern, uint64_t i)
 
 START_TEST(test_sequential_keys)
 {
-	enum { N = 100000, NPAT = 7 };
+	enum { N = SZ(100000, 30000), NPAT = 7 };
 	static const char *names[NPAT] = {"random", "{0,0,0,i}", "{i,0,0,0}", "{0,i,0,0}",
 					  "{0,0,i,0}", "{0,0,0,i<<32}", "{i,i,i,i}"};
 	cidstore_stats_t st[NPAT];

@@ -8,7 +8,7 @@
  *
  * Worker threads never call ck_assert (with CK_FORK=no a failing assert
  * longjmps into the test runner from the wrong thread): they record the
- * first failure with fail(), and the test's own thread asserts at the end.
+ * first failure with tfail(), and the test's own thread asserts at the end.
  *
  * Tests:
  *   growth_with_readers  writers on disjoint key ranges grow a one-bucket
@@ -102,7 +102,8 @@ static atomic_ulong g_failures;
 static pthread_mutex_t g_fail_mu = PTHREAD_MUTEX_INITIALIZER;
 static char g_first_failure[512];
 
-static void fail(const char *fmt, ...)
+__attribute__((format(printf, 1, 2)))
+static void tfail(const char *fmt, ...)
 {
 	if (atomic_fetch_add_explicit(&g_failures, 1, memory_order_relaxed) != 0)
 		return;
@@ -192,7 +193,7 @@ static void *growth_writer(void *p)
 			cid_t v = growth_val(a->id, i, j);
 			int rc = cidstore_insert(g->s, &k, &v);
 			if (rc != 1)
-				fail("writer %u key %zu value %u: insert returned %d", a->id, i, j, rc);
+				tfail("writer %u key %zu value %u: insert returned %d", a->id, i, j, rc);
 		}
 		/* publish: every key < i + 1 is complete (pairs with the readers'
 		 * acquire load) */
@@ -207,7 +208,7 @@ static void growth_check_key(struct growth *g, unsigned w, size_t i, const char 
 	unsigned nv = growth_nv(i);
 	long c = cidstore_lookup(g->s, &k, out, 8);
 	if (c != (long)nv) {
-		fail("%s: published key (writer %u, #%zu): lookup %ld, expected %u", who, w, i, c, nv);
+		tfail("%s: published key (writer %u, #%zu): lookup %ld, expected %u", who, w, i, c, nv);
 		return;
 	}
 	unsigned seen = 0;
@@ -221,11 +222,11 @@ static void growth_check_key(struct growth *g, unsigned w, size_t i, const char 
 			}
 		}
 		if (!ok)
-			fail("%s: published key (writer %u, #%zu): wrong value in lookup", who, w, i);
+			tfail("%s: published key (writer %u, #%zu): wrong value in lookup", who, w, i);
 	}
 	cid_t v0 = growth_val(w, i, nv - 1);
 	if (cidstore_contains(g->s, &k, &v0) != 1)
-		fail("%s: published key (writer %u, #%zu): contains != 1", who, w, i);
+		tfail("%s: published key (writer %u, #%zu): contains != 1", who, w, i);
 }
 
 static void *growth_reader(void *p)
@@ -251,7 +252,7 @@ static void *growth_reader(void *p)
 			cid_t k = growth_key(w, g->per_writer + (r & 0xffff));
 			long c = cidstore_lookup(g->s, &k, NULL, 0);
 			if (c != 0)
-				fail("reader: never-inserted key found (lookup %ld)", c);
+				tfail("reader: never-inserted key found (lookup %ld)", c);
 		}
 		n++;
 	}
@@ -262,8 +263,9 @@ static void *growth_reader(void *p)
 START_TEST(test_growth_with_readers)
 {
 	reset_failures();
-	struct growth *g = calloc(1, sizeof *g);
+	struct growth *g = aligned_alloc(64, (sizeof *g + 63) / 64 * 64);
 	ck_assert_ptr_nonnull(g);
+	memset(g, 0, sizeof *g);
 	g->s = open_store(0x51, 0);
 	g->per_writer = scaled(1200000, 50000);
 	pthread_t tw[G_WRITERS], tr[G_READERS];
@@ -341,7 +343,7 @@ static void hot_check(struct hot *h, unsigned t, unsigned k, const char *when)
 	cid_t key = hot_key(k), out[CAP];
 	long c = cidstore_lookup(h->s, &key, out, CAP);
 	if (c < 0 || c > H_THREADS * H_OWN) {
-		fail("thread %u key %u (%s): lookup count %ld", t, k, when, c);
+		tfail("thread %u key %u (%s): lookup count %ld", t, k, when, c);
 		return;
 	}
 	uint32_t seen[H_THREADS] = {0};
@@ -349,23 +351,23 @@ static void hot_check(struct hot *h, unsigned t, unsigned k, const char *when)
 		uint64_t code = out[a].w[1];
 		unsigned ot = (unsigned)(code / 16), oj = (unsigned)(code % 16);
 		if (out[a].w[0] != H_VTAG + k || ot >= H_THREADS || oj >= H_OWN) {
-			fail("thread %u key %u (%s): foreign value in lookup", t, k, when);
+			tfail("thread %u key %u (%s): foreign value in lookup", t, k, when);
 			return;
 		}
 		cid_t want = hot_val(k, ot, oj);
 		if (!cid_eq(&out[a], &want)) {
-			fail("thread %u key %u (%s): torn value in lookup", t, k, when);
+			tfail("thread %u key %u (%s): torn value in lookup", t, k, when);
 			return;
 		}
 		if (seen[ot] >> oj & 1) {
-			fail("thread %u key %u (%s): duplicate value in lookup", t, k, when);
+			tfail("thread %u key %u (%s): duplicate value in lookup", t, k, when);
 			return;
 		}
 		seen[ot] |= 1u << oj;
 	}
 	for (unsigned j = 0; j < H_OWN; j++) {
 		if ((seen[t] >> j & 1) != h->state[t][k][j])
-			fail("thread %u key %u (%s): own value %u %s in lookup but expected %s",
+			tfail("thread %u key %u (%s): own value %u %s in lookup but expected %s",
 			     t, k, when, j, (seen[t] >> j & 1) ? "present" : "absent",
 			     h->state[t][k][j] ? "present" : "absent");
 	}
@@ -388,7 +390,7 @@ static void *hot_worker(void *p)
 			/* present: delete it (owned, so it must report 1) */
 			int rc = cidstore_delete_value(h->s, &key, &v);
 			if (rc != 1)
-				fail("thread %u key %u: delete_value of own present value returned %d",
+				tfail("thread %u key %u: delete_value of own present value returned %d",
 				     t, k, rc);
 			h->state[t][k][j] = 0;
 		} else if (dice == 0) {
@@ -396,18 +398,18 @@ static void *hot_worker(void *p)
 			 * values per key are present: the count hovers around 2-3) */
 			int rc = cidstore_insert(h->s, &key, &v);
 			if (rc != 1)
-				fail("thread %u key %u: insert of own absent value returned %d",
+				tfail("thread %u key %u: insert of own absent value returned %d",
 				     t, k, rc);
 			h->state[t][k][j] = 1;
 		} else if (dice < 3) {
 			int rc = cidstore_delete_value(h->s, &key, &v);
 			if (rc != 0)
-				fail("thread %u key %u: delete_value of own absent value returned %d",
+				tfail("thread %u key %u: delete_value of own absent value returned %d",
 				     t, k, rc);
 		}
 		int rc = cidstore_contains(h->s, &key, &v);
 		if (rc != h->state[t][k][j])
-			fail("thread %u key %u: contains(own value) %d, expected %d", t, k, rc,
+			tfail("thread %u key %u: contains(own value) %d, expected %d", t, k, rc,
 			     h->state[t][k][j]);
 		if ((i & 3) == 0)
 			hot_check(h, t, k, "during");
@@ -426,7 +428,7 @@ START_TEST(test_hot_keys_owned)
 	struct hot *h = calloc(1, sizeof *h);
 	ck_assert_ptr_nonnull(h);
 	h->s = open_store(0x52, 0);
-	h->ops = scaled(300000, 15000);
+	h->ops = scaled(1000000, 15000);
 	pthread_barrier_init(&h->start, NULL, H_THREADS);
 	pthread_t th[H_THREADS];
 	struct hot_arg ha[H_THREADS];
@@ -495,7 +497,18 @@ struct prefix {
 	size_t m, rounds;
 	atomic_bool done;
 	atomic_ulong samples, distinct;
+	atomic_ulong tick; /* lookups completed by readers (pacing only) */
 };
+
+/* Pacing: after each change the writer waits (briefly) until some reader
+ * has completed a lookup, so readers observe many intermediate states. */
+static void prefix_pace(struct prefix *x)
+{
+	unsigned long t = atomic_load_explicit(&x->tick, memory_order_relaxed);
+	for (int spin = 0; spin < 200 &&
+	     atomic_load_explicit(&x->tick, memory_order_relaxed) == t; spin++)
+		sched_yield();
+}
 
 static cid_t prefix_val(size_t m, size_t r, size_t i) { return mk(P_VTAG, r * m + i); }
 
@@ -508,17 +521,15 @@ static void *prefix_writer(void *p)
 			cid_t v = prefix_val(x->m, r, i);
 			int rc = cidstore_insert(x->s, &key, &v);
 			if (rc != 1)
-				fail("prefix writer: round %zu insert %zu returned %d", r, i, rc);
-			if ((i & 7) == 7)
-				sched_yield();
+				tfail("prefix writer: round %zu insert %zu returned %d", r, i, rc);
+			prefix_pace(x);
 		}
 		for (size_t i = 0; i < x->m; i++) {
 			cid_t v = prefix_val(x->m, r, i);
 			int rc = cidstore_delete_value(x->s, &key, &v);
 			if (rc != 1)
-				fail("prefix writer: round %zu delete %zu returned %d", r, i, rc);
-			if ((i & 7) == 7)
-				sched_yield();
+				tfail("prefix writer: round %zu delete %zu returned %d", r, i, rc);
+			prefix_pace(x);
 		}
 	}
 	atomic_store_explicit(&x->done, true, memory_order_release);
@@ -537,9 +548,10 @@ static void *prefix_reader(void *p)
 	while (!atomic_load_explicit(&x->done, memory_order_acquire) && !failed_already()) {
 		sample++;
 		long c = cidstore_lookup(x->s, &key, out, cap);
+		atomic_fetch_add_explicit(&x->tick, 1, memory_order_relaxed);
 		uint64_t pos;
 		if (c < 0 || (size_t)c > m) {
-			fail("prefix reader: lookup count %ld (max %zu)", c, m);
+			tfail("prefix reader: lookup count %ld (max %zu)", c, m);
 			break;
 		}
 		if (c == 0) {
@@ -552,19 +564,19 @@ static void *prefix_reader(void *p)
 				uint64_t code = out[a].w[1];
 				size_t i = (size_t)(code - r * m);
 				if (code / m != r || out[a].w[0] != P_VTAG) {
-					fail("prefix reader: values of two rounds (or foreign) in one lookup "
+					tfail("prefix reader: values of two rounds (or foreign) in one lookup "
 					     "(count %ld)", c);
 					bad = true;
 					break;
 				}
 				cid_t want = prefix_val(m, r, i);
 				if (!cid_eq(&out[a], &want)) {
-					fail("prefix reader: torn value");
+					tfail("prefix reader: torn value");
 					bad = true;
 					break;
 				}
 				if (stamp[i] == sample) {
-					fail("prefix reader: duplicate value %zu in one lookup", i);
+					tfail("prefix reader: duplicate value %zu in one lookup", i);
 					bad = true;
 					break;
 				}
@@ -575,7 +587,7 @@ static void *prefix_reader(void *p)
 			if (bad)
 				break;
 			if (hi - lo + 1 != (size_t)c) {
-				fail("prefix reader: round %zu: %ld values spanning v%zu..v%zu: not "
+				tfail("prefix reader: round %zu: %ld values spanning v%zu..v%zu: not "
 				     "contiguous", r, c, lo, hi);
 				break;
 			}
@@ -584,13 +596,13 @@ static void *prefix_reader(void *p)
 			} else if (hi == m - 1) {
 				pos = r * 2 * m + m + lo;
 			} else {
-				fail("prefix reader: round %zu: v%zu..v%zu is neither a prefix nor a "
+				tfail("prefix reader: round %zu: v%zu..v%zu is neither a prefix nor a "
 				     "suffix", r, lo, hi);
 				break;
 			}
 		}
 		if (pos < last) {
-			fail("prefix reader: went backwards from state %" PRIu64 " to %" PRIu64
+			tfail("prefix reader: went backwards from state %" PRIu64 " to %" PRIu64
 			     " (round %" PRIu64 ", k %" PRIu64 " -> round %" PRIu64 ", k %" PRIu64 ")",
 			     last, pos, last / (2 * m), last % (2 * m), pos / (2 * m), pos % (2 * m));
 			break;
@@ -612,13 +624,14 @@ START_TEST(test_prefix_suffix)
 	memset(&x, 0, sizeof x);
 	x.s = open_store(0x53, 0);
 	x.m = scaled(1000, 200);
-	x.rounds = scaled(20, 3);
+	x.rounds = scaled(6, 3);
 	/* some unrelated keys so the hot key shares a real table */
 	for (uint64_t i = 0; i < 1000; i++) {
 		cid_t k = mk(P_KTAG, i + 1), v = mk(P_VTAG + 1, i);
 		ck_assert_int_eq(cidstore_insert(x.s, &k, &v), 1);
 	}
 	pthread_t tw, tr[P_READERS];
+	double t0 = now_s();
 	for (int i = 0; i < P_READERS; i++)
 		spawn(&tr[i], prefix_reader, &x);
 	spawn(&tw, prefix_writer, &x);
@@ -626,8 +639,9 @@ START_TEST(test_prefix_suffix)
 	for (int i = 0; i < P_READERS; i++)
 		pthread_join(tr[i], NULL);
 	assert_no_failures("prefix_suffix");
-	fprintf(stderr, "prefix_suffix: m %zu, %zu rounds, %lu lookups, %lu state changes seen\n",
-		x.m, x.rounds, atomic_load(&x.samples), atomic_load(&x.distinct));
+	fprintf(stderr, "prefix_suffix: m %zu, %zu rounds, %.2f s, %lu lookups, %lu state changes "
+		"seen\n", x.m, x.rounds, now_s() - t0, atomic_load(&x.samples),
+		atomic_load(&x.distinct));
 	cid_t key = mk(P_KTAG, 0);
 	ck_assert_int_eq(cidstore_lookup(x.s, &key, NULL, 0), 0);
 	cidstore_stats_t st;
@@ -688,7 +702,7 @@ static void *delkey_writer(void *p)
 				d->apply_unsupported = true; /* reported by the test */
 				use_apply = false;
 			} else if (rc != (int)m) {
-				fail("delete_key writer: round %zu apply(%zu inserts) returned %d", r, m, rc);
+				tfail("delete_key writer: round %zu apply(%zu inserts) returned %d", r, m, rc);
 			}
 		}
 		if (!use_apply) {
@@ -696,7 +710,7 @@ static void *delkey_writer(void *p)
 				cid_t v = delkey_val(r, i);
 				int rc = cidstore_insert(d->s, &key, &v);
 				if (rc != 1)
-					fail("delete_key writer: round %zu insert %zu returned %d", r, i, rc);
+					tfail("delete_key writer: round %zu insert %zu returned %d", r, i, rc);
 			}
 		}
 		sched_yield(); /* let readers see the full set now and then */
@@ -705,11 +719,11 @@ static void *delkey_writer(void *p)
 			ops[0] = (cidstore_op_t){CIDSTORE_OP_DELETE_KEY, key, key};
 			n = cidstore_apply(d->s, ops, 1);
 			if (n != 1)
-				fail("delete_key writer: round %zu apply(DELETE_KEY) returned %ld", r, n);
+				tfail("delete_key writer: round %zu apply(DELETE_KEY) returned %ld", r, n);
 		} else {
 			n = cidstore_delete_key(d->s, &key);
 			if (n != (long)m)
-				fail("delete_key writer: round %zu delete_key returned %ld, expected %zu",
+				tfail("delete_key writer: round %zu delete_key returned %ld, expected %zu",
 				     r, n, m);
 		}
 	}
@@ -729,7 +743,7 @@ static void *delkey_reader(void *p)
 		long c = cidstore_lookup(d->s, &key, out, D_MAXM + 8);
 		uint64_t pos;
 		if (c < 0 || c > D_MAXM) {
-			fail("delete_key reader: lookup count %ld", c);
+			tfail("delete_key reader: lookup count %ld", c);
 			break;
 		}
 		if (c == 0) {
@@ -744,13 +758,13 @@ static void *delkey_reader(void *p)
 				size_t i = (size_t)(code % D_SLOT);
 				cid_t want = delkey_val(r, i);
 				if (code / D_SLOT != r || i >= m || !cid_eq(&out[a], &want)) {
-					fail("delete_key reader: value from another round or foreign "
+					tfail("delete_key reader: value from another round or foreign "
 					     "(round %zu, count %ld)", r, c);
 					bad = true;
 					break;
 				}
 				if (seen >> i & 1) {
-					fail("delete_key reader: duplicate value");
+					tfail("delete_key reader: duplicate value");
 					bad = true;
 					break;
 				}
@@ -760,7 +774,7 @@ static void *delkey_reader(void *p)
 				break;
 			uint64_t prefix = c == 64 ? ~0ULL : (1ULL << c) - 1;
 			if (seen != prefix) {
-				fail("delete_key reader: round %zu (m %zu): %ld values that are not "
+				tfail("delete_key reader: round %zu (m %zu): %ld values that are not "
 				     "v0..v%ld: a partial set (mask %#" PRIx64 ")", r, m, c, c - 1, seen);
 				break;
 			}
@@ -769,7 +783,7 @@ static void *delkey_reader(void *p)
 			partial += (size_t)c < m;
 		}
 		if (pos < last) {
-			fail("delete_key reader: went backwards: round %" PRIu64 " length %" PRIu64
+			tfail("delete_key reader: went backwards: round %" PRIu64 " length %" PRIu64
 			     " after round %" PRIu64 " %s %" PRIu64,
 			     pos / D_SLOT, pos % D_SLOT, last / D_SLOT,
 			     last % D_SLOT == D_SLOT - 1 ? "emptied, was" : "length",
@@ -777,6 +791,8 @@ static void *delkey_reader(void *p)
 			break;
 		}
 		last = pos;
+		if ((samples & 63) == 0)
+			sched_yield(); /* 3 threads on 2 cores: let the writer run */
 	}
 	atomic_fetch_add(&d->samples, samples);
 	atomic_fetch_add(&d->full_seen, full);
@@ -792,6 +808,7 @@ START_TEST(test_delete_key_atomic)
 	d.s = open_store(0x54, 0);
 	d.rounds = scaled(40000, 2000);
 	pthread_t tw, tr[D_READERS];
+	double t0 = now_s();
 	for (int i = 0; i < D_READERS; i++)
 		spawn(&tr[i], delkey_reader, &d);
 	spawn(&tw, delkey_writer, &d);
@@ -799,8 +816,8 @@ START_TEST(test_delete_key_atomic)
 	for (int i = 0; i < D_READERS; i++)
 		pthread_join(tr[i], NULL);
 	assert_no_failures("delete_key_atomic");
-	fprintf(stderr, "delete_key_atomic: %zu rounds, %lu lookups (%lu full sets, %lu "
-		"insert-prefixes)%s\n", d.rounds, atomic_load(&d.samples),
+	fprintf(stderr, "delete_key_atomic: %.2f s, %zu rounds, %lu lookups (%lu full sets, %lu "
+		"insert-prefixes)%s\n", now_s() - t0, d.rounds, atomic_load(&d.samples),
 		atomic_load(&d.full_seen), atomic_load(&d.partial_seen),
 		d.apply_unsupported ? "; NOTE: cidstore_apply returned ENOTSUP in memory" : "");
 	cid_t key = mk(D_KTAG, 0);
@@ -844,19 +861,19 @@ static int scanw_cb(const cid_t *key, const cid_t *values, size_t n, void *p)
 	struct scan_visit *v = p;
 	struct scanw *w = v->w;
 	if (n == 0) {
-		fail("scan: callback with nvalues 0");
+		tfail("scan: callback with nvalues 0");
 		return 1;
 	}
 	uint64_t tag = key->w[0], i = key->w[1];
 	cid_t want = mk(tag, i);
 	if (!cid_eq(key, &want)) {
-		fail("scan: mangled key");
+		tfail("scan: mangled key");
 		return 1;
 	}
 	if (tag == S_STABLE && i < w->nstable) {
 		v->vs[i]++;
 		if (n != stable_nv(i)) {
-			fail("scan: stable key %" PRIu64 ": %zu values, expected %u", i, n, stable_nv(i));
+			tfail("scan: stable key %" PRIu64 ": %zu values, expected %u", i, n, stable_nv(i));
 			return 1;
 		}
 		unsigned seen = 0;
@@ -864,7 +881,7 @@ static int scanw_cb(const cid_t *key, const cid_t *values, size_t n, void *p)
 			uint64_t j = values[a].w[1] - i * 4;
 			cid_t wv = mk(S_STABLE_V, i * 4 + j);
 			if (j >= n || !cid_eq(&values[a], &wv) || (seen >> j & 1)) {
-				fail("scan: stable key %" PRIu64 ": wrong value set", i);
+				tfail("scan: stable key %" PRIu64 ": wrong value set", i);
 				return 1;
 			}
 			seen |= 1u << j;
@@ -873,31 +890,31 @@ static int scanw_cb(const cid_t *key, const cid_t *values, size_t n, void *p)
 		v->vm[i]++;
 		unsigned seen = 0;
 		if (n > 4) {
-			fail("scan: semi-stable key %" PRIu64 ": %zu values", i, n);
+			tfail("scan: semi-stable key %" PRIu64 ": %zu values", i, n);
 			return 1;
 		}
 		for (size_t a = 0; a < n; a++) {
 			uint64_t j = values[a].w[1] - i * 4;
 			cid_t wv = mk(S_SEMI_V, i * 4 + j);
 			if (j >= 4 || !cid_eq(&values[a], &wv) || (seen >> j & 1)) {
-				fail("scan: semi-stable key %" PRIu64 ": wrong or duplicate value", i);
+				tfail("scan: semi-stable key %" PRIu64 ": wrong or duplicate value", i);
 				return 1;
 			}
 			seen |= 1u << j;
 		}
 		if (!(seen & 1)) {
-			fail("scan: semi-stable key %" PRIu64 ": its permanent value is missing", i);
+			tfail("scan: semi-stable key %" PRIu64 ": its permanent value is missing", i);
 			return 1;
 		}
 	} else if (tag == S_CHURN) {
 		cid_t wv = mk(S_CHURN_V, i);
 		if (n != 1 || !cid_eq(&values[0], &wv)) {
-			fail("scan: churn key %" PRIu64 ": %zu values / wrong value", i, n);
+			tfail("scan: churn key %" PRIu64 ": %zu values / wrong value", i, n);
 			return 1;
 		}
 		v->other++;
 	} else {
-		fail("scan: a key that was never inserted (tag %#" PRIx64 ")", tag);
+		tfail("scan: a key that was never inserted (tag %#" PRIx64 ")", tag);
 		return 1;
 	}
 	return 0;
@@ -916,22 +933,22 @@ static void *scanw_scanner(void *p)
 		v.other = 0;
 		int rc = cidstore_scan(w->s, scanw_cb, &v);
 		if (rc != 0) {
-			fail("scan %lu returned %d", scans, rc);
+			tfail("scan %lu returned %d", scans, rc);
 			break;
 		}
 		for (size_t i = 0; i < w->nstable; i++)
 			if (v.vs[i] != 1) {
-				fail("scan %lu: stable key %zu visited %u times", scans, i, v.vs[i]);
+				tfail("scan %lu: stable key %zu visited %u times", scans, i, v.vs[i]);
 				break;
 			}
 		for (size_t i = 0; i < w->nsemi; i++)
 			if (v.vm[i] != 1) {
-				fail("scan %lu: semi-stable key %zu visited %u times", scans, i, v.vm[i]);
+				tfail("scan %lu: semi-stable key %zu visited %u times", scans, i, v.vm[i]);
 				break;
 			}
 		cidstore_stats_t st;
 		if (cidstore_stats(w->s, &st) != 0)
-			fail("stats during writes failed");
+			tfail("stats during writes failed");
 		scans++;
 	}
 	atomic_fetch_add(&w->scans, scans);
@@ -953,13 +970,13 @@ static void *scanw_churner(void *p)
 		uint64_t i = n * S_CHURNERS + a->id;
 		cid_t k = mk(S_CHURN, i), v = mk(S_CHURN_V, i);
 		if (cidstore_insert(w->s, &k, &v) != 1)
-			fail("churn: insert %" PRIu64 " failed", i);
+			tfail("churn: insert %" PRIu64 " failed", i);
 		if (n % 3 == 2) { /* delete an older one */
 			uint64_t o = (n / 2) * S_CHURNERS + a->id;
 			cid_t ko = mk(S_CHURN, o);
 			long rc = cidstore_delete_key(w->s, &ko);
 			if (rc != 1 && rc != 0)
-				fail("churn: delete_key returned %ld", rc);
+				tfail("churn: delete_key returned %ld", rc);
 		}
 	}
 	return NULL;
@@ -977,9 +994,9 @@ static void *scanw_toggler(void *p)
 		cid_t k = mk(S_SEMI, i), v = mk(S_SEMI_V, i * 4 + j);
 		if (st[i] >> j & 1) {
 			if (cidstore_delete_value(w->s, &k, &v) != 1)
-				fail("toggler: delete_value failed");
+				tfail("toggler: delete_value failed");
 		} else if (cidstore_insert(w->s, &k, &v) != 1) {
-			fail("toggler: insert failed");
+			tfail("toggler: insert failed");
 		}
 		st[i] ^= (unsigned char)(1u << j);
 	}
@@ -1009,6 +1026,7 @@ START_TEST(test_scan_during_writes)
 	}
 	pthread_t ts, tt, tc[S_CHURNERS];
 	struct churn_arg ca[S_CHURNERS];
+	double t0 = now_s();
 	spawn(&ts, scanw_scanner, &w);
 	spawn(&tt, scanw_toggler, &w);
 	for (unsigned i = 0; i < S_CHURNERS; i++) {
@@ -1023,8 +1041,8 @@ START_TEST(test_scan_during_writes)
 	assert_no_failures("scan_during_writes");
 	cidstore_stats_t st;
 	ck_assert_int_eq(cidstore_stats(w.s, &st), 0);
-	fprintf(stderr, "scan_during_writes: %lu scans; table now %" PRIu64 " keys, depth %u, "
-		"%" PRIu64 " splits\n", atomic_load(&w.scans), st.keys, st.global_depth, st.splits);
+	fprintf(stderr, "scan_during_writes: %.2f s, %lu scans; table now %" PRIu64 " keys, depth %u, "
+		"%" PRIu64 " splits\n", now_s() - t0, atomic_load(&w.scans), st.keys, st.global_depth, st.splits);
 	ck_assert_int_eq(cidstore_close(w.s), 0);
 }
 END_TEST

@@ -1,0 +1,139 @@
+/*
+ * wal.h — the write-ahead log writer (layer 3).
+ *
+ * Producers (the store's writer threads) append records through an MPSC
+ * ring (ring.h); ONE flusher thread drains the ring in LSN order, writes
+ * large batches to preallocated, zero-filled segment files (format in
+ * record.h), rotates segments and fdatasyncs.  wal_wait() is group commit:
+ * every waiter whose record one fdatasync covers is released together,
+ * only after that fdatasync has returned.
+ *
+ * A failed write or fdatasync is never retried: the log turns failed
+ * (sticky), every waiter and every later append gets CIDSTORE_EIO, and
+ * wal_failure() says why.
+ *
+ * Synchronization table:
+ *
+ *   | call                              | may run concurrently with        |
+ *   |-----------------------------------|----------------------------------|
+ *   | wal_append, wal_reserve, wal_put, | each other and themselves, any   |
+ *   | wal_wait, wal_sync, wal_stats,    | number of threads, and the       |
+ *   | wal_failure, wal_error, wal_trim, | flusher                          |
+ *   | wal_next_lsn                      |                                  |
+ *   | wal_open, wal_close               | nothing on the same wal          |
+ *
+ * LSN order: the LSN is taken by the one fetch_add inside wal_append /
+ * wal_reserve; a caller that appends inside the critical section that
+ * orders its in-memory change gets WAL order == memory order per key.
+ */
+#ifndef CIDSTORE_LOG_WAL_H
+#define CIDSTORE_LOG_WAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cidstore.h"
+#include "log/io.h"
+#include "log/record.h"
+
+struct wal_options {
+	uint32_t ring_records;     /* ring capacity, power of two; 0: 65536 */
+	uint32_t sync_interval_ms; /* the flusher syncs written records at least
+				      this often even with no waiter; 0: 10 */
+	uint64_t segment_bytes;    /* segment size, multiple of 128, >= 4 KiB;
+				      0: 64 MiB */
+	uint16_t shard;            /* hybrid-time shard id in every record */
+};
+
+typedef struct wal wal_t;
+
+struct wal_stats {
+	uint64_t lsn;         /* last LSN handed out (next_lsn - 1 at open) */
+	uint64_t durable_lsn; /* every record <= this is on stable storage */
+	uint64_t bytes;       /* bytes written to segments since open (records,
+				 headers; not the zero fill) */
+	uint64_t fsyncs;      /* fdatasync calls of the flusher (all files) */
+	uint64_t records;     /* records written since open */
+	uint64_t segments;    /* segment files that exist now */
+	bool failed;
+};
+
+/* Opens the log in the directory dir_fd (borrowed: keep it open until
+ * wal_close) so that the next record gets LSN next_lsn (>= 1), and starts
+ * the flusher thread.  The log is CUT at next_lsn - 1: in the segment that
+ * holds next_lsn - 1, everything after that record is zeroed and appending
+ * continues there; segments starting after next_lsn are deleted; with no
+ * such segment (fresh store, everything trimmed, or the last segment does
+ * not hold a valid record next_lsn - 1 — recovery started from a checkpoint
+ * newer than the log) a new segment named after next_lsn is created.
+ * Recovery must have read and validated the log before: this call trusts
+ * next_lsn.  io: the file-operation table (NULL: POSIX).
+ * Returns 0; CIDSTORE_EINVAL (bad option or argument); CIDSTORE_ENOMEM;
+ * CIDSTORE_EIO (a file operation failed); CIDSTORE_EVERSION (the segment to
+ * continue has a newer format).  Waits for: file creation and syncs. */
+int wal_open(int dir_fd, const struct wal_options *o, uint64_t next_lsn,
+	     const struct log_io *io, wal_t **out);
+
+/* Appends one record (opcode enum wal_opcode; val may be NULL: zero) and
+ * stores its LSN in *lsn (may be NULL).  The record is in the ring when this
+ * returns; use wal_wait for durability.  Returns 0, CIDSTORE_EINVAL,
+ * CIDSTORE_EIO (the log failed).  Short: one fetch_add, a 128-byte fill, a
+ * release store — callers may hold a per-key lock.  Waits for: ring space
+ * only when the ring is full (backpressure). */
+int wal_append(wal_t *w, int opcode, const cid_t *key, const cid_t *val,
+	       uint64_t txn, uint64_t *lsn);
+
+/* Reserves n (1 .. ring_records) consecutive LSNs with one fetch_add and
+ * stores the first in *first_lsn.  The caller MUST then wal_put every one
+ * of them, promptly (the flusher writes in LSN order and stops at the first
+ * reserved but unput record).  Returns 0, CIDSTORE_EINVAL, CIDSTORE_ERANGE
+ * (n above the ring size), CIDSTORE_EIO.  Waits for: ring space. */
+int wal_reserve(wal_t *w, uint32_t n, uint64_t *first_lsn);
+
+/* Fills and publishes the reserved record lsn.  flags: WAL_FLAG_*.
+ * Never waits. */
+void wal_put(wal_t *w, uint64_t lsn, int opcode, uint8_t flags,
+	     const cid_t *key, const cid_t *val, uint64_t txn);
+
+/* Blocks until an fdatasync that covers lsn has completed (group commit:
+ * wakes the flusher, sleeps on a condition variable that the flusher
+ * broadcasts after each fdatasync).  Returns 0 at once when lsn is already
+ * durable (lsn 0 is always); CIDSTORE_EINVAL when lsn was never handed out;
+ * CIDSTORE_EIO when the log failed before lsn became durable.
+ * Memory ordering: on 0, the durable-LSN load is an acquire of the
+ * flusher's store after the fdatasync. */
+int wal_wait(wal_t *w, uint64_t lsn);
+
+/* Makes every record appended before the call durable (wal_wait on the last
+ * LSN handed out).  Returns 0 or CIDSTORE_EIO. */
+int wal_sync(wal_t *w);
+
+/* Flushes everything appended, fdatasyncs, stops the flusher, closes the
+ * files and frees w.  No other call on w may run or follow; every reserved
+ * LSN must have been put.  Returns 0 or the log's failure (CIDSTORE_EIO);
+ * w is freed either way.  NULL: CIDSTORE_EINVAL. */
+int wal_close(wal_t *w);
+
+/* 0, or CIDSTORE_EIO once the log failed.  Never waits. */
+int wal_error(wal_t *w);
+
+/* Why the log failed ("" when it did not).  The string lives as long as w
+ * and does not change once set.  Never waits. */
+const char *wal_failure(wal_t *w);
+
+/* The LSN the next record will get (approximate under concurrency). */
+uint64_t wal_next_lsn(wal_t *w);
+
+/* Fills *st.  Values are read one by one (not a snapshot).  Never waits. */
+void wal_stats(wal_t *w, struct wal_stats *st);
+
+/* Deletes every segment all of whose records are below lsn (segment i goes
+ * when segment i + 1 starts at or below lsn; the current segment never
+ * goes), then fsyncs the directory.  For the checkpointer, after its
+ * checkpoint covering everything below lsn is durable.  Returns the number
+ * of segments deleted or CIDSTORE_EIO (an unlink or the directory sync
+ * failed; the log itself stays usable).  Waits for: the segment-list mutex
+ * (held by the flusher while it rotates). */
+int wal_trim(wal_t *w, uint64_t lsn);
+
+#endif

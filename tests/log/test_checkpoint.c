@@ -1,0 +1,623 @@
+/*
+ * test_checkpoint.c — checkpoint files: round trip (many keys, multi-value
+ * keys, keys spanning blocks), every corruption kind detected (truncation,
+ * flipped byte in header / block / trailer, bytes after the trailer, wrong
+ * name), newer format refused, retention of two, I/O failure while
+ * committing, and recovery falling back to the previous checkpoint.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log/checkpoint.h"
+#include "log/dir.h"
+#include "log/io.h"
+#include "log/record.h"
+#include "log/recovery.h"
+
+/* ---- a small thread-safe model: key -> set of values ---- */
+#define TMAP_B 4096u
+struct tmap_ent {
+	cid_t key;
+	cid_t *v;
+	size_t n, cap;
+	struct tmap_ent *next;
+};
+struct tmap {
+	pthread_mutex_t mu;
+	struct tmap_ent *b[TMAP_B];
+};
+struct pair {
+	cid_t k, v;
+};
+
+static struct tmap *tmap_new(void)
+{
+	struct tmap *m = calloc(1, sizeof(*m));
+	pthread_mutex_init(&m->mu, NULL);
+	return m;
+}
+
+static void tmap_clear(struct tmap *m)
+{
+	for (size_t i = 0; i < TMAP_B; i++) {
+		struct tmap_ent *e = m->b[i];
+		while (e) {
+			struct tmap_ent *nx = e->next;
+			free(e->v);
+			free(e);
+			e = nx;
+		}
+		m->b[i] = NULL;
+	}
+}
+
+static void tmap_free(struct tmap *m)
+{
+	tmap_clear(m);
+	pthread_mutex_destroy(&m->mu);
+	free(m);
+}
+
+static size_t tmap_slot(const cid_t *k)
+{
+	uint64_t h = k->w[0] * 0x9e3779b97f4a7c15ull ^ k->w[1] ^ (k->w[2] << 7) ^ k->w[3];
+	h ^= h >> 29;
+	return (size_t)(h % TMAP_B);
+}
+
+static struct tmap_ent **tmap_find(struct tmap *m, const cid_t *k)
+{
+	struct tmap_ent **pp = &m->b[tmap_slot(k)];
+	while (*pp && memcmp(&(*pp)->key, k, sizeof(*k)) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void tmap_add_l(struct tmap *m, const cid_t *k, const cid_t *v)
+{
+	struct tmap_ent **pp = tmap_find(m, k);
+	if (*pp == NULL) {
+		*pp = calloc(1, sizeof(**pp));
+		(*pp)->key = *k;
+	}
+	struct tmap_ent *e = *pp;
+	for (size_t i = 0; i < e->n; i++)
+		if (memcmp(&e->v[i], v, sizeof(*v)) == 0)
+			return;
+	if (e->n == e->cap) {
+		e->cap = e->cap ? e->cap * 2 : 4;
+		e->v = realloc(e->v, e->cap * sizeof(cid_t));
+	}
+	e->v[e->n++] = *v;
+}
+
+static void tmap_del_l(struct tmap *m, const cid_t *k, const cid_t *v)
+{
+	struct tmap_ent **pp = tmap_find(m, k);
+	struct tmap_ent *e = *pp;
+	if (e == NULL)
+		return;
+	for (size_t i = 0; i < e->n; i++) {
+		if (memcmp(&e->v[i], v, sizeof(*v)) == 0) {
+			e->v[i] = e->v[--e->n];
+			break;
+		}
+	}
+	if (e->n == 0) {
+		*pp = e->next;
+		free(e->v);
+		free(e);
+	}
+}
+
+static void tmap_delkey_l(struct tmap *m, const cid_t *k)
+{
+	struct tmap_ent **pp = tmap_find(m, k);
+	struct tmap_ent *e = *pp;
+	if (e == NULL)
+		return;
+	*pp = e->next;
+	free(e->v);
+	free(e);
+}
+
+static void tmap_op(struct tmap *m, int op, const cid_t *k, const cid_t *v)
+{
+	pthread_mutex_lock(&m->mu);
+	if (op == WAL_OP_INSERT)
+		tmap_add_l(m, k, v);
+	else if (op == WAL_OP_DELETE_VALUE)
+		tmap_del_l(m, k, v);
+	else
+		tmap_delkey_l(m, k);
+	pthread_mutex_unlock(&m->mu);
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct pair));
+}
+
+static struct pair *tmap_pairs(struct tmap *m, size_t *n)
+{
+	size_t cnt = 0, cap = 1024;
+	struct pair *p = malloc(cap * sizeof(*p));
+	for (size_t i = 0; i < TMAP_B; i++)
+		for (struct tmap_ent *e = m->b[i]; e; e = e->next)
+			for (size_t j = 0; j < e->n; j++) {
+				if (cnt == cap)
+					p = realloc(p, (cap *= 2) * sizeof(*p));
+				p[cnt].k = e->key;
+				p[cnt].v = e->v[j];
+				cnt++;
+			}
+	qsort(p, cnt, sizeof(*p), pair_cmp);
+	*n = cnt;
+	return p;
+}
+
+static void tmap_expect_equal(struct tmap *a, struct tmap *b)
+{
+	size_t na, nb;
+	struct pair *pa = tmap_pairs(a, &na), *pb = tmap_pairs(b, &nb);
+	ck_assert_uint_eq(na, nb);
+	ck_assert_msg(memcmp(pa, pb, na * sizeof(*pa)) == 0, "states differ");
+	free(pa);
+	free(pb);
+}
+
+/* recovery callbacks into a tmap */
+static int cb_load(const cid_t *k, const cid_t *v, size_t n, void *ctx)
+{
+	struct tmap *m = ctx;
+	pthread_mutex_lock(&m->mu);
+	for (size_t i = 0; i < n; i++)
+		tmap_add_l(m, k, &v[i]);
+	pthread_mutex_unlock(&m->mu);
+	return 0;
+}
+
+static int cb_apply(void *ctx, int op, const cid_t *k, const cid_t *v, uint64_t lsn)
+{
+	(void)lsn;
+	tmap_op(ctx, op, k, v);
+	return 0;
+}
+
+static int cb_reset(void *ctx)
+{
+	struct tmap *m = ctx;
+	pthread_mutex_lock(&m->mu);
+	tmap_clear(m);
+	pthread_mutex_unlock(&m->mu);
+	return 0;
+}
+
+/* checkpoint source: every key of a tmap */
+static int tmap_source(void *src, cidstore_scan_fn emit, void *ectx)
+{
+	struct tmap *m = src;
+	for (size_t i = 0; i < TMAP_B; i++)
+		for (struct tmap_ent *e = m->b[i]; e; e = e->next) {
+			int rc = emit(&e->key, e->v, e->n, ectx);
+			if (rc)
+				return rc;
+		}
+	return 0;
+}
+
+/* ---- test directory and segment builder ---- */
+static char tdir[256];
+static int tfd = -1;
+
+static void dir_setup(void)
+{
+	snprintf(tdir, sizeof(tdir), "/tmp/cidstore-ckpt-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tdir));
+	tfd = open(tdir, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(tfd, 0);
+}
+
+static void dir_teardown(void)
+{
+	char cmd[300];
+	close(tfd);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tdir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static cid_t mk_key(uint64_t i)
+{
+	cid_t c = {{i * 0x9e3779b97f4a7c15ull, i, 0x1234, i ^ 0x55}};
+	return c;
+}
+
+static cid_t mk_val(uint64_t j)
+{
+	cid_t c = {{0xabcull, j, j * 3, 7}};
+	return c;
+}
+
+#define SEG_BYTES (64u * 1024u)
+
+/* Writes wal-<first>.log: header, the n records (LSN first..), zeros up to
+ * seg_bytes (or just the records when seg_bytes == 0). */
+static void seg_write(uint64_t first, const struct wal_rec *recs, size_t n,
+		      size_t seg_bytes)
+{
+	char name[WAL_SEG_NAME_LEN + 1];
+	rec_seg_name(name, first);
+	size_t sz = (n + 1) * WAL_REC_SIZE;
+	if (seg_bytes > sz)
+		sz = seg_bytes;
+	uint8_t *buf = calloc(1, sz);
+	struct wal_rec h;
+	rec_seg_header(&h, first, sz, 1);
+	rec_encode(buf, &h);
+	for (size_t i = 0; i < n; i++)
+		rec_encode(buf + (i + 1) * WAL_REC_SIZE, &recs[i]);
+	int fd = openat(tfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, buf, sz), (ssize_t)sz);
+	close(fd);
+	free(buf);
+}
+
+static uint64_t rng_state = 88172645463325252ull;
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+/* n random non-transactional ops with LSN first.., applied to model too. */
+static struct wal_rec *gen_ops(uint64_t first, size_t n, uint64_t nkeys,
+			       uint64_t nvals, struct tmap *model)
+{
+	struct wal_rec *r = calloc(n, sizeof(*r));
+	for (size_t i = 0; i < n; i++) {
+		uint64_t x = rng();
+		r[i].lsn = first + i;
+		r[i].key = mk_key(x % nkeys);
+		unsigned c = (unsigned)((x >> 32) % 100);
+		r[i].opcode = c < 70 ? WAL_OP_INSERT : c < 97 ? WAL_OP_DELETE_VALUE : WAL_OP_DELETE_KEY;
+		if (r[i].opcode != WAL_OP_DELETE_KEY)
+			r[i].val = mk_val((x >> 16) % nvals);
+		r[i].wall_ns = first + i;
+		if (model)
+			tmap_op(model, r[i].opcode, &r[i].key, &r[i].val);
+	}
+	return r;
+}
+
+/* ---- tests ---- */
+
+/* 20000 keys with 1..3 values, one with 5000 values (spans 3 blocks), one
+ * with exactly as many as fill one block. */
+static struct tmap *build_state(void)
+{
+	struct tmap *m = tmap_new();
+	for (uint64_t i = 0; i < 20000; i++) {
+		cid_t k = mk_key(i);
+		for (uint64_t j = 0; j <= i % 3; j++) {
+			cid_t v = mk_val(j + i);
+			tmap_op(m, WAL_OP_INSERT, &k, &v);
+		}
+	}
+	cid_t big = mk_key(1000000);
+	for (uint64_t j = 0; j < 5000; j++) {
+		cid_t v = mk_val(j);
+		tmap_op(m, WAL_OP_INSERT, &big, &v);
+	}
+	cid_t exact = mk_key(1000001);
+	for (uint64_t j = 0; j < (CKPT_BLOCK_BYTES - CKPT_BLOCK_HDR_BYTES - 40) / 32; j++) {
+		cid_t v = mk_val(j);
+		tmap_op(m, WAL_OP_INSERT, &exact, &v);
+	}
+	return m;
+}
+
+static uint64_t tmap_count(struct tmap *m, uint64_t *values)
+{
+	uint64_t k = 0, v = 0;
+	for (size_t i = 0; i < TMAP_B; i++)
+		for (struct tmap_ent *e = m->b[i]; e; e = e->next) {
+			k++;
+			v += e->n;
+		}
+	*values = v;
+	return k;
+}
+
+START_TEST(round_trip)
+{
+	struct tmap *m = build_state();
+	uint64_t nv, nk = tmap_count(m, &nv);
+	struct ckpt_info wi, ri;
+	ck_assert_int_eq(ckpt_write(tfd, NULL, 777, tmap_source, m, &wi), 0);
+	ck_assert_uint_eq(wi.keys, nk);
+	ck_assert_uint_eq(wi.values, nv);
+	ck_assert_uint_eq(wi.lsn, 777);
+	char name[CKPT_NAME_LEN + 1];
+	ckpt_name(name, 777);
+	ck_assert_str_eq(name, "ckpt-0000000000000309.ckpt");
+	ck_assert_int_eq(ckpt_read_header(tfd, NULL, name, &ri), 0);
+	ck_assert_uint_eq(ri.keys, nk);
+	ck_assert_uint_eq(ri.values, nv);
+	ck_assert_uint_eq(ri.end_lsn, 777);
+	ck_assert_uint_eq(ri.version, CKPT_FORMAT_VERSION);
+	struct tmap *got = tmap_new();
+	int rc = ckpt_read(tfd, NULL, name, cb_load, got, &ri);
+	ck_assert_msg(rc == 0, "rc %d: %s", rc, ri.msg);
+	ck_assert_uint_eq(ri.blocks, wi.blocks);
+	ck_assert_uint_eq(ri.bytes, wi.bytes);
+	tmap_expect_equal(m, got);
+	/* verify-only read */
+	ck_assert_int_eq(ckpt_read(tfd, NULL, name, NULL, NULL, NULL), 0);
+	/* empty checkpoint */
+	struct tmap *empty = tmap_new();
+	ck_assert_int_eq(ckpt_write(tfd, NULL, 778, tmap_source, empty, &wi), 0);
+	ckpt_name(name, 778);
+	ck_assert_int_eq(ckpt_read(tfd, NULL, name, cb_load, empty, &ri), 0);
+	ck_assert_uint_eq(ri.keys, 0);
+	ck_assert_uint_eq(ri.blocks, 0);
+	tmap_free(empty);
+	tmap_free(got);
+	tmap_free(m);
+}
+END_TEST
+
+static uint8_t *slurp(const char *name, size_t *n)
+{
+	int fd = openat(tfd, name, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	struct stat st;
+	fstat(fd, &st);
+	uint8_t *b = malloc((size_t)st.st_size + 1);
+	ck_assert_int_eq(pread(fd, b, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	*n = (size_t)st.st_size;
+	return b;
+}
+
+static void spit(const char *name, const uint8_t *b, size_t n)
+{
+	int fd = openat(tfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, b, n), (ssize_t)n);
+	close(fd);
+}
+
+START_TEST(corruption_detected)
+{
+	struct tmap *m = tmap_new();
+	for (uint64_t i = 0; i < 5000; i++) { /* about 6 blocks */
+		cid_t k = mk_key(i), v = mk_val(i);
+		tmap_op(m, WAL_OP_INSERT, &k, &v);
+	}
+	ck_assert_int_eq(ckpt_write(tfd, NULL, 42, tmap_source, m, NULL), 0);
+	char name[CKPT_NAME_LEN + 1];
+	ckpt_name(name, 42);
+	size_t n;
+	uint8_t *orig = slurp(name, &n);
+	uint8_t *b = malloc(n + 1);
+	size_t blk2 = CKPT_HEADER_BYTES + CKPT_BLOCK_BYTES; /* second block */
+	struct {
+		const char *what;
+		long flip;     /* offset to flip, or -1 */
+		long size;     /* new size (negative: n + size), or 0 */
+	} cases[] = {
+		{"empty file", -1, -(long)n},
+		{"truncated header", -1, 10 - (long)n},
+		{"header only", -1, CKPT_HEADER_BYTES - (long)n},
+		{"truncated mid-block", -1, -(long)(n / 2)},
+		{"truncated trailer", -1, -1},
+		{"no trailer", -1, -(long)CKPT_TRAILER_BYTES},
+		{"magic", 2, 0},
+		{"version", 8, 0},
+		{"header size", 12, 0},
+		{"start lsn", 17, 0},
+		{"key count", 33, 0},
+		{"header crc", 61, 0},
+		{"block tag", CKPT_HEADER_BYTES + 1, 0},
+		{"block length", CKPT_HEADER_BYTES + 5, 0},
+		{"block seq", (long)blk2 + 8, 0},
+		{"block crc", CKPT_HEADER_BYTES + 13, 0},
+		{"block payload", CKPT_HEADER_BYTES + 16 + 100, 0},
+		{"block payload 2", (long)blk2 + 5000, 0},
+		{"trailer magic", (long)n - CKPT_TRAILER_BYTES + 3, 0},
+		{"trailer count", (long)n - CKPT_TRAILER_BYTES + 25, 0},
+		{"trailer crc", (long)n - 2, 0},
+		{"extra byte", -1, 1},
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		memcpy(b, orig, n);
+		size_t sz = n;
+		if (cases[c].flip >= 0)
+			b[cases[c].flip] ^= 0x10;
+		if (cases[c].size != 0)
+			sz = (size_t)((long)n + cases[c].size);
+		if (sz > n)
+			b[n] = 0;
+		spit(name, b, sz);
+		struct ckpt_info ri;
+		struct tmap *got = tmap_new();
+		int rc = ckpt_read(tfd, NULL, name, cb_load, got, &ri);
+		ck_assert_msg(rc == CIDSTORE_ECORRUPT, "%s: rc %d", cases[c].what, rc);
+		ck_assert_msg(strstr(ri.msg, name) != NULL, "%s: msg '%s'", cases[c].what, ri.msg);
+		tmap_free(got);
+	}
+	/* intact again: fine; under another name: LSN mismatch */
+	spit(name, orig, n);
+	ck_assert_int_eq(ckpt_read(tfd, NULL, name, NULL, NULL, NULL), 0);
+	char other[CKPT_NAME_LEN + 1];
+	ckpt_name(other, 43);
+	spit(other, orig, n);
+	ck_assert_int_eq(ckpt_read_header(tfd, NULL, other, NULL), CIDSTORE_ECORRUPT);
+	free(b);
+	free(orig);
+	tmap_free(m);
+}
+END_TEST
+
+START_TEST(newer_version)
+{
+	struct tmap *m = build_state();
+	ck_assert_int_eq(ckpt_write(tfd, NULL, 5, tmap_source, m, NULL), 0);
+	char name[CKPT_NAME_LEN + 1];
+	ckpt_name(name, 5);
+	size_t n;
+	uint8_t *b = slurp(name, &n);
+	b[8] = 2; /* version 2, CRC fixed: a well-formed newer header */
+	uint32_t crc = rec_crc32c(b, 60);
+	for (int i = 0; i < 4; i++)
+		b[60 + i] = (uint8_t)(crc >> (8 * i));
+	spit(name, b, n);
+	struct ckpt_info ri;
+	ck_assert_int_eq(ckpt_read_header(tfd, NULL, name, &ri), CIDSTORE_EVERSION);
+	ck_assert_uint_eq(ri.version, 2);
+	ck_assert_int_eq(ckpt_read(tfd, NULL, name, NULL, NULL, &ri), CIDSTORE_EVERSION);
+	/* a newer version with a larger header is still recognized as newer */
+	uint8_t big[128];
+	memset(big, 0, sizeof(big));
+	memcpy(big, b, 60);
+	big[12] = 128;
+	crc = rec_crc32c(big, 124);
+	for (int i = 0; i < 4; i++)
+		big[124 + i] = (uint8_t)(crc >> (8 * i));
+	spit(name, big, sizeof(big));
+	ck_assert_int_eq(ckpt_read_header(tfd, NULL, name, &ri), CIDSTORE_EVERSION);
+	free(b);
+	tmap_free(m);
+}
+END_TEST
+
+START_TEST(keeps_two)
+{
+	struct tmap *m = tmap_new();
+	cid_t k = mk_key(1), v = mk_val(1);
+	tmap_op(m, WAL_OP_INSERT, &k, &v);
+	int fd = openat(tfd, "ckpt-0000000000000001.ckpt.tmp", O_CREAT | O_WRONLY, 0644);
+	close(fd);
+	for (uint64_t l = 10; l <= 40; l += 10)
+		ck_assert_int_eq(ckpt_write(tfd, NULL, l, tmap_source, m, NULL), 0);
+	sdir_list_t l;
+	ck_assert_int_eq(sdir_list_checkpoints(tfd, &l), 0);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_uint_eq(l.v[0].lsn, 30);
+	ck_assert_uint_eq(l.v[1].lsn, 40);
+	sdir_list_free(&l);
+	ck_assert_int_eq(sdir_list_tmp(tfd, &l), 0);
+	ck_assert_uint_eq(l.n, 0);
+	sdir_list_free(&l);
+	uint64_t oldest;
+	ck_assert_int_eq(ckpt_prune(tfd, NULL, 2, &oldest), 0);
+	ck_assert_uint_eq(oldest, 30);
+	tmap_free(m);
+}
+END_TEST
+
+/* I/O fault: fdatasync fails */
+static const struct log_io *posix;
+static int bad_fdatasync(void *ctx, int fd)
+{
+	(void)ctx;
+	(void)fd;
+	errno = EIO;
+	return -1;
+}
+
+START_TEST(sync_failure)
+{
+	posix = log_io_posix();
+	struct log_io io = *posix;
+	io.fdatasync = bad_fdatasync;
+	struct tmap *m = build_state();
+	ck_assert_int_eq(ckpt_write(tfd, &io, 9, tmap_source, m, NULL), CIDSTORE_EIO);
+	sdir_list_t l;
+	ck_assert_int_eq(sdir_list_checkpoints(tfd, &l), 0);
+	ck_assert_uint_eq(l.n, 0);
+	sdir_list_free(&l);
+	ck_assert_int_eq(sdir_list_tmp(tfd, &l), 0);
+	ck_assert_uint_eq(l.n, 0);
+	sdir_list_free(&l);
+	tmap_free(m);
+}
+END_TEST
+
+START_TEST(fallback_to_previous)
+{
+	/* ckpt 100 (state A), WAL 101..200, ckpt 200 (state B) corrupt:
+	 * recovery = A + replay of 101..200 = B. */
+	struct tmap *m = tmap_new();
+	for (uint64_t i = 0; i < 300; i++) {
+		cid_t k = mk_key(i % 37), v = mk_val(i);
+		tmap_op(m, WAL_OP_INSERT, &k, &v);
+	}
+	ck_assert_int_eq(ckpt_write(tfd, NULL, 100, tmap_source, m, NULL), 0);
+	struct wal_rec *r = gen_ops(101, 100, 37, 9, m);
+	seg_write(101, r, 100, 0);
+	ck_assert_int_eq(ckpt_write(tfd, NULL, 200, tmap_source, m, NULL), 0);
+	char name[CKPT_NAME_LEN + 1];
+	ckpt_name(name, 200);
+	size_t n;
+	uint8_t *b = slurp(name, &n);
+	spit(name, b, n - 7); /* truncated */
+	struct tmap *got = tmap_new();
+	struct recov_result res;
+	struct recov_apply ap = {cb_load, cb_apply, cb_reset, got};
+	int rc = recov_run(tfd, NULL, &ap, 2, 0, &res);
+	ck_assert_msg(rc == 0, "rc %d: %s", rc, res.msg);
+	ck_assert(res.ckpt_fallback);
+	ck_assert_uint_eq(res.ckpt_lsn, 100);
+	tmap_expect_equal(m, got);
+	/* without the WAL the previous checkpoint is not enough */
+	char seg[WAL_SEG_NAME_LEN + 1];
+	rec_seg_name(seg, 101);
+	unlinkat(tfd, seg, 0);
+	cb_reset(got);
+	ck_assert_int_eq(recov_run(tfd, NULL, &ap, 1, 0, &res), CIDSTORE_ECORRUPT);
+	/* both corrupt and no WAL from LSN 1: nothing usable */
+	ckpt_name(name, 100);
+	spit(name, b, 30);
+	ck_assert_int_eq(recov_run(tfd, NULL, &ap, 1, 0, &res), CIDSTORE_ECORRUPT);
+	free(b);
+	free(r);
+	tmap_free(got);
+	tmap_free(m);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("checkpoint");
+	TCase *tc = tcase_create("checkpoint");
+	tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, round_trip);
+	tcase_add_test(tc, corruption_detected);
+	tcase_add_test(tc, newer_version);
+	tcase_add_test(tc, keeps_two);
+	tcase_add_test(tc, sync_failure);
+	tcase_add_test(tc, fallback_to_previous);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
