@@ -167,25 +167,36 @@ typedef struct cidstore_stats {
 typedef int (*cidstore_scan_fn)(const cid_t *key, const cid_t *values,
 				size_t nvalues, void *ctx);
 
-/* Opens (dir != NULL) or creates a store and stores the handle in *out.
- * dir == NULL gives a purely in-memory store.
- * Returns 0; CIDSTORE_EINVAL (o or out NULL, bad option: durability not one
- * of the enum, ring_records not a power of two, initial_depth > 20, ...);
- * CIDSTORE_ENOMEM.  With dir != NULL this build returns CIDSTORE_ENOTSUP
- * (the log layer is not in yet).
- * Thread-safety: any thread; waits for nothing but allocation. */
+/* Opens the store in o->dir (created if missing; recovered from its newest
+ * valid checkpoint plus the log after it), or a purely in-memory store when
+ * o->dir is NULL, and stores the handle in *out.
+ * Returns 0; CIDSTORE_EINVAL (o or out NULL, empty dir, bad option:
+ * durability not one of the enum, ring_records not a power of two >= 64,
+ * initial_depth > 20, segment_bytes < 4096); CIDSTORE_ENOMEM;
+ * CIDSTORE_EBUSY (the directory is open in this or another process);
+ * CIDSTORE_ECORRUPT (a corrupt log record followed by valid ones, a missing
+ * segment, no usable checkpoint); CIDSTORE_EVERSION (a file of a newer
+ * format); CIDSTORE_EIO.  A torn last record is cut, not an error.
+ * Thread-safety: any thread.  Waits for: the disk during recovery (replay
+ * runs on opts.recovery_threads threads). */
 CIDSTORE_API int cidstore_open(const cidstore_options_t *o, cidstore_t **out);
 
 /* Flushes (durable stores), stops background threads and frees everything.
  * No other call on s may be running or start once close has begun: closing
- * a store other threads still use is undefined, as for free().
+ * a store other threads still use is undefined, as for free().  Durable
+ * stores: the log is flushed and fdatasync'd; with DURABILITY_NONE a final
+ * checkpoint is written (it is the only copy).
  * Returns 0, CIDSTORE_EINVAL for NULL, or the first I/O error met while
  * flushing (the store is freed anyway).  Safe in an atexit handler.
- * Waits for: epoch grace periods of the store's own threads. */
+ * Waits for: the flusher and checkpoint threads to stop, the disk. */
 CIDSTORE_API int cidstore_close(cidstore_t *s);
 
 /* Adds val to key's set.  Returns 1 when added, 0 when the pair was already
- * there, CIDSTORE_EINVAL, CIDSTORE_ENOMEM (store unchanged).
+ * there, CIDSTORE_EINVAL, CIDSTORE_ENOMEM (store unchanged), CIDSTORE_EIO
+ * (the log failed: the store is read-only from now on).
+ * Durability SYNC: returns after an fdatasync covering this change (or, when
+ * nothing changed, everything logged before) completed; ASYNC: after the
+ * record is in the log ring (on disk within sync_interval_ms).
  * Linearizable per key.  Thread-safe.  Waits for: another writer of the same
  * key (a per-key lock bit, held for a few hundred instructions), and, only
  * while its bucket is being split, for writers of that bucket that are in
@@ -216,9 +227,13 @@ CIDSTORE_API int cidstore_contains(cidstore_t *s, const cid_t *key, const cid_t 
  * recovery all or none of the batch is present).  Each operation is applied
  * in order and is linearizable on its own; other threads may observe a
  * prefix of the batch while it runs.  Returns the number of operations that
- * changed the store, CIDSTORE_EINVAL (NULL ops with n > 0, bad opcode).
- * In-memory stores apply the batch directly.  Durable stores: this build
- * returns CIDSTORE_ENOTSUP. */
+ * changed the store, CIDSTORE_EINVAL (NULL ops with n > 0, bad opcode),
+ * CIDSTORE_EIO.  The log frames the batch with TXN_START/TXN_COMMIT and
+ * recovery applies it only when the commit record is on disk.  If an
+ * operation fails midway (ENOMEM), the applied prefix is committed so that
+ * memory and log agree, and the error is returned.
+ * Waits for: per-key locks as insert; SYNC: the commit's fdatasync;
+ * a checkpoint choosing its LSN (briefly). */
 CIDSTORE_API int cidstore_apply(cidstore_t *s, const cidstore_op_t *ops, size_t n);
 
 /* Makes every operation that returned before this call durable.  Returns 0
@@ -226,8 +241,13 @@ CIDSTORE_API int cidstore_apply(cidstore_t *s, const cidstore_op_t *ops, size_t 
  * Waits for: the flusher's fdatasync. */
 CIDSTORE_API int cidstore_sync(cidstore_t *s);
 
-/* Writes a checkpoint online (writers keep running) and trims the log.
- * In-memory stores: CIDSTORE_ENOTSUP. */
+/* Writes a checkpoint online (writers keep running), keeps the newest two
+ * and deletes the log segments neither needs.  Returns 0, CIDSTORE_EIO
+ * (the store turns read-only), CIDSTORE_ERDONLY (failed earlier);
+ * in-memory stores: CIDSTORE_ENOTSUP.  Checkpoints run one at a time.
+ * Waits for: operations in progress (an epoch grace period), running
+ * batches, the disk.  Also runs automatically when the log grows by
+ * opts.checkpoint_wal_bytes. */
 CIDSTORE_API int cidstore_checkpoint(cidstore_t *s);
 
 /* Calls fn for every key with its values while writers keep running.  Each

@@ -37,6 +37,12 @@ struct tls_table {
 };
 
 static _Thread_local struct tls_table *tls;
+static _Thread_local ep_rec_t *dispatching;
+
+ep_rec_t *ep_dispatching(void)
+{
+	return dispatching;
+}
 
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t tls_key;
@@ -59,7 +65,9 @@ static void rec_release(ep_rec_t *r)
 	/* A grace period, then free everything this record retired (the free
 	 * callbacks carry the TSan acquire). */
 	ck_epoch_synchronize(&r->ck);
+	dispatching = r;
 	ck_epoch_reclaim(&r->ck);
+	dispatching = NULL;
 	r->depth = 0;
 	r->retired_since_poll = 0;
 	/* The next owner (ck_epoch_recycle, inside libck) acquires this. */
@@ -205,7 +213,9 @@ void ep_poll(ep_rec_t *r)
 	/* Readers' section exits (released in ep_exit) happen before the
 	 * frees that ck_epoch_poll performs below. */
 	cidstore_tsan_acquire(&r->dom->tsan_sync);
+	dispatching = r;
 	ck_epoch_poll(&r->ck);
+	dispatching = NULL;
 }
 
 void ep_retire(ep_rec_t *r, ck_epoch_entry_t *e, ck_epoch_cb_t *fn)
@@ -219,6 +229,9 @@ void ep_retire(ep_rec_t *r, ck_epoch_entry_t *e, ck_epoch_cb_t *fn)
 void ep_synchronize(ep_rec_t *r)
 {
 	ck_epoch_synchronize(&r->ck);
+	dispatching = r;
+	ck_epoch_reclaim(&r->ck); /* everything retired before is now safe */
+	dispatching = NULL;
 	/* Everything those sections did happens before what the caller does
 	 * next (pairs with the release in ep_exit). */
 	cidstore_tsan_acquire(&r->dom->tsan_sync);

@@ -50,6 +50,12 @@ struct ep_rec {
 	ep_domain_t *dom;            /* immutable */
 	unsigned retired_since_poll; /* owner thread only */
 	unsigned depth;              /* owner thread only: section nesting */
+	/* Owned by the index's bucket allocator; owner thread only (handed on
+	 * with the record when a thread exits and another recycles it). */
+	void *alloc_free;            /* free list of bucket blocks */
+	char *alloc_cur;             /* unused tail of the current chunk */
+	size_t alloc_left;
+	size_t alloc_next;           /* size of the next chunk */
 };
 
 int ep_domain_init(ep_domain_t *d);
@@ -67,6 +73,11 @@ static inline void ep_enter(ep_rec_t *r)
 }
 
 void ep_poll(ep_rec_t *r);
+
+/* The record whose retired objects are being freed right now by this
+ * thread (inside ep_poll, ep_synchronize or a thread's exit), or NULL
+ * (ep_domain_fini).  Free callbacks use it to recycle memory per thread. */
+ep_rec_t *ep_dispatching(void);
 
 static inline void ep_exit(ep_rec_t *r)
 {

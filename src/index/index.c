@@ -89,6 +89,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 
 #include "cid/hash.h"
@@ -153,6 +154,7 @@ struct bucket {
 struct dir {
 	ck_epoch_entry_t ep;
 	struct idx *ix;
+	size_t map_bytes; /* mmap'd (huge pages) when non-zero, else malloc'd */
 	unsigned depth;
 	_Atomic(struct bucket *) e[];
 };
@@ -164,6 +166,7 @@ struct idx {
 	_Atomic(struct bucket *) limbo; /* forwarded buckets awaiting rebuild */
 	_Atomic uint64_t limbo_n;
 	_Atomic int rebuilding;         /* try-flag: one rebuild at a time */
+	_Atomic(struct chunk *) chunks; /* bucket memory, freed at destroy */
 	/* statistics: relaxed counters */
 	_Atomic uint64_t nbuckets, splits, compactions, rebuilds, mem;
 };
@@ -172,24 +175,93 @@ struct idx {
 /* allocation and retirement                                           */
 /* ------------------------------------------------------------------ */
 
-static struct bucket *bucket_new(struct idx *ix, unsigned depth, uint64_t prefix)
+static void dir_release(struct dir *d);
+
+/*
+ * Bucket memory.  Buckets are carved from chunks owned by the index and
+ * recycled through per-thread free lists kept in the thread's epoch record
+ * (owner thread only, so no synchronization; a record and its lists pass to
+ * another thread only through ck_epoch_unregister/recycle, annotated for
+ * TSan in epoch.c).  Chunks grow from 64 KiB to 2 MiB; 2 MiB chunks are
+ * aligned and advised as transparent huge pages, because a lookup's cost is
+ * its dependent cache and TLB misses.  Chunks go back to the system only
+ * when the index is destroyed.
+ */
+#define BUCKET_BYTES ((sizeof(struct bucket) + 63) & ~(size_t)63)
+#define CHUNK_MIN (64u << 10)
+#define CHUNK_HUGE (2u << 20)
+
+struct chunk {
+	struct chunk *next; /* Synchronization: ix->chunks stack (release/acquire) */
+	size_t bytes;       /* mapping size (huge) or 0 (malloc'd) */
+	void *map;          /* start of the mapping (huge) */
+};
+
+static void *chunk_get(struct idx *ix, size_t size)
 {
-	struct bucket *b = aligned_alloc(64, (sizeof(*b) + 63) & ~(size_t)63);
-	if (!b)
-		return NULL;
+	struct chunk *c;
+	if (size >= CHUNK_HUGE) {
+		size_t len = size + CHUNK_HUGE;
+		char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+		char *a = (char *)(((uintptr_t)p + CHUNK_HUGE - 1) & ~(uintptr_t)(CHUNK_HUGE - 1));
+		madvise(a, size, MADV_HUGEPAGE);
+		c = (struct chunk *)a;
+		c->bytes = len;
+		c->map = p;
+	} else {
+		c = aligned_alloc(64, size);
+		if (!c)
+			return NULL;
+		c->bytes = 0;
+		c->map = NULL;
+	}
+	struct chunk *top = atomic_load_explicit(&ix->chunks, memory_order_relaxed);
+	do
+		c->next = top;
+	while (!atomic_compare_exchange_weak_explicit(&ix->chunks, &top, c,
+			memory_order_release, memory_order_relaxed));
+	atomic_fetch_add_explicit(&ix->mem, size, memory_order_relaxed);
+	return c;
+}
+
+static struct bucket *bucket_new(struct idx *ix, ep_rec_t *r, unsigned depth, uint64_t prefix)
+{
+	struct bucket *b;
+	if (r->alloc_free) {
+		b = r->alloc_free;
+		r->alloc_free = *(void **)b;
+	} else {
+		if (r->alloc_left < BUCKET_BYTES) {
+			size_t sz = r->alloc_next ? r->alloc_next : CHUNK_MIN;
+			char *c = chunk_get(ix, sz);
+			if (!c)
+				return NULL;
+			r->alloc_next = sz < CHUNK_HUGE ? sz * 2 : CHUNK_HUGE;
+			r->alloc_cur = c + 64; /* the chunk header */
+			r->alloc_left = sz - 64;
+		}
+		b = (struct bucket *)r->alloc_cur;
+		r->alloc_cur += BUCKET_BYTES;
+		r->alloc_left -= BUCKET_BYTES;
+	}
 	memset(b, 0, sizeof(*b));
 	b->depth = depth;
 	b->prefix = prefix;
 	b->ix = ix;
-	atomic_fetch_add_explicit(&ix->mem, sizeof(*b), memory_order_relaxed);
 	return b;
 }
 
-static void bucket_free(struct bucket *b)
+/* Gives b's block to r's free list (r may be NULL when the whole index is
+ * being destroyed: the chunks go anyway). */
+static void bucket_free(ep_rec_t *r, struct bucket *b)
 {
-	atomic_fetch_sub_explicit(&b->ix->mem, sizeof(*b), memory_order_relaxed);
 	free(atomic_load_explicit(&b->fwd, memory_order_relaxed));
-	free(b);
+	if (r && r->dom == &b->ix->ep) {
+		*(void **)b = r->alloc_free;
+		r->alloc_free = b;
+	}
 }
 
 static void bucket_free_cb(ck_epoch_entry_t *e)
@@ -199,7 +271,7 @@ static void bucket_free_cb(ck_epoch_entry_t *e)
 	/* ck decided inside libck.so that every reader has left: tell TSan
 	 * (pairs with the release in ep_exit). */
 	cidstore_tsan_acquire(&ix->ep.tsan_sync);
-	bucket_free(b);
+	bucket_free(ep_dispatching(), b);
 	ep_freed(&ix->ep);
 }
 
@@ -223,9 +295,7 @@ static void dir_free_cb(ck_epoch_entry_t *e)
 	struct dir *d = (struct dir *)((char *)e - offsetof(struct dir, ep));
 	struct idx *ix = d->ix;
 	cidstore_tsan_acquire(&ix->ep.tsan_sync); /* as in bucket_free_cb */
-	atomic_fetch_sub_explicit(&ix->mem, sizeof(*d) + (sizeof(d->e[0]) << d->depth),
-				  memory_order_relaxed);
-	free(d);
+	dir_release(d);
 	ep_freed(&ix->ep);
 }
 
@@ -244,17 +314,53 @@ static vset_t *vset_track(struct idx *ix, vset_t *s)
 	return s;
 }
 
+static size_t dir_bytes(unsigned depth)
+{
+	return sizeof(struct dir) + (sizeof(((struct dir *)0)->e[0]) << depth);
+}
+
 static struct dir *dir_new(struct idx *ix, unsigned depth)
 {
-	size_t sz = sizeof(struct dir) + (sizeof(((struct dir *)0)->e[0]) << depth);
-	struct dir *d = malloc(sz);
-	if (!d)
-		return NULL;
-	memset(d, 0, sz);
+	size_t sz = dir_bytes(depth);
+	struct dir *d;
+	if (sz >= CHUNK_HUGE) {
+		d = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (d == MAP_FAILED)
+			return NULL;
+		madvise(d, sz, MADV_HUGEPAGE); /* zero-filled already */
+		d->map_bytes = sz;
+	} else {
+		d = malloc(sz);
+		if (!d)
+			return NULL;
+		memset(d, 0, sz);
+	}
 	d->ix = ix;
 	d->depth = depth;
 	atomic_fetch_add_explicit(&ix->mem, sz, memory_order_relaxed);
 	return d;
+}
+
+static void dir_release(struct dir *d)
+{
+	atomic_fetch_sub_explicit(&d->ix->mem, dir_bytes(d->depth), memory_order_relaxed);
+	if (d->map_bytes)
+		munmap(d, d->map_bytes);
+	else
+		free(d);
+}
+
+static void chunks_release(struct idx *ix)
+{
+	struct chunk *c = atomic_load_explicit(&ix->chunks, memory_order_acquire);
+	while (c) {
+		struct chunk *n = c->next;
+		if (c->bytes)
+			munmap(c->map, c->bytes);
+		else
+			free(c);
+		c = n;
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -452,14 +558,14 @@ static int split(struct idx *ix, ep_rec_t *r, struct bucket *b)
 	if (!f)
 		return CIDSTORE_ENOMEM;
 	unsigned nd = do_split ? b->depth + 1 : b->depth;
-	f->child[0] = bucket_new(ix, nd, b->prefix);
-	f->child[1] = do_split ? bucket_new(ix, nd, b->prefix | (1ULL << (63 - b->depth)))
+	f->child[0] = bucket_new(ix, r, nd, b->prefix);
+	f->child[1] = do_split ? bucket_new(ix, r, nd, b->prefix | (1ULL << (63 - b->depth)))
 			       : f->child[0];
 	if (!f->child[0] || !f->child[1]) {
 		if (f->child[0])
-			bucket_free(f->child[0]);
+			bucket_free(r, f->child[0]);
 		if (do_split && f->child[1])
-			bucket_free(f->child[1]);
+			bucket_free(r, f->child[1]);
 		free(f);
 		return CIDSTORE_ENOMEM;
 	}
@@ -487,9 +593,9 @@ static int split(struct idx *ix, ep_rec_t *r, struct bucket *b)
 	 * failure lets us see the winner's. */
 	if (!atomic_compare_exchange_strong_explicit(&b->fwd, &expect, f,
 			memory_order_acq_rel, memory_order_acquire)) {
-		bucket_free(f->child[0]);
+		bucket_free(r, f->child[0]);
 		if (do_split)
-			bucket_free(f->child[1]);
+			bucket_free(r, f->child[1]);
 		free(f);
 		return 0;
 	}
@@ -1129,15 +1235,14 @@ int idx_create(const idx_options_t *o, idx_t **out)
 	unsigned g = o ? o->initial_depth : 0;
 	if (g > 20)
 		g = 20;
-	struct dir *d = dir_new(ix, g);
+	ep_rec_t *r = ep_record(&ix->ep);
+	struct dir *d = r ? dir_new(ix, g) : NULL;
 	if (!d)
 		goto nomem;
 	for (size_t j = 0; j < ((size_t)1 << g); j++) {
-		struct bucket *b = bucket_new(ix, g, g ? (uint64_t)j << (64 - g) : 0);
+		struct bucket *b = bucket_new(ix, r, g, g ? (uint64_t)j << (64 - g) : 0);
 		if (!b) {
-			for (size_t k = 0; k < j; k++)
-				bucket_free(atomic_load_explicit(&d->e[k], memory_order_relaxed));
-			free(d);
+			dir_release(d);
 			goto nomem;
 		}
 		atomic_init(&d->e[j], b);
@@ -1148,6 +1253,7 @@ int idx_create(const idx_options_t *o, idx_t **out)
 	return 0;
 nomem:
 	ep_domain_fini(&ix->ep);
+	chunks_release(ix);
 	free(ix);
 	return CIDSTORE_ENOMEM;
 }
@@ -1165,7 +1271,7 @@ void idx_destroy(idx_t *ix)
 	struct bucket *x = atomic_load_explicit(&ix->limbo, memory_order_relaxed);
 	while (x) {
 		struct bucket *n = x->limbo_next;
-		bucket_free(x);
+		bucket_free(NULL, x);
 		x = n;
 	}
 	/* Leaves in hash order; route() is safe without a section here. */
@@ -1182,7 +1288,7 @@ void idx_destroy(idx_t *ix)
 			if (KIND(m) == K_KEYED && (m & M_SPILLED))
 				vset_free(ix, atomic_load_explicit(&b->slot[k].vs, memory_order_relaxed));
 		}
-		bucket_free(b);
+		bucket_free(NULL, b);
 		if (depth == 0)
 			break;
 		uint64_t size = 1ULL << (64 - depth);
@@ -1190,7 +1296,8 @@ void idx_destroy(idx_t *ix)
 		if (c == 0)
 			break;
 	}
-	free(d);
+	dir_release(d);
+	chunks_release(ix);
 	free(ix);
 }
 

@@ -624,7 +624,7 @@ START_TEST(test_prefix_suffix)
 	memset(&x, 0, sizeof x);
 	x.s = open_store(0x53, 0);
 	x.m = scaled(1000, 200);
-	x.rounds = scaled(6, 3);
+	x.rounds = scaled(4, 3);
 	/* some unrelated keys so the hot key shares a real table */
 	for (uint64_t i = 0; i < 1000; i++) {
 		cid_t k = mk(P_KTAG, i + 1), v = mk(P_VTAG + 1, i);
