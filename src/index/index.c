@@ -1266,14 +1266,6 @@ void idx_destroy(idx_t *ix)
 	 * directories are unreachable from what follows). */
 	ep_domain_fini(&ix->ep);
 	struct dir *d = atomic_load_explicit(&ix->cur, memory_order_relaxed);
-	/* Limbo buckets are forwarded: free them (their vsets belong to the
-	 * children).  Then the live leaves, walked in hash order. */
-	struct bucket *x = atomic_load_explicit(&ix->limbo, memory_order_relaxed);
-	while (x) {
-		struct bucket *n = x->limbo_next;
-		bucket_free(NULL, x);
-		x = n;
-	}
 	/* Leaves in hash order; route() is safe without a section here. */
 	uint64_t c = 0;
 	for (;;) {
@@ -1295,6 +1287,14 @@ void idx_destroy(idx_t *ix)
 		c = (c & ~(size - 1)) + size;
 		if (c == 0)
 			break;
+	}
+	/* Limbo buckets are forwarded: free their fwd (their vsets belong to
+	 * the children) only now, after the walk above followed it. */
+	struct bucket *x = atomic_load_explicit(&ix->limbo, memory_order_relaxed);
+	while (x) {
+		struct bucket *n = x->limbo_next;
+		bucket_free(NULL, x);
+		x = n;
 	}
 	dir_release(d);
 	chunks_release(ix);
