@@ -625,7 +625,10 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 		st.SetIterationTime(std::chrono::duration<double>(t1 - t0).count());
 		st.SetItemsProcessed((int64_t)(hi - lo));
 	}
-	// Google Benchmark's stop barrier: every thread's sums are in.
+	// Google Benchmark's stop barrier: every thread's sums are in, and no
+	// thread uses g_run.bar any more.
+	if (tid == 0)
+		pthread_barrier_destroy(&g_run.bar);
 	if (tid == 0 && g_run.err.empty()) {
 		uint64_t want = 0;
 		if (spec.work == Work::lookup || spec.work == Work::lookup_seq)
@@ -642,6 +645,8 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 		if (is_insert)
 			st.counters["bytes_per_key"] = (double)((long)g_run.rss1 - (long)g_run.rss0) / (double)n;
 		st.counters["n"] = (double)n;
+		// Other work on the machine shows up here (2 shared cores).
+		st.counters["load_avg_1m"] = std::atof(read_first_line("/proc/loadavg").c_str());
 		if (nt > (int)std::thread::hardware_concurrency())
 			st.SetLabel("oversubscribed");
 		// The table is never freed: the process exits after its chain.
@@ -859,6 +864,9 @@ public:
 [[noreturn]] void child_main(const Options &o, const Chain &chain, double timeout, const std::string &tmp)
 {
 	setpgid(0, 0);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	std::vector<std::string> args{"bench_index", "--benchmark_out=" + tmp, "--benchmark_out_format=json",
 				      "--benchmark_repetitions=1"};
 	for (auto &p : o.passthrough)
@@ -887,6 +895,16 @@ public:
 	_exit(0); // skip destructors: the tables are deliberately left alone
 }
 
+// The running child is in its own process group (so the watchdog can kill
+// all of it); Ctrl-C or a kill of the parent takes it down too.
+volatile sig_atomic_t g_child_pid = 0;
+extern "C" void on_stop_signal(int sig)
+{
+	if (g_child_pid > 0)
+		kill(-(pid_t)g_child_pid, SIGKILL);
+	_exit(128 + sig);
+}
+
 // Runs one repetition of a chain in a forked child.  Returns its JSON
 // "benchmarks" entries (without brackets); a benchmark of the chain with
 // no entry (the child crashed or hung before reporting it) gets a failed
@@ -904,6 +922,7 @@ std::string run_chain(const Options &o, const Chain &chain, int rep, double time
 	if (pid == 0)
 		child_main(o, chain, timeout, tmp);
 	setpgid(pid, pid);
+	g_child_pid = pid;
 	auto start = std::chrono::steady_clock::now();
 	int status = 0;
 	std::string why;
@@ -922,6 +941,7 @@ std::string run_chain(const Options &o, const Chain &chain, int rep, double time
 		}
 		usleep(20000);
 	}
+	g_child_pid = 0;
 	if (why.empty() && WIFSIGNALED(status))
 		why = std::string("watchdog: crashed with signal ") + std::to_string(WTERMSIG(status)) +
 		      " (" + strsignal(WTERMSIG(status)) + ")";
@@ -996,6 +1016,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	auto g0 = std::chrono::steady_clock::now();
+	signal(SIGINT, on_stop_signal);
+	signal(SIGTERM, on_stop_signal);
+	signal(SIGHUP, on_stop_signal);
 	generate(o.sizes);
 	std::printf("keys: %zu (+10%% for the mix) generated in %.1f s; %zu benchmarks in %zu processes x %d "
 		    "repetitions; allocator %s; %u cores\n",
@@ -1018,16 +1041,18 @@ int main(int argc, char **argv)
 			std::string body = run_chain(o, c, rep, timeout, tmp, &context, &failures);
 			if (!body.empty())
 				entries += (entries.empty() ? "" : ",\n") + body;
+			if (!o.out.empty()) { // rewritten after every process: an interrupted run keeps its results
+				std::ofstream f(o.out + ".tmp");
+				f << (context.empty() ? "{\n  \"context\": {},\n  " : context) << "\"benchmarks\": [\n"
+				  << entries << "\n  ]\n}\n";
+				f.close();
+				std::rename((o.out + ".tmp").c_str(), o.out.c_str());
+			}
 		}
 	}
 	rmdir(tmpl);
-	if (!o.out.empty()) {
-		if (context.empty())
-			context = "{\n  \"context\": {},\n  ";
-		std::ofstream f(o.out);
-		f << context << "\"benchmarks\": [\n" << entries << "\n  ]\n}\n";
+	if (!o.out.empty())
 		std::printf("wrote %s\n", o.out.c_str());
-	}
 	std::printf("%zu of %zu runs failed%s\n", failures.size(), nbench * (size_t)o.reps,
 		    failures.empty() ? "" : " (see FAILED lines; the JSON marks them error_occurred):");
 	for (auto &f : failures)

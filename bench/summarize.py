@@ -42,7 +42,8 @@ def n_key(n):
 
 def load(paths):
     """Returns cells[(n, workload, contender, threads)] and the core count."""
-    cells = defaultdict(lambda: {"ips": [], "bpk": [], "failed": 0, "errors": set(), "agg": {}})
+    cells = defaultdict(lambda: {"ips": [], "bpk": [], "load": [], "failed": 0, "errors": set(),
+                                 "agg": {}})
     cores = None
     for path in paths:
         with open(path) as f:
@@ -66,6 +67,8 @@ def load(paths):
                 cell["ips"].append(e["items_per_second"] / 1e6)
             if "bytes_per_key" in e:
                 cell["bpk"].append(e["bytes_per_key"])
+            if "load_avg_1m" in e:
+                cell["load"].append(e["load_avg_1m"])
     return cells, cores
 
 
@@ -115,6 +118,10 @@ def main(paths):
         contenders = order({k[2] for k in ks}, CONTENDERS)
 
         print(f"## N = {n} keys\n")
+        loads = [x for k in ks for x in cells[k]["load"]]
+        if loads:
+            print(f"1-minute load average at the end of the runs: median {statistics.median(loads):.1f}, "
+                  f"max {max(loads):.1f} on {cores} cores (above {cores}: other work shared the CPUs).\n")
         print("### Throughput, Mops/s\n")
         print("| workload | contender | " + " | ".join(f"{c} thr" for c in tcols) + " |")
         print("|---|---|" + "---:|" * len(threads))

@@ -96,6 +96,11 @@
 #include "index/epoch.h"
 #include "index/vset.h"
 #include "util/backoff.h"
+#include "util/shake.h"
+
+#ifndef CIDSTORE_BROKEN_SKIP_RETRY
+#define CIDSTORE_BROKEN_SKIP_RETRY 0
+#endif
 
 #define SLOTS 16
 #define MAX_DIR_DEPTH 28 /* directory capped at 2^28 entries (2 GiB) */
@@ -383,6 +388,7 @@ static struct bucket *route(struct idx *ix, uint64_t h)
 {
 	/* acquire: pairs with rebuild()'s publication of the directory */
 	struct dir *d = atomic_load_explicit(&ix->cur, memory_order_acquire);
+	CIDSTORE_SHAKE_POINT("route.after_dir");
 	size_t i = dir_slot(d, h);
 	/* acquire: pairs with the CAS that installed the bucket */
 	struct bucket *first = atomic_load_explicit(&d->e[i], memory_order_acquire);
@@ -423,6 +429,7 @@ static size_t read_slot(struct bucket *b, int i, cid_t *out, size_t cap)
 	for (;;) {
 		/* acquire: pairs with the publishing CAS (release) */
 		uint64_t s1 = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
+		CIDSTORE_SHAKE_POINT("read_slot.after_s1");
 		size_t n = 0;
 		if (s1 & M_SPILLED) {
 			/* acquire: pairs with the release store of vs */
@@ -433,6 +440,7 @@ static size_t read_slot(struct bucket *b, int i, cid_t *out, size_t cap)
 				if (s1 & (M_V0 << j)) {
 					cid_t v;
 					load_val(sl, j, &v);
+					CIDSTORE_SHAKE_POINT("read_slot.between_values");
 					if (n < cap)
 						out[n] = v;
 					n++;
@@ -441,9 +449,10 @@ static size_t read_slot(struct bucket *b, int i, cid_t *out, size_t cap)
 		/* acquire fence: pairs with the writer's release fence taken
 		 * before it overwrote a free inline value, so a torn read implies
 		 * a changed gen below. */
+		CIDSTORE_SHAKE_POINT("read.before_s2");
 		atomic_thread_fence(memory_order_acquire);
 		uint64_t s2 = atomic_load_explicit(&b->slot[i].meta, memory_order_relaxed);
-		if (((s1 ^ s2) & ~M_IGNORE) == 0)
+		if (CIDSTORE_BROKEN_SKIP_RETRY || ((s1 ^ s2) & ~M_IGNORE) == 0)
 			return n;
 	}
 }
@@ -453,6 +462,7 @@ static bool slot_contains(struct bucket *b, int i, const cid_t *v)
 	struct slot *sl = &b->slot[i];
 	for (;;) {
 		uint64_t s1 = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
+		CIDSTORE_SHAKE_POINT("slot_contains.after_s1");
 		bool found = false;
 		if (s1 & M_SPILLED) {
 			vset_t *p = atomic_load_explicit(&sl->vs, memory_order_acquire);
@@ -465,9 +475,10 @@ static bool slot_contains(struct bucket *b, int i, const cid_t *v)
 					found |= cid_eq(&x, v);
 				}
 		}
+		CIDSTORE_SHAKE_POINT("read.before_s2");
 		atomic_thread_fence(memory_order_acquire);
 		uint64_t s2 = atomic_load_explicit(&b->slot[i].meta, memory_order_relaxed);
-		if (((s1 ^ s2) & ~M_IGNORE) == 0)
+		if (CIDSTORE_BROKEN_SKIP_RETRY || ((s1 ^ s2) & ~M_IGNORE) == 0)
 			return found;
 	}
 }
@@ -533,6 +544,7 @@ static int split(struct idx *ix, ep_rec_t *r, struct bucket *b)
 		fps[i] = f;
 		atomic_fetch_or_explicit(&b->slot[i].meta, M_FROZEN, memory_order_acq_rel);
 	}
+	CIDSTORE_SHAKE_POINT("split.after_freeze");
 	uint64_t m[SLOTS];
 	for (int i = 0; i < SLOTS; i++) {
 		unsigned spins = 0;
@@ -588,6 +600,7 @@ static int split(struct idx *ix, ep_rec_t *r, struct bucket *b)
 		atomic_init(&c->slot[k].meta, m[i] & ~(M_LOCK | M_FROZEN));
 		atomic_init(&c->fp[k], (uint16_t)fps[i]);
 	}
+	CIDSTORE_SHAKE_POINT("split.before_fwd_cas");
 	struct fwd *expect = NULL;
 	/* acq_rel: release publishes the children built above; acquire on
 	 * failure lets us see the winner's. */
@@ -610,6 +623,7 @@ static int split(struct idx *ix, ep_rec_t *r, struct bucket *b)
 	while (!atomic_compare_exchange_weak_explicit(&ix->limbo, &top, b,
 			memory_order_release, memory_order_relaxed));
 	uint64_t nl = atomic_fetch_add_explicit(&ix->limbo_n, 1, memory_order_relaxed) + 1;
+	CIDSTORE_SHAKE_POINT("split.before_dir_install");
 	dir_install(ix, b, f);
 	struct dir *d = atomic_load_explicit(&ix->cur, memory_order_acquire);
 	if (nd > d->depth && d->depth < MAX_DIR_DEPTH)
@@ -679,6 +693,7 @@ static void rebuild(struct idx *ix, ep_rec_t *r, unsigned want_depth)
 			x = f->child[side_of(pj, x->depth)];
 		atomic_init(&nd->e[j], x);
 	}
+	CIDSTORE_SHAKE_POINT("rebuild.before_publish");
 	/* seq_cst: the publication every route() acquires */
 	atomic_store_explicit(&ix->cur, nd, memory_order_seq_cst);
 	atomic_fetch_add_explicit(&ix->rebuilds, 1, memory_order_relaxed);
@@ -721,6 +736,7 @@ static int lock_key(struct idx *ix, ep_rec_t *r, struct bucket *b, const cid_t *
 		if (f == FP_FREE) {
 			if (!create)
 				return LOC_ABSENT;
+			CIDSTORE_SHAKE_POINT("lock_key.before_claim");
 			uint16_t expect = FP_FREE;
 			/* acq_rel: the claim; I1 needs every earlier slot seen
 			 * claimed, which the loads above established. */
@@ -729,6 +745,7 @@ static int lock_key(struct idx *ix, ep_rec_t *r, struct bucket *b, const cid_t *
 				i--; /* re-examine slot i */
 				continue;
 			}
+			CIDSTORE_SHAKE_POINT("lock_key.claimed_before_key");
 			b->slot[i].key = *key;
 			/* release: the key is written before KEYED is seen.  An RMW,
 			 * so a FROZEN set meanwhile is kept. */
@@ -763,6 +780,7 @@ static int lock_key(struct idx *ix, ep_rec_t *r, struct bucket *b, const cid_t *
 				m = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
 				continue;
 			}
+			CIDSTORE_SHAKE_POINT("lock_key.before_lock_cas");
 			/* acquire: pairs with the previous holder's release */
 			if (atomic_compare_exchange_weak_explicit(&b->slot[i].meta, &m, m | M_LOCK,
 					memory_order_acquire, memory_order_acquire)) {
@@ -786,6 +804,7 @@ static int lock_key(struct idx *ix, ep_rec_t *r, struct bucket *b, const cid_t *
 /* Publishes new state bits (values + gen) and drops LOCK, keeping FROZEN. */
 static void publish(struct bucket *b, int i, uint64_t locked, uint64_t newbits)
 {
+	CIDSTORE_SHAKE_POINT("publish.before_cas");
 	uint64_t next = (locked & ~(M_VALUES | M_LOCK | M_FROZEN)) | newbits;
 	next += M_GEN_ONE;
 	uint64_t cur = atomic_load_explicit(&b->slot[i].meta, memory_order_relaxed);
@@ -904,6 +923,7 @@ static int op_insert(struct idx *ix, ep_rec_t *r, struct bucket *b, int i, uint6
 			unlock(b, i);
 			return rc;
 		}
+		CIDSTORE_SHAKE_POINT("insert.before_store_val");
 		store_val(sl, freej, val); /* slot not referenced by published meta */
 		publish(b, i, m, (m & (M_V0 | M_V1)) | (M_V0 << freej));
 		return 1;
