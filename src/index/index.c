@@ -4,24 +4,27 @@
  * STRUCTURE
  *   idx.cur  -> dir { depth G, e[2^G] }   (atomic pointer, replaced whole)
  *   dir.e[i] -> bucket                    (atomic pointer; a *hint*, see below)
- *   bucket   { depth L, prefix, fwd, meta[SLOTS], slot[SLOTS] }
- *   slot     { key, two inline values, vs -> vset (>= 3 values) }
+ *   bucket   { fwd, fp[SLOTS], depth L, prefix | slot[SLOTS] }
+ *            (the first cache line is all a lookup reads before a slot)
+ *   slot     { meta, key, two inline values, vs -> vset (>= 3 values) }
  *
  *   A key routes by h = cid_hash64(seed, key): the top G bits pick the
  *   directory entry, the top L bits are the bucket's prefix, bit (63 - L)
  *   picks the child when a bucket of depth L splits, and bits 8..23 of h
- *   are the slot's fingerprint.
+ *   are the slot's fingerprint (1..0xfffe).
  *
  * ATOMIC FIELDS AND WHAT THEY MEAN
- *   meta[i] (one 64-bit word per slot; all of a key's published state):
- *     kind (2 bits)  EMPTY -> RESERVED -> KEYED, never back.  RESERVED: a
- *                    claimer is writing the key; KEYED: key immutable.
+ *   fp[i] (16 bits, the claim word of slot i):
+ *                    FP_FREE -> fingerprint (claimed by CAS; immutable), or
+ *                    FP_FREE -> FP_FROZEN (split began: never claimable).
+ *   slot.meta (64 bits; all of a key's published state):
+ *     kind (2 bits)  EMPTY -> KEYED, never back.  A claimed slot whose meta
+ *                    is still EMPTY has its key being written ("reserved").
  *     LOCK           a writer of this key is in its critical section.
  *     FROZEN         the bucket is being split/compacted: no new LOCK or
  *                    claim may be taken; the slot's state is final.
  *     V0, V1         inline value 0 / 1 valid (not SPILLED).
  *     SPILLED        values live in slot.vs.
- *     fp (16 bits)   fingerprint of the key (set at claim).
  *     gen (40 bits)  incremented by every publication.
  *   bucket.fwd       NULL, or the pair of buckets that replaced this one
  *                    (both the same bucket for a compaction).  Set once, by
@@ -34,11 +37,11 @@
  *
  * INVARIANTS
  *   I1  Claimed slots form a prefix of the bucket: a claimer takes the
- *       first EMPTY slot after seeing every earlier slot claimed, and slots
- *       never become EMPTY again.  Hence all inserters of one key scan the
+ *       first FP_FREE slot after seeing every earlier slot claimed, and fp
+ *       never returns to FP_FREE.  Hence all inserters of one key scan the
  *       same slots in the same order and cannot both claim: the second sees
- *       the first's RESERVED/KEYED slot with the same fingerprint, waits for
- *       the key to be written, and finds the key.  A key is in at most one
+ *       the first's claim with the same fingerprint, waits for the key to be
+ *       written (meta KEYED), and finds the key.  A key is in at most one
  *       slot of the live bucket (a deleted key keeps its slot, KEYED with no
  *       values, until the bucket is compacted or split).
  *   I2  A writer changes a slot only while holding its LOCK, and only
@@ -71,7 +74,7 @@
  *   change of the same key in between).  Writers: lock-free with respect to
  *   other keys except two bounded waits: a writer waits for another writer
  *   of the same key (per-key LOCK), an inserter whose fingerprint matches a
- *   RESERVED slot waits for that key's four-word write, and a thread that
+ *   reserved slot waits for that key's four-word write, and a thread that
  *   splits a bucket waits for writers already inside a per-key critical
  *   section of that bucket.  Splits are helped, never waited for; directory
  *   rebuilds are done by one thread at a time (try-flag) and nobody waits
