@@ -321,6 +321,7 @@ int store_durable_open(cidstore_t *s)
 				s->maint_running = true;
 		}
 	}
+	s->opened = true;
 	return 0;
 }
 
@@ -334,8 +335,12 @@ int store_durable_close(cidstore_t *s)
 		pthread_mutex_unlock(&s->maint_mu);
 		pthread_join(s->maint, NULL);
 	}
-	if (s->dir && !s->wal && !atomic_load_explicit(&s->failed, memory_order_acquire))
-		rc = store_checkpoint(s); /* NONE: the checkpoint is the only copy */
+	/* NONE: the checkpoint is the only copy.  Never after a refused or
+	 * failed open: memory then holds nothing (or half a replay) and writing
+	 * it would replace good files. */
+	if (s->opened && s->opts.durability == CIDSTORE_DURABILITY_NONE &&
+	    !atomic_load_explicit(&s->failed, memory_order_acquire))
+		rc = store_checkpoint(s);
 	if (s->wal) {
 		int w = wal_close(s->wal);
 		if (w < 0 && !rc)

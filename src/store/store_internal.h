@@ -38,6 +38,8 @@ struct cidstore {
 
 	/* durable stores (dir != NULL) */
 	bool durable;            /* a directory backs the store */
+	bool opened;             /* store_durable_open finished (close may then
+				    write the final checkpoint of NONE stores) */
 	char *dir_path;
 	sdir_t *dir;
 	wal_t *wal;              /* NULL unless durability is ASYNC or SYNC */
