@@ -98,6 +98,7 @@
 #include "cid/hash.h"
 #include "index/epoch.h"
 #include "index/vset.h"
+#include "util/alloc.h"
 #include "util/backoff.h"
 #include "util/shake.h"
 
@@ -219,7 +220,7 @@ static void *chunk_get(struct idx *ix, size_t size)
 		c->bytes = len;
 		c->map = p;
 	} else {
-		c = aligned_alloc(64, size);
+		c = cs_aligned(64, size);
 		if (!c)
 			return NULL;
 		c->bytes = 0;
@@ -265,7 +266,7 @@ static struct bucket *bucket_new(struct idx *ix, ep_rec_t *r, unsigned depth, ui
  * being destroyed: the chunks go anyway). */
 static void bucket_free(ep_rec_t *r, struct bucket *b)
 {
-	free(atomic_load_explicit(&b->fwd, memory_order_relaxed));
+	cs_free(atomic_load_explicit(&b->fwd, memory_order_relaxed));
 	if (r && r->dom == &b->ix->ep) {
 		*(void **)b = r->alloc_free;
 		r->alloc_free = b;
@@ -286,7 +287,7 @@ static void bucket_free_cb(ck_epoch_entry_t *e)
 static void vset_free(struct idx *ix, vset_t *s)
 {
 	atomic_fetch_sub_explicit(&ix->mem, vset_bytes(s->nsorted), memory_order_relaxed);
-	free(s);
+	cs_free(s);
 }
 
 static void vset_free_cb(ck_epoch_entry_t *e)
@@ -338,7 +339,7 @@ static struct dir *dir_new(struct idx *ix, unsigned depth)
 		madvise(d, sz, MADV_HUGEPAGE); /* zero-filled already */
 		d->map_bytes = sz;
 	} else {
-		d = malloc(sz);
+		d = cs_malloc(sz);
 		if (!d)
 			return NULL;
 		memset(d, 0, sz);
@@ -355,7 +356,7 @@ static void dir_release(struct dir *d)
 	if (d->map_bytes)
 		munmap(d, d->map_bytes);
 	else
-		free(d);
+		cs_free(d);
 }
 
 static void chunks_release(struct idx *ix)
@@ -366,7 +367,7 @@ static void chunks_release(struct idx *ix)
 		if (c->bytes)
 			munmap(c->map, c->bytes);
 		else
-			free(c);
+			cs_free(c);
 		c = n;
 	}
 }
@@ -569,7 +570,7 @@ static int split(struct idx *ix, ep_rec_t *r, struct bucket *b)
 		if (KIND(m[i]) == K_KEYED && (m[i] & M_VALUES))
 			live++;
 	bool do_split = live > SLOTS * 3 / 4 && b->depth < 63;
-	struct fwd *f = malloc(sizeof(*f));
+	struct fwd *f = cs_malloc(sizeof(*f));
 	if (!f)
 		return CIDSTORE_ENOMEM;
 	unsigned nd = do_split ? b->depth + 1 : b->depth;
@@ -581,7 +582,7 @@ static int split(struct idx *ix, ep_rec_t *r, struct bucket *b)
 			bucket_free(r, f->child[0]);
 		if (do_split && f->child[1])
 			bucket_free(r, f->child[1]);
-		free(f);
+		cs_free(f);
 		return CIDSTORE_ENOMEM;
 	}
 	int fill[2] = {0, 0};
@@ -612,7 +613,7 @@ static int split(struct idx *ix, ep_rec_t *r, struct bucket *b)
 		bucket_free(r, f->child[0]);
 		if (do_split)
 			bucket_free(r, f->child[1]);
-		free(f);
+		cs_free(f);
 		return 0;
 	}
 	atomic_fetch_add_explicit(do_split ? &ix->splits : &ix->compactions, 1,

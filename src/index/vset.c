@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/alloc.h"
+
 int cid_cmp(const cid_t *a, const cid_t *b)
 {
 	for (int i = 0; i < 4; i++)
@@ -41,7 +43,7 @@ vset_t *vset_new(const cid_t *vals, size_t n)
 {
 	if (n > UINT32_MAX - VSET_APPEND_CAP)
 		return NULL;
-	vset_t *s = malloc(vset_bytes((uint32_t)n));
+	vset_t *s = cs_malloc(vset_bytes((uint32_t)n));
 	if (!s)
 		return NULL;
 	s->owner = NULL;
