@@ -100,6 +100,7 @@
 #include "index/vset.h"
 #include "util/alloc.h"
 #include "util/backoff.h"
+#include "util/check.h"
 #include "util/shake.h"
 
 #ifndef CIDSTORE_BROKEN_SKIP_RETRY
@@ -267,6 +268,7 @@ static struct bucket *bucket_new(struct idx *ix, ep_rec_t *r, unsigned depth, ui
 static void bucket_free(ep_rec_t *r, struct bucket *b)
 {
 	cs_free(atomic_load_explicit(&b->fwd, memory_order_relaxed));
+	cs_poison(b, sizeof(*b));
 	if (r && r->dom == &b->ix->ep) {
 		*(void **)b = r->alloc_free;
 		r->alloc_free = b;
@@ -287,6 +289,7 @@ static void bucket_free_cb(ck_epoch_entry_t *e)
 static void vset_free(struct idx *ix, vset_t *s)
 {
 	atomic_fetch_sub_explicit(&ix->mem, vset_bytes(s->nsorted), memory_order_relaxed);
+	cs_poison(s, vset_bytes(s->nsorted));
 	cs_free(s);
 }
 
@@ -401,6 +404,7 @@ static struct bucket *route(struct idx *ix, uint64_t h)
 	/* acquire: pairs with the acq_rel CAS that set fwd (children built) */
 	while ((f = atomic_load_explicit(&b->fwd, memory_order_acquire)) != NULL) {
 		b = f->child[side_of(h, b->depth)];
+		CS_ASSERT(b->depth < 64);
 		if (b->depth <= d->depth)
 			addr = b;
 	}
@@ -608,6 +612,7 @@ static int split(struct idx *ix, ep_rec_t *r, struct bucket *b)
 	struct fwd *expect = NULL;
 	/* acq_rel: release publishes the children built above; acquire on
 	 * failure lets us see the winner's. */
+	CS_DEBUG_ASSERT(fill[0] <= SLOTS && fill[1] <= SLOTS);
 	if (!atomic_compare_exchange_strong_explicit(&b->fwd, &expect, f,
 			memory_order_acq_rel, memory_order_acquire)) {
 		bucket_free(r, f->child[0]);

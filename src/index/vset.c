@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "util/alloc.h"
+#include "util/check.h"
 
 int cid_cmp(const cid_t *a, const cid_t *b)
 {
@@ -178,6 +179,7 @@ vset_t *vset_rebuild(const vset_t *s, const cid_t *add, const cid_t *del)
 		tmp[m++] = *add;
 	vset_t *ns = vset_new(tmp, m);
 	free(tmp);
+	CS_DEBUG_ASSERT(!ns || vset_valid(ns));
 	return ns;
 }
 
