@@ -95,6 +95,9 @@ struct Config {
 	uint64_t rec_log = 2u << 20;    // recovery: log records after it
 	uint64_t segment_mib = 16;
 	int fsync_loops = 1000;
+	uint64_t store_seed = 0;     // opts.seed of the recovery stores (0: random per open)
+	unsigned open_depth = 0;     // opts.initial_depth of the timed reopen
+	unsigned insert_depth = 0;   // opts.initial_depth of the insert runs (0: default)
 	bool cold = false;
 	bool quick = false;
 	uint64_t seed = 0x5eed0001;
@@ -320,6 +323,7 @@ void BM_insert_cidstore(benchmark::State &st, cidstore_durability_t dur, int T)
 		o.dir = d.c_str();
 		o.durability = dur;
 		o.segment_bytes = cfg.segment_mib << 20;
+		o.initial_depth = cfg.insert_depth;
 		cidstore_t *s = nullptr;
 		int rc = cidstore_open(&o, &s);
 		if (rc < 0) {
@@ -454,6 +458,8 @@ void BM_insert_rocksdb(benchmark::State &st, bool sync, int T)
 // ---------------------------------------------------------------------
 void child_ready(int fd)
 {
+	if (fd < 0)
+		_exit(0); /* --build-only: exit without close (as good as a crash) */
 	char c = 'R';
 	if (write(fd, &c, 1) != 1)
 		_exit(3);
@@ -475,6 +481,7 @@ int child_cidstore(const std::string &d, uint64_t N, uint64_t L, int fd)
 	o.dir = d.c_str();
 	o.durability = CIDSTORE_DURABILITY_ASYNC;
 	o.checkpoint_wal_bytes = 0; /* exactly one checkpoint, where we say */
+	o.seed = cfg.store_seed;
 	cidstore_t *s = nullptr;
 	int rc = cidstore_open(&o, &s);
 	if (rc < 0)
@@ -542,9 +549,10 @@ std::string build_and_kill(const char *which, const std::string &d, uint64_t N, 
 			    a2 = "--child-dir=" + d, a3 = "--child-n=" + std::to_string(N),
 			    a4 = "--child-log=" + std::to_string(L),
 			    a5 = "--child-fd=" + std::to_string(p[1]),
-			    a6 = "--seed=" + std::to_string(cfg.seed);
+			    a6 = "--seed=" + std::to_string(cfg.seed),
+			    a7 = "--store-seed=" + std::to_string(cfg.store_seed);
 		char *argv[] = {a0.data(), a1.data(), a2.data(), a3.data(),
-				a4.data(), a5.data(), a6.data(), nullptr};
+				a4.data(), a5.data(), a6.data(), a7.data(), nullptr};
 		execv("/proc/self/exe", argv);
 		_exit(127);
 	}
@@ -594,6 +602,8 @@ void BM_recovery_cidstore(benchmark::State &st, uint64_t N, uint64_t L)
 		o.dir = d.c_str();
 		o.durability = CIDSTORE_DURABILITY_ASYNC;
 		o.checkpoint_wal_bytes = 0;
+		o.initial_depth = cfg.open_depth;
+		o.seed = cfg.store_seed;
 		cidstore_t *s = nullptr;
 		double t = now_s();
 		int rc = cidstore_open(&o, &s);
@@ -805,9 +815,16 @@ void usage()
 		"  --recovery-log=2M    log records after the checkpoint (quick 256K)\n"
 		"  --segment-mib=16     cidstore opts.segment_bytes in MiB for the insert runs\n"
 		"  --fsync-loops=1000   iterations of the fdatasync latency loop\n"
+		"  --insert-depth=D     opts.initial_depth of the cidstore insert runs (default 0 = library default)\n"
+		"  --open-depth=D       opts.initial_depth of the recovery reopen (default 0)\n"
+		"  --store-seed=S       opts.seed of the recovery stores, build and reopen (default 0 = random per open)\n"
 		"  --cold               drop the store files from the page cache before the timed reopen\n"
 		"  --dir=/work/tmp-dbench  where the data directories go (removed after each run)\n"
 		"  --seed=S             key generator seed\n"
+		"Profiling aids (no benchmark runs):\n"
+		"  --build-only=cidstore|rocksdb --child-dir=D --child-n=N --child-log=L\n"
+		"                       build the recovery data set in D and _exit without closing\n"
+		"  --open-only=D        time one cidstore_open of D (ASYNC) and _exit\n"
 		"Names: insert/<cidstore|rocksdb>/dur:<none|async|sync>/threads:<T>,\n"
 		"       recovery/<contender>/n:<N>/log:<L>/cache:<warm|cold>,\n"
 		"       fdatasync/disk/mode:<overwrite|append>/n:<K>.\n"
@@ -819,7 +836,7 @@ void usage()
 int main(int argc, char **argv)
 {
 	std::vector<char *> rest = {argv[0]};
-	std::string child, child_dir;
+	std::string child, child_dir, open_dir;
 	uint64_t child_n = 0, child_log = 0;
 	int child_fd = -1;
 	bool set_n = false, set_log = false, set_secs = false;
@@ -868,6 +885,16 @@ int main(int argc, char **argv)
 			cfg.dir = v;
 		} else if ((v = val("--seed="))) {
 			cfg.seed = std::strtoull(v, nullptr, 0);
+		} else if ((v = val("--build-only="))) { /* profiling aid */
+			child = v;
+		} else if ((v = val("--store-seed="))) {
+			cfg.store_seed = std::strtoull(v, nullptr, 0);
+		} else if ((v = val("--insert-depth="))) {
+			cfg.insert_depth = std::atoi(v);
+		} else if ((v = val("--open-depth="))) {
+			cfg.open_depth = std::atoi(v);
+		} else if ((v = val("--open-only="))) { /* profiling aid */
+			open_dir = v;
 		} else if ((v = val("--child="))) {
 			child = v;
 		} else if ((v = val("--child-dir="))) {
@@ -881,6 +908,29 @@ int main(int argc, char **argv)
 		} else {
 			rest.push_back(argv[i]);
 		}
+	}
+	if (!open_dir.empty()) { /* profiling aid: time one reopen of DIR */
+		cidstore_options_t o;
+		cidstore_options_init(&o);
+		o.dir = open_dir.c_str();
+		o.durability = CIDSTORE_DURABILITY_ASYNC;
+		o.checkpoint_wal_bytes = 0;
+		o.initial_depth = cfg.open_depth;
+		o.seed = cfg.store_seed;
+		cidstore_t *s = nullptr;
+		double t = now_s();
+		int rc = cidstore_open(&o, &s);
+		double open_s = now_s() - t;
+		if (rc < 0) {
+			std::fprintf(stderr, "cidstore_open: %s\n", cidstore_strerror(rc));
+			return 1;
+		}
+		cidstore_stats_t ss;
+		cidstore_stats(s, &ss);
+		std::printf("open %.3f s, %" PRIu64 " keys, last LSN %" PRIu64 "\n", open_s, ss.keys,
+			    ss.wal_lsn);
+		std::fflush(stdout);
+		_exit(0); /* leave the directory exactly as it is */
 	}
 	if (!child.empty()) {
 		if (child == "cidstore")
@@ -909,6 +959,9 @@ int main(int argc, char **argv)
 	benchmark::AddCustomContext("segment_mib", std::to_string(cfg.segment_mib));
 	benchmark::AddCustomContext("cidstore_version", cidstore_version());
 	benchmark::AddCustomContext("data_dir", cfg.dir);
+	benchmark::AddCustomContext("insert_depth", std::to_string(cfg.insert_depth));
+	benchmark::AddCustomContext("open_depth", std::to_string(cfg.open_depth));
+	benchmark::AddCustomContext("store_seed", std::to_string(cfg.store_seed));
 	benchmark::RunSpecifiedBenchmarks();
 	benchmark::Shutdown();
 	std::error_code ec;
