@@ -18,7 +18,8 @@
 //                 WAL on, default Options (+create_if_missing), one DB per
 //                 run in a fresh directory.
 //       Counters: fsyncs_per_op (cidstore: cidstore_stats.wal_fsyncs delta;
-//       RocksDB: the "syncs" of the Cumulative WAL line of rocksdb.dbstats),
+//       RocksDB: the "syncs" of the Cumulative WAL line of rocksdb.dbstats,
+//       which prints counts >= 10000 rounded to thousands ("14K")),
 //       sync_s (cidstore_sync / SyncWAL after the timed part), close_s,
 //       segments (WAL bytes written / segment size), checkpoints, load_avg_1m.
 //
@@ -392,7 +393,17 @@ uint64_t rocks_wal_syncs(rocksdb::DB *db)
 	auto q = s.find("writes,", p);
 	if (q == std::string::npos)
 		return 0;
-	return std::strtoull(s.c_str() + q + 7, nullptr, 10);
+	// Numbers >= 10000 are printed as "14K" / "3M" (NumberToHumanString):
+	// then the count is only good to 3 digits.
+	char *end = nullptr;
+	double v = std::strtod(s.c_str() + q + 7, &end);
+	if (end && *end == 'K')
+		v *= 1e3;
+	else if (end && *end == 'M')
+		v *= 1e6;
+	else if (end && *end == 'G')
+		v *= 1e9;
+	return (uint64_t)v;
 }
 
 void BM_insert_rocksdb(benchmark::State &st, bool sync, int T)

@@ -154,6 +154,7 @@ struct bucket {
 	_Atomic(struct fwd *) fwd;     /* set once by CAS (acq_rel) */
 	_Atomic uint16_t fp[SLOTS];    /* claim word per slot (CAS), see FP_* */
 	unsigned depth;                /* immutable */
+	uint32_t gen;                  /* immutable: parent's gen + 1 (0 at creation) */
 	uint64_t prefix;               /* immutable: top `depth` bits, left-aligned */
 	struct bucket *limbo_next;     /* Synchronization: limbo stack (release/acquire) */
 	struct slot slot[SLOTS];
@@ -176,6 +177,7 @@ struct idx {
 	_Atomic(struct bucket *) limbo; /* forwarded buckets awaiting rebuild */
 	_Atomic uint64_t limbo_n;
 	_Atomic int rebuilding;         /* try-flag: one rebuild at a time */
+	_Atomic uint64_t rseq;          /* odd while a rebuild runs (seq_cst) */
 	_Atomic(struct chunk *) chunks; /* bucket memory, freed at destroy */
 	/* statistics: relaxed counters */
 	_Atomic uint64_t nbuckets, splits, compactions, rebuilds, mem;
@@ -236,7 +238,8 @@ static void *chunk_get(struct idx *ix, size_t size)
 	return c;
 }
 
-static struct bucket *bucket_new(struct idx *ix, ep_rec_t *r, unsigned depth, uint64_t prefix)
+static struct bucket *bucket_new(struct idx *ix, ep_rec_t *r, unsigned depth, uint64_t prefix,
+				 uint32_t gen)
 {
 	struct bucket *b;
 	if (r->alloc_free) {
@@ -259,6 +262,7 @@ static struct bucket *bucket_new(struct idx *ix, ep_rec_t *r, unsigned depth, ui
 	memset(b, 0, sizeof(*b));
 	b->depth = depth;
 	b->prefix = prefix;
+	b->gen = gen;
 	b->ix = ix;
 	return b;
 }
@@ -515,22 +519,42 @@ static int find_keyed(struct bucket *b, const cid_t *key, unsigned fp)
 
 static void rebuild(struct idx *ix, ep_rec_t *r, unsigned want_depth);
 
-static void dir_install(struct idx *ix, struct bucket *b, struct fwd *f)
+/*
+ * Moves every entry of b's range in d below b: an entry still holding b or
+ * one of b's ancestors (gen <= b->gen: along one chain gen grows by one per
+ * forwarding) is moved down its chain by CAS, as deep as d can address.
+ * Returns true when afterwards every entry of the range holds a descendant
+ * of b.  Entries only ever move down, so that stays true.  b is forwarded
+ * and b->depth <= d->depth.
+ */
+static bool dir_sweep(struct dir *d, struct bucket *b)
 {
-	struct dir *d = atomic_load_explicit(&ix->cur, memory_order_acquire);
-	unsigned cd = f->child[0]->depth;
-	if (cd > d->depth || b->depth > d->depth)
-		return;
 	size_t start = d->depth ? (size_t)(b->prefix >> (64 - d->depth)) : 0;
 	size_t count = (size_t)1 << (d->depth - b->depth);
+	bool below = true;
 	for (size_t j = start; j < start + count; j++) {
-		struct bucket *c = f->child[0];
-		if (cd > b->depth) /* a split: bit b->depth of prefix j */
-			c = f->child[(j >> (d->depth - 1 - b->depth)) & 1];
-		struct bucket *expect = b;
-		atomic_compare_exchange_strong_explicit(&d->e[j], &expect, c,
-			memory_order_release, memory_order_relaxed);
+		uint64_t pj = d->depth ? (uint64_t)j << (64 - d->depth) : 0;
+		struct bucket *x = atomic_load_explicit(&d->e[j], memory_order_acquire);
+		while (x->gen <= b->gen) {
+			struct bucket *y = x;
+			struct fwd *f;
+			while ((f = atomic_load_explicit(&y->fwd, memory_order_acquire)) != NULL) {
+				struct bucket *c = f->child[side_of(pj, y->depth)];
+				if (c->depth > d->depth)
+					break; /* deeper than d can address */
+				y = c;
+			}
+			if (y == x) {
+				below = false; /* must wait for a directory doubling */
+				break;
+			}
+			/* release: pairs with route()'s acquire of the entry */
+			if (atomic_compare_exchange_strong_explicit(&d->e[j], &x, y,
+					memory_order_release, memory_order_acquire))
+				x = y;
+		}
 	}
+	return below;
 }
 
 /* Freeze b, build its replacement, and try to install it.  Any thread may
@@ -578,8 +602,9 @@ static int split(struct idx *ix, ep_rec_t *r, struct bucket *b)
 	if (!f)
 		return CIDSTORE_ENOMEM;
 	unsigned nd = do_split ? b->depth + 1 : b->depth;
-	f->child[0] = bucket_new(ix, r, nd, b->prefix);
-	f->child[1] = do_split ? bucket_new(ix, r, nd, b->prefix | (1ULL << (63 - b->depth)))
+	f->child[0] = bucket_new(ix, r, nd, b->prefix, b->gen + 1);
+	f->child[1] = do_split ? bucket_new(ix, r, nd, b->prefix | (1ULL << (63 - b->depth)),
+					    b->gen + 1)
 			       : f->child[0];
 	if (!f->child[0] || !f->child[1]) {
 		if (f->child[0])
@@ -610,11 +635,12 @@ static int split(struct idx *ix, ep_rec_t *r, struct bucket *b)
 	}
 	CIDSTORE_SHAKE_POINT("split.before_fwd_cas");
 	struct fwd *expect = NULL;
-	/* acq_rel: release publishes the children built above; acquire on
-	 * failure lets us see the winner's. */
+	/* seq_cst: release publishes the children built above, and the CAS is
+	 * ordered before the rseq load below (see the direct retirement).  On
+	 * failure, acquire lets us see the winner's children. */
 	CS_DEBUG_ASSERT(fill[0] <= SLOTS && fill[1] <= SLOTS);
 	if (!atomic_compare_exchange_strong_explicit(&b->fwd, &expect, f,
-			memory_order_acq_rel, memory_order_acquire)) {
+			memory_order_seq_cst, memory_order_acquire)) {
 		bucket_free(r, f->child[0]);
 		if (do_split)
 			bucket_free(r, f->child[1]);
@@ -625,16 +651,38 @@ static int split(struct idx *ix, ep_rec_t *r, struct bucket *b)
 				  memory_order_relaxed);
 	if (do_split)
 		atomic_fetch_add_explicit(&ix->nbuckets, 1, memory_order_relaxed);
-	/* b is forwarded: park it on the limbo stack until a rebuild. */
-	struct bucket *top = atomic_load_explicit(&ix->limbo, memory_order_relaxed);
-	do
-		b->limbo_next = top;
-	while (!atomic_compare_exchange_weak_explicit(&ix->limbo, &top, b,
-			memory_order_release, memory_order_relaxed));
-	uint64_t nl = atomic_fetch_add_explicit(&ix->limbo_n, 1, memory_order_relaxed) + 1;
+	/*
+	 * b is forwarded.  Retire it at once when the current directory provably
+	 * cannot lead to it any more (I4): its range was swept below b, and no
+	 * rebuild ran from before our fwd CAS to after the sweep.  A rebuild
+	 * that copied b read b->fwd == NULL, so (seq_cst) its rseq increment
+	 * precedes our CAS and our s1 load sees it (odd, or changed by s2).  A
+	 * rebuild that starts after s2 resolves entries that are all below b.
+	 * A stale route() compression cannot store b either: it CASes from an
+	 * ancestor of b, and no entry of the range holds one any more.
+	 * Otherwise b waits on the limbo stack for a rebuild.
+	 */
 	CIDSTORE_SHAKE_POINT("split.before_dir_install");
-	dir_install(ix, b, f);
-	struct dir *d = atomic_load_explicit(&ix->cur, memory_order_acquire);
+	uint64_t s1 = atomic_load_explicit(&ix->rseq, memory_order_seq_cst);
+	struct dir *d = atomic_load_explicit(&ix->cur, memory_order_seq_cst);
+	bool direct = false;
+	if (b->depth <= d->depth) {
+		bool below = dir_sweep(d, b);
+		uint64_t s2 = atomic_load_explicit(&ix->rseq, memory_order_seq_cst);
+		direct = below && !(s1 & 1) && s1 == s2 &&
+			 atomic_load_explicit(&ix->cur, memory_order_seq_cst) == d;
+	}
+	uint64_t nl = atomic_load_explicit(&ix->limbo_n, memory_order_relaxed);
+	if (direct) {
+		ep_retire(r, &b->ep, bucket_free_cb);
+	} else {
+		struct bucket *top = atomic_load_explicit(&ix->limbo, memory_order_relaxed);
+		do
+			b->limbo_next = top;
+		while (!atomic_compare_exchange_weak_explicit(&ix->limbo, &top, b,
+				memory_order_release, memory_order_relaxed));
+		nl = atomic_fetch_add_explicit(&ix->limbo_n, 1, memory_order_relaxed) + 1;
+	}
 	if (nd > d->depth && d->depth < MAX_DIR_DEPTH)
 		rebuild(ix, r, nd);
 	else if (nl > 64 + atomic_load_explicit(&ix->nbuckets, memory_order_relaxed) / 16)
@@ -663,6 +711,8 @@ static void rebuild(struct idx *ix, ep_rec_t *r, unsigned want_depth)
 	if (!atomic_compare_exchange_strong_explicit(&ix->rebuilding, &zero, 1,
 			memory_order_acquire, memory_order_relaxed))
 		return; /* someone else is rebuilding; nobody waits for it */
+	/* seq_cst: odd from here to the end (see split()'s direct retirement) */
+	atomic_fetch_add_explicit(&ix->rseq, 1, memory_order_seq_cst);
 	struct dir *d = atomic_load_explicit(&ix->cur, memory_order_acquire);
 	unsigned G = d->depth;
 	unsigned ng = want_depth > G ? want_depth : G;
@@ -688,6 +738,7 @@ static void rebuild(struct idx *ix, ep_rec_t *r, unsigned want_depth)
 			atomic_fetch_add_explicit(&ix->limbo_n, 1, memory_order_relaxed);
 			grab = n;
 		}
+		atomic_fetch_add_explicit(&ix->rseq, 1, memory_order_seq_cst);
 		atomic_store_explicit(&ix->rebuilding, 0, memory_order_release);
 		return;
 	}
@@ -698,7 +749,7 @@ static void rebuild(struct idx *ix, ep_rec_t *r, unsigned want_depth)
 							memory_order_acquire);
 		struct fwd *f;
 		while (x->depth < ng &&
-		       (f = atomic_load_explicit(&x->fwd, memory_order_acquire)) != NULL)
+		       (f = atomic_load_explicit(&x->fwd, memory_order_seq_cst)) != NULL)
 			x = f->child[side_of(pj, x->depth)];
 		atomic_init(&nd->e[j], x);
 	}
@@ -721,6 +772,7 @@ static void rebuild(struct idx *ix, ep_rec_t *r, unsigned want_depth)
 		grab = next;
 	}
 	ep_retire(r, &d->ep, dir_free_cb);
+	atomic_fetch_add_explicit(&ix->rseq, 1, memory_order_seq_cst);
 	atomic_store_explicit(&ix->rebuilding, 0, memory_order_release);
 }
 
@@ -1269,7 +1321,7 @@ int idx_create(const idx_options_t *o, idx_t **out)
 	if (!d)
 		goto nomem;
 	for (size_t j = 0; j < ((size_t)1 << g); j++) {
-		struct bucket *b = bucket_new(ix, r, g, g ? (uint64_t)j << (64 - g) : 0);
+		struct bucket *b = bucket_new(ix, r, g, g ? (uint64_t)j << (64 - g) : 0, 0);
 		if (!b) {
 			dir_release(d);
 			goto nomem;

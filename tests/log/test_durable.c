@@ -925,11 +925,13 @@ START_TEST(checkpoint_auto)
 	ck_assert_msg(maxseg <= 64 && (uint64_t)maxseg * 2 < written_segs,
 		      "segments not trimmed: up to %d live of %llu written (%llu checkpoints)",
 		      maxseg, (unsigned long long)written_segs, (unsigned long long)st.checkpoints);
-	ck_assert_int_le(count_files(spath, "ckpt-", ".ckpt"), (int)CKPT_KEEP);
 	fprintf(stderr, "checkpoint_auto: %llu checkpoints, at most %d segments live of %llu written\n",
 		(unsigned long long)st.checkpoints, maxseg, (unsigned long long)written_segs);
 	struct snap want = snap_take(s);
 	close_ok(s);
+	/* Counted once the automatic checkpointer has stopped: while one runs,
+	 * a third file exists between its rename and the pruning after it. */
+	ck_assert_int_le(count_files(spath, "ckpt-", ".ckpt"), (int)CKPT_KEEP);
 	reopen_expect(&o, &want, "after automatic checkpoints");
 	snap_free(&want);
 }
