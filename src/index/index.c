@@ -1314,8 +1314,8 @@ int idx_create(const idx_options_t *o, idx_t **out)
 		return CIDSTORE_ENOMEM;
 	}
 	unsigned g = o ? o->initial_depth : 0;
-	if (g > 20)
-		g = 20;
+	if (g > 22)
+		g = 22;
 	ep_rec_t *r = ep_record(&ix->ep);
 	struct dir *d = r ? dir_new(ix, g) : NULL;
 	if (!d)

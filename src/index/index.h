@@ -22,7 +22,7 @@ typedef struct idx idx_t;
 
 typedef struct idx_options {
 	uint64_t seed;          /* routing seed (0: getrandom) */
-	unsigned initial_depth; /* directory depth at creation */
+	unsigned initial_depth; /* directory depth at creation (at most 22) */
 } idx_options_t;
 
 /* Log hook: called while the key is locked, after the index has decided the

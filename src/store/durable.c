@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "log/checkpoint.h"
+#include "log/meta.h"
 #include "log/record.h"
 #include "store/store_internal.h"
 
@@ -289,6 +290,40 @@ static void *maint_main(void *arg)
 /* open / close / stats                                                */
 /* ------------------------------------------------------------------ */
 
+/* Before recovery: the store's own routing seed (META; the first open
+ * records the caller's or a random one) and a directory presized for the
+ * newest checkpoint, so that loading it — written in hash order — fills
+ * buckets one after another instead of splitting its way up from one. */
+static int prepare_index(cidstore_t *s)
+{
+	int dirfd = sdir_fd(s->dir);
+	uint64_t seed = s->opts.seed;
+	while (seed == 0) {
+		if (getentropy(&seed, sizeof(seed)) != 0)
+			seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL;
+	}
+	int rc = meta_seed(dirfd, s->io, &seed);
+	if (rc)
+		return rc;
+	unsigned depth = s->opts.initial_depth;
+	sdir_list_t l = {0};
+	if (sdir_list_checkpoints(dirfd, &l) == 0 && l.n > 0) {
+		struct ckpt_info info;
+		if (ckpt_read_header(dirfd, s->io, l.v[l.n - 1].name, &info) == 0) {
+			/* about 12 keys per 16-slot bucket; buckets ~ 2^depth */
+			unsigned d = 0;
+			while (d < 22 && ((uint64_t)12 << d) < info.keys)
+				d++;
+			if (d > depth)
+				depth = d;
+		}
+	}
+	sdir_list_free(&l);
+	s->opts.seed = seed;
+	s->opts.initial_depth = depth;
+	return rec_reset(s);
+}
+
 int store_durable_open(cidstore_t *s)
 {
 	pthread_rwlock_init(&s->batch_lock, NULL);
@@ -296,6 +331,9 @@ int store_durable_open(cidstore_t *s)
 	pthread_mutex_init(&s->maint_mu, NULL);
 	pthread_cond_init(&s->maint_cv, NULL);
 	int rc = sdir_open(s->dir_path, SDIR_CREATE, &s->dir);
+	if (rc)
+		return rc;
+	rc = prepare_index(s);
 	if (rc)
 		return rc;
 	struct recov_apply ap = {rec_load, rec_apply, rec_reset, s};

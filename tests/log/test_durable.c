@@ -1256,6 +1256,51 @@ END_TEST
 /* bad options                                                         */
 /* ------------------------------------------------------------------ */
 
+/* META keeps the store's routing seed: a newer version is refused, a
+ * damaged one is reported, and the data files are left alone either way. */
+START_TEST(meta_file)
+{
+	cidstore_options_t o;
+	opts_for(&o, CIDSTORE_DURABILITY_SYNC);
+	cidstore_t *s = open_ok(&o);
+	cid_t k = K(1, 30), v = V(1, 30);
+	ck_assert_int_eq(cidstore_insert(s, &k, &v), 1);
+	close_ok(s);
+	uint8_t m[40], orig[40];
+	file_read("META", m, sizeof(m), 0);
+	memcpy(orig, m, sizeof(m));
+	ck_assert(memcmp(m, "CIDSMETA", 8) == 0);
+	uint64_t seed = 0;
+	for (int i = 0; i < 8; i++)
+		seed |= (uint64_t)m[16 + i] << (8 * i);
+	ck_assert_uint_eq(seed, 42);
+	/* a different seed in the options: the store keeps its own */
+	o.seed = 7;
+	s = open_ok(&o);
+	ck_assert_int_eq(cidstore_contains(s, &k, &v), 1);
+	close_ok(s);
+	file_read("META", m, sizeof(m), 0);
+	ck_assert(memcmp(m, orig, sizeof(m)) == 0);
+	/* flipped byte in the seed */
+	m[17] ^= 0x10;
+	file_write("META", m, sizeof(m), 0);
+	expect_open_fails(CIDSTORE_ECORRUPT, "damaged META");
+	/* newer version with a valid CRC */
+	memcpy(m, orig, sizeof(m));
+	m[8] = 2;
+	uint32_t crc = rec_crc32c(m, 36);
+	for (int i = 0; i < 4; i++)
+		m[36 + i] = (uint8_t)(crc >> (8 * i));
+	file_write("META", m, sizeof(m), 0);
+	expect_open_fails(CIDSTORE_EVERSION, "newer META");
+	/* restored: the data is all there */
+	file_write("META", orig, sizeof(orig), 0);
+	s = open_ok(&o);
+	ck_assert_int_eq(cidstore_contains(s, &k, &v), 1);
+	close_ok(s);
+}
+END_TEST
+
 START_TEST(bad_options)
 {
 	cidstore_options_t o;
@@ -1329,6 +1374,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, flipped_mid_log);
 	tcase_add_test(tc, torn_tail);
 	tcase_add_test(tc, bad_options);
+	tcase_add_test(tc, meta_file);
 	suite_add_tcase(s, tc);
 	return s;
 }

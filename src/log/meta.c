@@ -1,0 +1,89 @@
+/*
+ * meta.c — the META file (format and rules: meta.h).
+ */
+#include "log/meta.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+#include "cidstore.h"
+#include "log/dir.h"
+#include "log/io.h"
+#include "log/record.h"
+
+#define META_BYTES 40u
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < 4; i++)
+		v |= (uint32_t)p[i] << (8 * i);
+	return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static int meta_write(int dirfd, const struct log_io *io, uint64_t seed)
+{
+	uint8_t b[META_BYTES] = {0};
+	memcpy(b, "CIDSMETA", 8);
+	put32(b + 8, META_VERSION);
+	put32(b + 12, META_BYTES);
+	put64(b + 16, seed);
+	put32(b + 36, rec_crc32c(b, 36));
+	int fd = io->open(io->ctx, dirfd, META_NAME ".tmp", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		return CIDSTORE_EIO;
+	int rc = io_pwrite_all(io, fd, b, sizeof(b), 0);
+	if (!rc && io->fsync(io->ctx, fd) != 0)
+		rc = CIDSTORE_EIO;
+	io->close(io->ctx, fd);
+	if (!rc && io->rename(io->ctx, dirfd, META_NAME ".tmp", META_NAME) != 0)
+		rc = CIDSTORE_EIO;
+	if (!rc && io->fsync_dir(io->ctx, dirfd) != 0)
+		rc = CIDSTORE_EIO;
+	return rc ? CIDSTORE_EIO : 0;
+}
+
+int meta_seed(int dirfd, const struct log_io *io, uint64_t *seed)
+{
+	io = io_or_posix(io);
+	int fd = io->open(io->ctx, dirfd, META_NAME, O_RDONLY, 0);
+	if (fd < 0)
+		return errno == ENOENT ? meta_write(dirfd, io, *seed) : CIDSTORE_EIO;
+	uint8_t b[4096];
+	ssize_t n = io_pread_all(io, fd, b, sizeof(b), 0);
+	io->close(io->ctx, fd);
+	if (n < 0)
+		return CIDSTORE_EIO;
+	if (n < 16 || memcmp(b, "CIDSMETA", 8) != 0)
+		return CIDSTORE_ECORRUPT;
+	uint32_t version = get32(b + 8), size = get32(b + 12);
+	if (version > META_VERSION && size >= 16 && size <= (uint32_t)n &&
+	    rec_crc32c(b, size - 4) == get32(b + size - 4))
+		return CIDSTORE_EVERSION;
+	if (version != META_VERSION || size != META_BYTES || n != META_BYTES ||
+	    rec_crc32c(b, 36) != get32(b + 36))
+		return CIDSTORE_ECORRUPT;
+	*seed = get64(b + 16);
+	return 0;
+}
