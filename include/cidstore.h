@@ -110,13 +110,16 @@ typedef struct cidstore_options {
 	cidstore_durability_t durability; /* default SYNC; ignored when dir == NULL */
 	bool serialized;                  /* one global lock: scaling-demo baseline */
 	/* --- fields below may grow; always start from cidstore_options_init --- */
-	uint64_t seed;                 /* bucket-routing seed; 0: random per store */
+	uint64_t seed;                 /* bucket-routing seed; 0: random per store.  A
+					  store with a dir keeps the seed it was
+					  created with (file META) */
 	uint32_t ring_records;         /* WAL ring capacity in 128-byte records (power of 2) */
 	uint32_t sync_interval_ms;     /* ASYNC: longest time a record waits for fdatasync */
 	uint64_t checkpoint_wal_bytes; /* automatic checkpoint when the log passes this; 0 = never */
 	uint64_t segment_bytes;        /* WAL segment file size (preallocated) */
 	unsigned recovery_threads;     /* parallel replay; 0 = number of cores */
-	unsigned initial_depth;        /* initial directory depth (0 = one bucket) */
+	unsigned initial_depth;        /* initial directory depth (0 = one bucket, max 20);
+					  recovery presizes from the checkpoint */
 } cidstore_options_t;
 
 /* Fills *o with every default.  Thread-safe, never waits.  NULL is ignored. */
