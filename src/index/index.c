@@ -889,6 +889,48 @@ static inline int log_op(idx_hook_t *hook, int op, const cid_t *key, const cid_t
 	return hook->fn(hook->ctx, op, key, val, &hook->lsn);
 }
 
+/* The three ways a spilled key changes, each ending the critical section.
+ * They log first: a failed log append abandons the change (nothing was
+ * published) and returns its error. */
+
+/* Appends an insert or a tombstone to the key's value set (room checked). */
+static int set_append(struct bucket *b, int i, uint64_t m, vset_t *p, idx_hook_t *hook, int op,
+		      const cid_t *key, const cid_t *val, bool tombstone)
+{
+	int rc = log_op(hook, op, key, val);
+	if (rc < 0) {
+		unlock(b, i);
+		return rc;
+	}
+	vset_append(p, val, tombstone);
+	publish(b, i, m, M_SPILLED);
+	return 1;
+}
+
+/* Installs np (built privately; NULL: out of memory) as the key's value set
+ * in place of p (NULL when the key was inline), then retires p. */
+static int set_swap(struct idx *ix, ep_rec_t *r, struct bucket *b, int i, uint64_t m,
+		    vset_t *p, vset_t *np, idx_hook_t *hook, int op, const cid_t *key,
+		    const cid_t *val)
+{
+	if (!np) {
+		unlock(b, i);
+		return CIDSTORE_ENOMEM;
+	}
+	int rc = log_op(hook, op, key, val);
+	if (rc < 0) {
+		vset_free(ix, np);
+		unlock(b, i);
+		return rc;
+	}
+	/* release: the new set's contents before its pointer */
+	atomic_store_explicit(&b->slot[i].vs, np, memory_order_release);
+	publish(b, i, m, M_SPILLED);
+	if (p)
+		retire_vset(ix, r, p);
+	return 1;
+}
+
 typedef int (*slot_op_fn)(struct idx *ix, ep_rec_t *r, struct bucket *b, int i,
 			  uint64_t m, const cid_t *key, const cid_t *val, idx_hook_t *hook,
 			  long *removed);
@@ -940,30 +982,10 @@ static int op_insert(struct idx *ix, ep_rec_t *r, struct bucket *b, int i, uint6
 			unlock(b, i);
 			return 0;
 		}
-		if (vset_can_append(p)) {
-			if ((rc = log_op(hook, CIDSTORE_OP_INSERT, key, val)) < 0) {
-				unlock(b, i);
-				return rc;
-			}
-			vset_append(p, val, false);
-			publish(b, i, m, M_SPILLED);
-			return 1;
-		}
-		vset_t *np = vset_track(ix, vset_rebuild(p, val, NULL));
-		if (!np) {
-			unlock(b, i);
-			return CIDSTORE_ENOMEM;
-		}
-		if ((rc = log_op(hook, CIDSTORE_OP_INSERT, key, val)) < 0) {
-			vset_free(ix, np);
-			unlock(b, i);
-			return rc;
-		}
-		/* release: the new set's contents before its pointer */
-		atomic_store_explicit(&sl->vs, np, memory_order_release);
-		publish(b, i, m, M_SPILLED);
-		retire_vset(ix, r, p);
-		return 1;
+		if (vset_can_append(p))
+			return set_append(b, i, m, p, hook, CIDSTORE_OP_INSERT, key, val, false);
+		return set_swap(ix, r, b, i, m, p, vset_track(ix, vset_rebuild(p, val, NULL)),
+				hook, CIDSTORE_OP_INSERT, key, val);
 	}
 	cid_t cur[2];
 	int n = 0, freej = -1;
@@ -991,19 +1013,8 @@ static int op_insert(struct idx *ix, ep_rec_t *r, struct bucket *b, int i, uint6
 	}
 	/* third value: promote to a value set */
 	cid_t three[3] = {cur[0], cur[1], *val};
-	vset_t *np = vset_track(ix, vset_new(three, 3));
-	if (!np) {
-		unlock(b, i);
-		return CIDSTORE_ENOMEM;
-	}
-	if ((rc = log_op(hook, CIDSTORE_OP_INSERT, key, val)) < 0) {
-		vset_free(ix, np);
-		unlock(b, i);
-		return rc;
-	}
-	atomic_store_explicit(&sl->vs, np, memory_order_release);
-	publish(b, i, m, M_SPILLED);
-	return 1;
+	return set_swap(ix, r, b, i, m, NULL, vset_track(ix, vset_new(three, 3)), hook,
+			CIDSTORE_OP_INSERT, key, val);
 }
 
 static int op_delete_value(struct idx *ix, ep_rec_t *r, struct bucket *b, int i, uint64_t m,
@@ -1037,29 +1048,10 @@ static int op_delete_value(struct idx *ix, ep_rec_t *r, struct bucket *b, int i,
 			retire_vset(ix, r, p);
 			return 1;
 		}
-		if (vset_can_append(p)) {
-			if ((rc = log_op(hook, CIDSTORE_OP_DELETE_VALUE, key, val)) < 0) {
-				unlock(b, i);
-				return rc;
-			}
-			vset_append(p, val, true);
-			publish(b, i, m, M_SPILLED);
-			return 1;
-		}
-		vset_t *np = vset_track(ix, vset_rebuild(p, NULL, val));
-		if (!np) {
-			unlock(b, i);
-			return CIDSTORE_ENOMEM;
-		}
-		if ((rc = log_op(hook, CIDSTORE_OP_DELETE_VALUE, key, val)) < 0) {
-			vset_free(ix, np);
-			unlock(b, i);
-			return rc;
-		}
-		atomic_store_explicit(&sl->vs, np, memory_order_release);
-		publish(b, i, m, M_SPILLED);
-		retire_vset(ix, r, p);
-		return 1;
+		if (vset_can_append(p))
+			return set_append(b, i, m, p, hook, CIDSTORE_OP_DELETE_VALUE, key, val, true);
+		return set_swap(ix, r, b, i, m, p, vset_track(ix, vset_rebuild(p, NULL, val)),
+				hook, CIDSTORE_OP_DELETE_VALUE, key, val);
 	}
 	for (int j = 0; j < 2; j++) {
 		if (!(m & (M_V0 << j)))

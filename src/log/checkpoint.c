@@ -71,6 +71,7 @@
 #include "log/dir.h"
 #include "log/io.h"
 #include "log/record.h"
+#include "util/le.h"
 
 #define CKPT_BLOCK_TAG "CKBL"
 #define CKPT_ENTRY_HDR 40u /* key + count + flags */
@@ -78,46 +79,6 @@
 #define CKPT_FLAG_CONT 1u
 #define CKPT_HEADER_MAX 4096u /* largest header a future version may have */
 #define CKPT_TMP_SUFFIX ".tmp"
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static inline uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static inline void put_cid(uint8_t *p, const cid_t *c)
-{
-	for (int i = 0; i < 4; i++)
-		put64(p + 8 * i, c->w[i]);
-}
-
-static inline void get_cid(const uint8_t *p, cid_t *c)
-{
-	for (int i = 0; i < 4; i++)
-		c->w[i] = get64(p + 8 * i);
-}
 
 void ckpt_name(char out[CKPT_NAME_LEN + 1], uint64_t lsn)
 {
@@ -148,14 +109,14 @@ static void ckpt_encode_header(uint8_t h[CKPT_HEADER_BYTES], uint32_t version,
 {
 	memset(h, 0, CKPT_HEADER_BYTES);
 	memcpy(h, CKPT_MAGIC, 8);
-	put32(h + 8, version);
-	put32(h + 12, CKPT_HEADER_BYTES);
-	put64(h + 16, lsn);
-	put64(h + 24, end_lsn);
-	put64(h + 32, keys);
-	put64(h + 40, values);
-	put32(h + 48, CKPT_BLOCK_BYTES);
-	put32(h + 60, rec_crc32c(h, CKPT_HEADER_BYTES - 4));
+	le_put32(h + 8, version);
+	le_put32(h + 12, CKPT_HEADER_BYTES);
+	le_put64(h + 16, lsn);
+	le_put64(h + 24, end_lsn);
+	le_put64(h + 32, keys);
+	le_put64(h + 40, values);
+	le_put32(h + 48, CKPT_BLOCK_BYTES);
+	le_put32(h + 60, rec_crc32c(h, CKPT_HEADER_BYTES - 4));
 }
 
 static int ckpt_write_at(ckpt_writer_t *w, const void *p, size_t n, uint64_t off)
@@ -173,11 +134,11 @@ static int ckpt_flush_block(ckpt_writer_t *w)
 		return w->err;
 	uint8_t *b = w->buf;
 	memcpy(b, CKPT_BLOCK_TAG, 4);
-	put32(b + 4, w->fill);
-	put32(b + 8, (uint32_t)w->blocks);
+	le_put32(b + 4, w->fill);
+	le_put32(b + 8, (uint32_t)w->blocks);
 	uint32_t crc = rec_crc32c(b, 12);
 	crc = rec_crc32c_extend(crc, b + CKPT_BLOCK_HDR_BYTES, w->fill);
-	put32(b + 12, crc);
+	le_put32(b + 12, crc);
 	size_t n = CKPT_BLOCK_HDR_BYTES + w->fill;
 	int rc = ckpt_write_at(w, b, n, w->off);
 	w->off += n;
@@ -236,12 +197,12 @@ int ckpt_add(ckpt_writer_t *w, const cid_t *key, const cid_t *values, size_t n)
 		size_t room = (CKPT_PAYLOAD_MAX - w->fill - CKPT_ENTRY_HDR) / 32;
 		size_t take = n < room ? n : room;
 		uint8_t *p = w->buf + CKPT_BLOCK_HDR_BYTES + w->fill;
-		put_cid(p, key);
-		put32(p + 32, (uint32_t)take);
-		put32(p + 36, flags);
+		le_put_cid(p, key);
+		le_put32(p + 32, (uint32_t)take);
+		le_put32(p + 36, flags);
 		p += CKPT_ENTRY_HDR;
 		for (size_t i = 0; i < take; i++, p += 32)
-			put_cid(p, &values[i]);
+			le_put_cid(p, &values[i]);
 		w->fill += (uint32_t)(CKPT_ENTRY_HDR + 32 * take);
 		w->entries++;
 		w->values += take;
@@ -281,13 +242,13 @@ int ckpt_commit(ckpt_writer_t *w, uint64_t end_lsn, struct ckpt_info *info)
 	uint8_t t[CKPT_TRAILER_BYTES];
 	memset(t, 0, sizeof(t));
 	memcpy(t, CKPT_TRAILER_MAGIC, 8);
-	put64(t + 8, w->lsn);
-	put64(t + 16, w->blocks);
-	put64(t + 24, w->keys);
-	put64(t + 32, w->values);
-	put64(t + 40, w->entries);
-	put64(t + 48, w->block_bytes);
-	put32(t + 60, rec_crc32c(t, 60));
+	le_put64(t + 8, w->lsn);
+	le_put64(t + 16, w->blocks);
+	le_put64(t + 24, w->keys);
+	le_put64(t + 32, w->values);
+	le_put64(t + 40, w->entries);
+	le_put64(t + 48, w->block_bytes);
+	le_put32(t + 60, rec_crc32c(t, 60));
 	ckpt_write_at(w, t, sizeof(t), w->off);
 	w->off += sizeof(t);
 
@@ -409,7 +370,7 @@ static int ckpt_check_header(struct ckpt_rd *rd, const char *name,
 	const uint8_t *h = rd->buf + rd->at;
 	if (memcmp(h, CKPT_MAGIC, 8) != 0)
 		CKPT_FAIL(info, CIDSTORE_ECORRUPT, "%s: bad magic at offset 0", name);
-	uint32_t hsize = get32(h + 12);
+	uint32_t hsize = le_get32(h + 12);
 	if (hsize < CKPT_HEADER_BYTES || hsize > CKPT_HEADER_MAX || hsize % 4 != 0)
 		CKPT_FAIL(info, CIDSTORE_ECORRUPT, "%s: bad header size %u at offset 12",
 			  name, hsize);
@@ -419,10 +380,10 @@ static int ckpt_check_header(struct ckpt_rd *rd, const char *name,
 	if (r == 0)
 		CKPT_FAIL(info, CIDSTORE_ECORRUPT, "%s: truncated header", name);
 	h = rd->buf + rd->at;
-	if (rec_crc32c(h, hsize - 4) != get32(h + hsize - 4))
+	if (rec_crc32c(h, hsize - 4) != le_get32(h + hsize - 4))
 		CKPT_FAIL(info, CIDSTORE_ECORRUPT, "%s: header CRC mismatch (offset 0..%u)",
 			  name, hsize - 1);
-	uint32_t version = get32(h + 8);
+	uint32_t version = le_get32(h + 8);
 	if (info != NULL)
 		info->version = version;
 	if (version > CKPT_FORMAT_VERSION)
@@ -432,7 +393,7 @@ static int ckpt_check_header(struct ckpt_rd *rd, const char *name,
 	if (version == 0 || hsize != CKPT_HEADER_BYTES)
 		CKPT_FAIL(info, CIDSTORE_ECORRUPT, "%s: bad version %u / header size %u",
 			  name, version, hsize);
-	uint64_t lsn = get64(h + 16), end_lsn = get64(h + 24);
+	uint64_t lsn = le_get64(h + 16), end_lsn = le_get64(h + 24);
 	uint64_t name_lsn;
 	if (sdir_parse_name(name, "ckpt-", ".ckpt", &name_lsn) == 0 && name_lsn != lsn)
 		CKPT_FAIL(info, CIDSTORE_ECORRUPT, "%s: header LSN %llu does not match the name",
@@ -440,14 +401,14 @@ static int ckpt_check_header(struct ckpt_rd *rd, const char *name,
 	if (end_lsn < lsn)
 		CKPT_FAIL(info, CIDSTORE_ECORRUPT, "%s: end LSN %llu < start LSN %llu",
 			  name, (unsigned long long)end_lsn, (unsigned long long)lsn);
-	if (get32(h + 48) != CKPT_BLOCK_BYTES)
+	if (le_get32(h + 48) != CKPT_BLOCK_BYTES)
 		CKPT_FAIL(info, CIDSTORE_ECORRUPT, "%s: bad block size %u at offset 48",
-			  name, get32(h + 48));
+			  name, le_get32(h + 48));
 	if (info != NULL) {
 		info->lsn = lsn;
 		info->end_lsn = end_lsn;
-		info->keys = get64(h + 32);
-		info->values = get64(h + 40);
+		info->keys = le_get64(h + 32);
+		info->values = le_get64(h + 40);
 		info->bytes = rd->size;
 	}
 	rd->at += hsize;
@@ -507,16 +468,16 @@ static int ckpt_apply_block(const uint8_t *p, uint32_t len, const char *name,
 		if (len - at < CKPT_ENTRY_HDR + 32)
 			CKPT_FAIL(info, CIDSTORE_ECORRUPT, "%s: short entry at offset %llu",
 				  name, (unsigned long long)(off + at));
-		uint32_t n = get32(p + at + 32), flags = get32(p + at + 36);
+		uint32_t n = le_get32(p + at + 32), flags = le_get32(p + at + 36);
 		if (n == 0 || (flags & ~CKPT_FLAG_CONT) != 0 ||
 		    (uint64_t)n * 32 > len - at - CKPT_ENTRY_HDR)
 			CKPT_FAIL(info, CIDSTORE_ECORRUPT, "%s: bad entry at offset %llu",
 				  name, (unsigned long long)(off + at));
 		cid_t key;
-		get_cid(p + at, &key);
+		le_get_cid(p + at, &key);
 		const uint8_t *v = p + at + CKPT_ENTRY_HDR;
 		for (uint32_t i = 0; i < n; i++)
-			get_cid(v + 32 * i, &vals[i]);
+			le_get_cid(v + 32 * i, &vals[i]);
 		if (apply != NULL) {
 			int r = apply(&key, vals, n, ctx);
 			if (r != 0)
@@ -570,7 +531,7 @@ int ckpt_read(int dirfd, const struct log_io *io, const char *name,
 		const uint8_t *b = rd.buf + rd.at;
 		if (memcmp(b, CKPT_TRAILER_MAGIC, 8) == 0)
 			break;
-		uint32_t len = get32(b + 4);
+		uint32_t len = le_get32(b + 4);
 		if (memcmp(b, CKPT_BLOCK_TAG, 4) != 0 || len == 0 || len > CKPT_PAYLOAD_MAX) {
 			rc = CIDSTORE_ECORRUPT;
 			snprintf(info->msg, sizeof(info->msg),
@@ -589,12 +550,12 @@ int ckpt_read(int dirfd, const struct log_io *io, const char *name,
 		b = rd.buf + rd.at;
 		uint32_t crc = rec_crc32c_extend(rec_crc32c(b, 12),
 						 b + CKPT_BLOCK_HDR_BYTES, len);
-		if (crc != get32(b + 12) || get32(b + 8) != (uint32_t)blocks) {
+		if (crc != le_get32(b + 12) || le_get32(b + 8) != (uint32_t)blocks) {
 			rc = CIDSTORE_ECORRUPT;
 			snprintf(info->msg, sizeof(info->msg),
 				 "%s: block %llu at offset %llu: %s", name,
 				 (unsigned long long)blocks, (unsigned long long)off,
-				 crc != get32(b + 12) ? "CRC mismatch" : "out of sequence");
+				 crc != le_get32(b + 12) ? "CRC mismatch" : "out of sequence");
 			goto out;
 		}
 		rc = ckpt_apply_block(b + CKPT_BLOCK_HDR_BYTES, len, name,
@@ -610,16 +571,16 @@ int ckpt_read(int dirfd, const struct log_io *io, const char *name,
 	uint64_t toff = ckpt_rd_off(&rd);
 	int r = ckpt_rd_need(&rd, CKPT_TRAILER_BYTES);
 	const uint8_t *t = rd.buf + rd.at;
-	if (r <= 0 || rec_crc32c(t, 60) != get32(t + 60)) {
+	if (r <= 0 || rec_crc32c(t, 60) != le_get32(t + 60)) {
 		rc = r < 0 ? r : CIDSTORE_ECORRUPT;
 		snprintf(info->msg, sizeof(info->msg), "%s: %s trailer at offset %llu",
 			 name, r == 0 ? "truncated" : "bad CRC in",
 			 (unsigned long long)toff);
 		goto out;
 	}
-	if (get64(t + 8) != info->lsn || get64(t + 16) != blocks ||
-	    get64(t + 24) != keys || get64(t + 32) != values ||
-	    get64(t + 40) != entries || get64(t + 48) != bytes ||
+	if (le_get64(t + 8) != info->lsn || le_get64(t + 16) != blocks ||
+	    le_get64(t + 24) != keys || le_get64(t + 32) != values ||
+	    le_get64(t + 40) != entries || le_get64(t + 48) != bytes ||
 	    info->keys != keys || info->values != values) {
 		rc = CIDSTORE_ECORRUPT;
 		snprintf(info->msg, sizeof(info->msg),

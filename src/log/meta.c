@@ -11,45 +11,18 @@
 #include "log/dir.h"
 #include "log/io.h"
 #include "log/record.h"
+#include "util/le.h"
 
 #define META_BYTES 40u
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 0; i < 4; i++)
-		v |= (uint32_t)p[i] << (8 * i);
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
 
 static int meta_write(int dirfd, const struct log_io *io, uint64_t seed)
 {
 	uint8_t b[META_BYTES] = {0};
 	memcpy(b, "CIDSMETA", 8);
-	put32(b + 8, META_VERSION);
-	put32(b + 12, META_BYTES);
-	put64(b + 16, seed);
-	put32(b + 36, rec_crc32c(b, 36));
+	le_put32(b + 8, META_VERSION);
+	le_put32(b + 12, META_BYTES);
+	le_put64(b + 16, seed);
+	le_put32(b + 36, rec_crc32c(b, 36));
 	int fd = io->open(io->ctx, dirfd, META_NAME ".tmp", O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0)
 		return CIDSTORE_EIO;
@@ -77,13 +50,13 @@ int meta_seed(int dirfd, const struct log_io *io, uint64_t *seed)
 		return CIDSTORE_EIO;
 	if (n < 16 || memcmp(b, "CIDSMETA", 8) != 0)
 		return CIDSTORE_ECORRUPT;
-	uint32_t version = get32(b + 8), size = get32(b + 12);
+	uint32_t version = le_get32(b + 8), size = le_get32(b + 12);
 	if (version > META_VERSION && size >= 16 && size <= (uint32_t)n &&
-	    rec_crc32c(b, size - 4) == get32(b + size - 4))
+	    rec_crc32c(b, size - 4) == le_get32(b + size - 4))
 		return CIDSTORE_EVERSION;
 	if (version != META_VERSION || size != META_BYTES || n != META_BYTES ||
-	    rec_crc32c(b, 36) != get32(b + 36))
+	    rec_crc32c(b, 36) != le_get32(b + 36))
 		return CIDSTORE_ECORRUPT;
-	*seed = get64(b + 16);
+	*seed = le_get64(b + 16);
 	return 0;
 }

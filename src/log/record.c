@@ -18,44 +18,7 @@
 
 #include <isa-l/crc.h>
 
-static inline void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static inline uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
+#include "util/le.h"
 
 uint32_t rec_crc32c_extend(uint32_t crc, const void *p, size_t n)
 {
@@ -101,17 +64,17 @@ void rec_encode(uint8_t out[WAL_REC_SIZE], const struct wal_rec *r)
 	memset(out, 0, WAL_REC_SIZE);
 	out[0] = (uint8_t)(((version & 3u) << 6) | (r->opcode & 0x3fu));
 	out[1] = r->flags;
-	put16(out + 2, r->shard);
-	put32(out + 4, r->seq);
-	put64(out + 8, r->wall_ns);
-	put64(out + 16, r->lsn);
+	le_put16(out + 2, r->shard);
+	le_put32(out + 4, r->seq);
+	le_put64(out + 8, r->wall_ns);
+	le_put64(out + 16, r->lsn);
 	for (int i = 0; i < 4; i++) {
-		put64(out + 24 + 8 * i, r->key.w[i]);
-		put64(out + 56 + 8 * i, r->val.w[i]);
+		le_put64(out + 24 + 8 * i, r->key.w[i]);
+		le_put64(out + 56 + 8 * i, r->val.w[i]);
 	}
-	put64(out + 88, r->txn);
+	le_put64(out + 88, r->txn);
 	/* bytes 96..123 stay zero (reserved) */
-	put32(out + 124, rec_crc32c(out, 124));
+	le_put32(out + 124, rec_crc32c(out, 124));
 }
 
 static int all_zero(const uint8_t *p, size_t n)
@@ -138,24 +101,24 @@ int rec_decode(const uint8_t in[WAL_REC_SIZE], struct wal_rec *r)
 		return CIDSTORE_ECORRUPT;
 	if (version > WAL_FORMAT_VERSION)
 		return CIDSTORE_EVERSION;
-	if (get32(in + 124) != rec_crc32c(in, 124))
+	if (le_get32(in + 124) != rec_crc32c(in, 124))
 		return CIDSTORE_ECORRUPT;
 	if (opcode == 0 || opcode > WAL_OP_MAX)
 		return CIDSTORE_ECORRUPT;
-	if (!all_zero(in + 96, 24) || get32(in + 120) != 0)
+	if (!all_zero(in + 96, 24) || le_get32(in + 120) != 0)
 		return CIDSTORE_ECORRUPT;
 	r->version = (uint8_t)version;
 	r->opcode = (uint8_t)opcode;
 	r->flags = in[1];
-	r->shard = get16(in + 2);
-	r->seq = get32(in + 4);
-	r->wall_ns = get64(in + 8);
-	r->lsn = get64(in + 16);
+	r->shard = le_get16(in + 2);
+	r->seq = le_get32(in + 4);
+	r->wall_ns = le_get64(in + 8);
+	r->lsn = le_get64(in + 16);
 	for (int i = 0; i < 4; i++) {
-		r->key.w[i] = get64(in + 24 + 8 * i);
-		r->val.w[i] = get64(in + 56 + 8 * i);
+		r->key.w[i] = le_get64(in + 24 + 8 * i);
+		r->val.w[i] = le_get64(in + 56 + 8 * i);
 	}
-	r->txn = get64(in + 88);
+	r->txn = le_get64(in + 88);
 	return 0;
 }
 
