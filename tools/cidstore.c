@@ -1380,7 +1380,7 @@ static int cmd_demo(int argc, char **argv)
 				   "real speed-up: the 1-thread run lost more time to other processes "
 				   "(or to a colder cache) than that row did -- noise of this "
 				   "measurement. ");
-		else
+		else if (cores == 1)
 			fprintf(m, "With one core, threads can only take turns: no speed-up is "
 				   "possible here. ");
 		if (strcmp(CIDSTORE_TOOL_SANITIZE, "none") != 0 ||
