@@ -16,7 +16,7 @@
  *    exits is freed at its exit, and garbage never waits on a thread that
  *    left the library: a record outside a section does not hold back the
  *    global epoch (ck_epoch only waits for *active* records).
- *  - Every thread polls after 32 retirements, so what one idle thread keeps
+ *  - Every thread polls after EP_POLL_EVERY retirements, so what one idle thread keeps
  *    pending is bounded by what it retired since its last poll.
  */
 #include "index/epoch.h"
@@ -222,7 +222,7 @@ void ep_retire(ep_rec_t *r, ck_epoch_entry_t *e, ck_epoch_cb_t *fn)
 {
 	atomic_fetch_add_explicit(&r->dom->pending, 1, memory_order_relaxed);
 	ck_epoch_call(&r->ck, e, fn);
-	if (++r->retired_since_poll >= 32 && r->depth == 0)
+	if (++r->retired_since_poll >= EP_POLL_EVERY && r->depth == 0)
 		ep_poll(r);
 }
 

@@ -34,6 +34,10 @@
 
 typedef struct ep_rec ep_rec_t;
 
+/* A thread polls its record (frees what is two epochs old) after this many
+ * retirements; small enough that churn on value sets keeps little garbage. */
+#define EP_POLL_EVERY 8
+
 typedef struct ep_domain {
 	ck_epoch_t ck;
 	uint64_t id;                 /* unique for the process lifetime; immutable */
@@ -86,7 +90,7 @@ static inline void ep_exit(ep_rec_t *r)
 		 * any free that the reclaimer does after seeing it leave. */
 		cidstore_tsan_release(&r->dom->tsan_sync);
 		ck_epoch_end(&r->ck, NULL);
-		if (r->retired_since_poll >= 32)
+		if (r->retired_since_poll >= EP_POLL_EVERY)
 			ep_poll(r);
 	}
 }

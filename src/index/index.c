@@ -292,8 +292,8 @@ static void bucket_free_cb(ck_epoch_entry_t *e)
 
 static void vset_free(struct idx *ix, vset_t *s)
 {
-	atomic_fetch_sub_explicit(&ix->mem, vset_bytes(s->nsorted), memory_order_relaxed);
-	cs_poison(s, vset_bytes(s->nsorted));
+	atomic_fetch_sub_explicit(&ix->mem, vset_bytes(s), memory_order_relaxed);
+	cs_poison(s, vset_bytes(s));
 	cs_free(s);
 }
 
@@ -325,7 +325,7 @@ static vset_t *vset_track(struct idx *ix, vset_t *s)
 {
 	if (s) {
 		s->owner = ix;
-		atomic_fetch_add_explicit(&ix->mem, vset_bytes(s->nsorted), memory_order_relaxed);
+		atomic_fetch_add_explicit(&ix->mem, vset_bytes(s), memory_order_relaxed);
 	}
 	return s;
 }

@@ -35,18 +35,28 @@ static int cmp_void(const void *a, const void *b)
 	return cid_cmp(a, b);
 }
 
-size_t vset_bytes(uint32_t nsorted)
+static size_t bytes_for(size_t nsorted, uint32_t app_cap)
 {
-	return sizeof(vset_t) + ((size_t)nsorted + VSET_APPEND_CAP) * sizeof(cid_t);
+	return sizeof(vset_t) + (nsorted + app_cap) * sizeof(cid_t);
+}
+
+size_t vset_bytes(const vset_t *s)
+{
+	return bytes_for(s->nsorted, s->app_cap);
 }
 
 vset_t *vset_new(const cid_t *vals, size_t n)
 {
 	if (n > UINT32_MAX - VSET_APPEND_CAP)
 		return NULL;
-	vset_t *s = cs_malloc(vset_bytes((uint32_t)n));
+	/* Room to append about as many entries as the set holds (at least 16,
+	 * at most VSET_APPEND_CAP) before the next rebuild: rebuild work stays
+	 * amortized O(1) per change up to 64 values, then O(n / 64). */
+	uint32_t cap = n < 16 ? 16 : n > VSET_APPEND_CAP ? VSET_APPEND_CAP : (uint32_t)n;
+	vset_t *s = cs_malloc(bytes_for(n, cap));
 	if (!s)
 		return NULL;
+	s->app_cap = cap;
 	s->owner = NULL;
 	s->nsorted = (uint32_t)n;
 	s->live = (uint32_t)n;
@@ -148,7 +158,7 @@ size_t vset_read(const vset_t *s, cid_t *out, size_t cap)
 
 bool vset_can_append(const vset_t *s)
 {
-	return atomic_load_explicit(&s->napp, memory_order_relaxed) < VSET_APPEND_CAP;
+	return atomic_load_explicit(&s->napp, memory_order_relaxed) < s->app_cap;
 }
 
 void vset_append(vset_t *s, const cid_t *v, bool tombstone)

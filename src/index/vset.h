@@ -27,16 +27,18 @@
 
 #include "cidstore.h"
 
-#define VSET_APPEND_CAP 64
+#define VSET_APPEND_CAP 64 /* largest appended region */
 
 typedef struct vset {
 	ck_epoch_entry_t ep;   /* retirement */
 	void *owner;           /* the index that accounts for it; immutable */
 	uint32_t nsorted;      /* immutable */
+	uint32_t app_cap;      /* immutable: appended region size, grows with the
+				  set (16..VSET_APPEND_CAP) so a 3-value key stays small */
 	uint32_t live;         /* live values; Synchronization: key lock (writers only) */
 	_Atomic uint32_t napp; /* published appended entries; release by writer */
 	uint8_t tomb[VSET_APPEND_CAP]; /* written before napp publishes them */
-	cid_t v[];             /* nsorted + VSET_APPEND_CAP */
+	cid_t v[];             /* nsorted + app_cap */
 } vset_t;
 
 int cid_cmp(const cid_t *a, const cid_t *b);
@@ -46,7 +48,8 @@ static inline bool cid_eq(const cid_t *a, const cid_t *b)
 		(a->w[3] ^ b->w[3])) == 0;
 }
 
-size_t vset_bytes(uint32_t nsorted);
+/* Bytes allocated for s (accounting). */
+size_t vset_bytes(const vset_t *s);
 
 /* A new set holding the n distinct values vals (any order), napp == 0. */
 vset_t *vset_new(const cid_t *vals, size_t n);
