@@ -10,11 +10,27 @@
 //   insert_seq, lookup_seq
 //               insert / lookup with sequential keys {0,0,0,i} (cidstore
 //               only: routing must not trust keys to be random)
+//   neg_lookup  N lookups of keys never inserted (the N/10 extra keys,
+//               each about 10 times, random order); every one must miss
+//   churn50_50  on the prefilled table each thread inserts keys of its own
+//               share of the extra keys and deletes each one 1024 pairs
+//               later: half inserts, half deletes, table size ~constant
+//   lookup_latency
+//               T >= 2 only: thread 0 inserts the extra keys (then deletes
+//               them, then inserts again...) while T-1 threads look up all
+//               N keys; one lookup in 8 is timed (clock_gettime pair):
+//               counters p50_ns, p99_ns, p999_ns, writer_ops_per_s
+//   multiK_insert, multiK_lookup (K = 1, 2, 3, 16, 1000)
+//               N/K keys with K values each (N pairs) inserted one pair at
+//               a time, then every key's full value set read once; items =
+//               values.  Anchors keep a std::vector per key under their
+//               own locking (cds_lfht skipped: would need an RCU list)
 // Contenders: cidstore, cidstore_serialized (opts.serialized), cds_lfht
 // (urcu-memb; "growing" from one bucket with AUTO_RESIZE|ACCOUNTING and
 // "presized" to the next power of two >= N, same flags), libcuckoo
 // cuckoohash_map, tbb::concurrent_hash_map, and an open-addressing table
-// behind one pthread_rwlock.  Keys and values are 32 bytes for everyone.
+// behind one pthread_rwlock or one pthread_mutex.  Keys and values are 32
+// bytes for everyone.
 //
 // Timing: threads split the index range [0, N) into equal slices.  Every
 // thread waits on a barrier, reads the clock, works, waits on a second
@@ -23,10 +39,13 @@
 // thread count.  Results are checked: every lookup must find its key and
 // the sum of the values' first words must match the precomputed sum.
 //
-// Chains: one process runs insert -> lookup -> mix90_10 for one contender,
-// N and thread count; lookup reuses the table the timed insert filled (the
-// prefill is only done when insert is filtered out), and mix runs on it
-// after.  Before a timed lookup or mix the harness waits until the process
+// Chains: one process runs insert -> lookup -> neg_lookup -> churn50_50 ->
+// lookup_latency -> mix90_10 for one contender, N and thread count; each
+// reuses the table the previous one left holding exactly keys [0, N)
+// (churn and latency delete their extra keys again, untimed; a prefill is
+// only done when insert is filtered out), and mix runs last.  Multi-value:
+// one process per (contender, K, threads) runs multiK_insert ->
+// multiK_lookup.  Before a timed lookup or mix the harness waits until the process
 // stops using CPU, so background work (cds_lfht's lazy resize) is not timed.
 //
 // Watchdog: some anchors crash or hang on this machine (libcuckoo 0.3.1
@@ -67,6 +86,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -259,12 +279,19 @@ struct CidstoreTable {
 	void thread_exit() {}
 	bool insert(const cid_t &k, const cid_t &v) { return cidstore_insert(s, &k, &v) == 1; }
 	bool lookup(const cid_t &k, cid_t *out) { return cidstore_lookup(s, &k, out, 1) == 1; }
+	bool erase(const cid_t &k) { return cidstore_delete_key(s, &k) == 1; }
+	// Multi-value: cidstore's native set per key.
+	static constexpr bool has_multi = true;
+	bool insert_mv(const cid_t &k, const cid_t &v) { return cidstore_insert(s, &k, &v) == 1; }
+	long lookup_mv(const cid_t &k, cid_t *out, size_t cap) { return cidstore_lookup(s, &k, out, cap); }
 };
 
 struct LfhtNode {
 	cds_lfht_node node;
 	cid_t k, v;
+	rcu_head rcu; // deferred free after cds_lfht_del (churn)
 };
+void lfht_free_node(rcu_head *h) { std::free(caa_container_of(h, LfhtNode, rcu)); }
 int lfht_match(cds_lfht_node *n, const void *key)
 {
 	return cid_eq(caa_container_of(n, LfhtNode, node)->k, *static_cast<const cid_t *>(key));
@@ -312,6 +339,24 @@ struct LfhtTable {
 		urcu_memb_read_unlock();
 		return n != nullptr;
 	}
+	bool erase(const cid_t &k)
+	{
+		cds_lfht_iter it;
+		bool ok = false;
+		urcu_memb_read_lock();
+		cds_lfht_lookup(ht, hash_cid(k), lfht_match, &k, &it);
+		cds_lfht_node *n = cds_lfht_iter_get_node(&it);
+		if (n && cds_lfht_del(ht, n) == 0) {
+			ok = true;
+			urcu_memb_call_rcu(&caa_container_of(n, LfhtNode, node)->rcu, lfht_free_node);
+		}
+		urcu_memb_read_unlock();
+		return ok;
+	}
+	// Multi-value would need a whole RCU value-list design: not measured.
+	static constexpr bool has_multi = false;
+	bool insert_mv(const cid_t &, const cid_t &) { return false; }
+	long lookup_mv(const cid_t &, cid_t *, size_t) { return -1; }
 };
 
 struct CidHash {
@@ -321,18 +366,52 @@ struct CidEq {
 	bool operator()(const cid_t &a, const cid_t &b) const noexcept { return cid_eq(a, b); }
 };
 
+// Multi-value anchors keep a std::vector of values per key; an insert scans
+// it for the value first (set semantics, like cidstore's insert).
+inline bool vec_add(std::vector<cid_t> &vec, const cid_t &v)
+{
+	for (const cid_t &x : vec)
+		if (cid_eq(x, v))
+			return false;
+	vec.push_back(v);
+	return true;
+}
+inline long vec_copy(const std::vector<cid_t> &vec, cid_t *out, size_t cap)
+{
+	size_t c = std::min(cap, vec.size());
+	std::memcpy(out, vec.data(), c * sizeof(cid_t));
+	return (long)vec.size();
+}
+
 struct CuckooTable {
 	using Map = libcuckoo::cuckoohash_map<cid_t, cid_t, CidHash, CidEq>;
+	using MMap = libcuckoo::cuckoohash_map<cid_t, std::vector<cid_t>, CidHash, CidEq>;
 	Map *m = nullptr;
+	MMap *mm = nullptr;
 	std::string open(size_t)
 	{
 		m = new Map(4); /* one bucket of 4 slots: grows from (almost) empty */
+		mm = new MMap(4);
 		return "";
 	}
 	void thread_enter() {}
 	void thread_exit() {}
 	bool insert(const cid_t &k, const cid_t &v) { return m->insert(k, v); }
 	bool lookup(const cid_t &k, cid_t *out) { return m->find(k, *out); }
+	bool erase(const cid_t &k) { return m->erase(k); }
+	static constexpr bool has_multi = true;
+	bool insert_mv(const cid_t &k, const cid_t &v)
+	{
+		bool added = true; // uprase_fn's functor runs under the bucket locks
+		mm->upsert(k, [&](std::vector<cid_t> &vec) { added = vec_add(vec, v); }, (size_t)1, v);
+		return added;
+	}
+	long lookup_mv(const cid_t &k, cid_t *out, size_t cap)
+	{
+		long r = 0;
+		mm->find_fn(k, [&](const std::vector<cid_t> &vec) { r = vec_copy(vec, out, cap); });
+		return r;
+	}
 };
 
 struct TbbHashCompare {
@@ -342,11 +421,29 @@ struct TbbHashCompare {
 
 struct TbbTable {
 	using Map = tbb::concurrent_hash_map<cid_t, cid_t, TbbHashCompare>;
+	using MMap = tbb::concurrent_hash_map<cid_t, std::vector<cid_t>, TbbHashCompare>;
 	Map *m = nullptr;
+	MMap *mm = nullptr;
 	std::string open(size_t)
 	{
 		m = new Map();
+		mm = new MMap();
 		return "";
+	}
+	bool erase(const cid_t &k) { return m->erase(k); }
+	static constexpr bool has_multi = true;
+	bool insert_mv(const cid_t &k, const cid_t &v)
+	{
+		MMap::accessor a; // write lock on the element
+		mm->insert(a, k);
+		return vec_add(a->second, v);
+	}
+	long lookup_mv(const cid_t &k, cid_t *out, size_t cap)
+	{
+		MMap::const_accessor a; // read lock on the element
+		if (!mm->find(a, k))
+			return 0;
+		return vec_copy(a->second, out, cap);
 	}
 	void thread_enter() {}
 	void thread_exit() {}
@@ -362,92 +459,188 @@ struct TbbTable {
 };
 
 // Linear probing, power-of-two capacity, doubles past 3/4 full; the all-zero
-// key marks an empty slot and is kept aside.  One pthread_rwlock guards it.
-struct RwlockTable {
-	pthread_rwlock_t lock;
-	KV *slots = nullptr;
+// key marks an empty slot and is kept aside.  Deletion shifts the following
+// run back (no tombstones).  V is cid_t (one value) or std::vector<cid_t>
+// (multi-value).  Not thread-safe by itself: LockedTable puts one lock on it.
+template <class V> struct OpenTable {
+	struct Slot {
+		cid_t k{};
+		V v{};
+	};
+	Slot *slots = nullptr;
 	size_t mask = 0, count = 0;
 	bool has_zero = false;
-	cid_t zero_v{};
-	std::string open(size_t)
+	V zero_v{};
+	void init()
 	{
-		pthread_rwlock_init(&lock, nullptr);
 		mask = 15;
-		slots = static_cast<KV *>(std::calloc(mask + 1, sizeof(KV)));
-		return "";
+		slots = new Slot[mask + 1]();
 	}
-	void thread_enter() {}
-	void thread_exit() {}
 	static bool is_zero(const cid_t &k) { return (k.w[0] | k.w[1] | k.w[2] | k.w[3]) == 0; }
 	void grow()
 	{
 		size_t nmask = mask * 2 + 1;
-		KV *ns = static_cast<KV *>(std::calloc(nmask + 1, sizeof(KV)));
+		Slot *ns = new Slot[nmask + 1]();
 		for (size_t i = 0; i <= mask; i++) {
 			if (is_zero(slots[i].k))
 				continue;
 			size_t j = hash_cid(slots[i].k) & nmask;
 			while (!is_zero(ns[j].k))
 				j = (j + 1) & nmask;
-			ns[j] = slots[i];
+			ns[j].k = slots[i].k;
+			ns[j].v = std::move(slots[i].v);
 		}
-		std::free(slots);
+		delete[] slots;
 		slots = ns;
 		mask = nmask;
 	}
-	bool insert(const cid_t &k, const cid_t &v)
+	// The value slot of k, created when absent (*added says which).
+	V *upsert(const cid_t &k, bool *added)
 	{
-		pthread_rwlock_wrlock(&lock);
-		bool added = false;
 		if (is_zero(k)) {
-			added = !has_zero;
+			*added = !has_zero;
 			has_zero = true;
-			zero_v = v;
-		} else {
-			if ((count + 1) * 4 > (mask + 1) * 3)
-				grow();
-			size_t j = hash_cid(k) & mask;
-			while (!is_zero(slots[j].k) && !cid_eq(slots[j].k, k))
-				j = (j + 1) & mask;
-			if (is_zero(slots[j].k)) {
-				slots[j].k = k;
-				slots[j].v = v;
-				count++;
-				added = true;
+			return &zero_v;
+		}
+		if ((count + 1) * 4 > (mask + 1) * 3)
+			grow();
+		size_t j = hash_cid(k) & mask;
+		while (!is_zero(slots[j].k) && !cid_eq(slots[j].k, k))
+			j = (j + 1) & mask;
+		*added = is_zero(slots[j].k);
+		if (*added) {
+			slots[j].k = k;
+			count++;
+		}
+		return &slots[j].v;
+	}
+	const V *find(const cid_t &k) const
+	{
+		if (is_zero(k))
+			return has_zero ? &zero_v : nullptr;
+		for (size_t j = hash_cid(k) & mask;; j = (j + 1) & mask) {
+			if (is_zero(slots[j].k))
+				return nullptr;
+			if (cid_eq(slots[j].k, k))
+				return &slots[j].v;
+		}
+	}
+	bool erase(const cid_t &k)
+	{
+		if (is_zero(k)) {
+			bool r = has_zero;
+			has_zero = false;
+			return r;
+		}
+		size_t j = hash_cid(k) & mask;
+		for (;; j = (j + 1) & mask) {
+			if (is_zero(slots[j].k))
+				return false;
+			if (cid_eq(slots[j].k, k))
+				break;
+		}
+		// Backward-shift deletion: move later entries of the run into the hole
+		// when their home slot does not lie cyclically in (hole, their slot].
+		size_t hole = j;
+		for (size_t i = (j + 1) & mask; !is_zero(slots[i].k); i = (i + 1) & mask) {
+			size_t home = hash_cid(slots[i].k) & mask;
+			if (((i - home) & mask) >= ((i - hole) & mask)) {
+				slots[hole].k = slots[i].k;
+				slots[hole].v = std::move(slots[i].v);
+				hole = i;
 			}
 		}
-		pthread_rwlock_unlock(&lock);
+		slots[hole].k = cid_t{};
+		slots[hole].v = V{};
+		count--;
+		return true;
+	}
+};
+
+struct RwLock {
+	pthread_rwlock_t l;
+	RwLock() { pthread_rwlock_init(&l, nullptr); }
+	void lock() { pthread_rwlock_wrlock(&l); }
+	void unlock() { pthread_rwlock_unlock(&l); }
+	void lock_shared() { pthread_rwlock_rdlock(&l); }
+	void unlock_shared() { pthread_rwlock_unlock(&l); }
+};
+struct MutexLock { // readers take it exclusively too
+	pthread_mutex_t l;
+	MutexLock() { pthread_mutex_init(&l, nullptr); }
+	void lock() { pthread_mutex_lock(&l); }
+	void unlock() { pthread_mutex_unlock(&l); }
+	void lock_shared() { pthread_mutex_lock(&l); }
+	void unlock_shared() { pthread_mutex_unlock(&l); }
+};
+
+// A plain table behind one lock: pthread_rwlock (rwlock_table: readers
+// share it) or pthread_mutex (mutex_table).  The multi-value table has its
+// own lock of the same kind.
+template <class L> struct LockedTable {
+	L lock, mlock;
+	OpenTable<cid_t> t;
+	OpenTable<std::vector<cid_t>> mt;
+	std::string open(size_t)
+	{
+		t.init();
+		mt.init();
+		return "";
+	}
+	void thread_enter() {}
+	void thread_exit() {}
+	bool insert(const cid_t &k, const cid_t &v)
+	{
+		lock.lock();
+		bool added;
+		cid_t *slot = t.upsert(k, &added);
+		if (added)
+			*slot = v;
+		lock.unlock();
 		return added;
 	}
 	bool lookup(const cid_t &k, cid_t *out)
 	{
-		bool found = false;
-		pthread_rwlock_rdlock(&lock);
-		if (is_zero(k)) {
-			found = has_zero;
-			*out = zero_v;
-		} else {
-			size_t j = hash_cid(k) & mask;
-			for (;; j = (j + 1) & mask) {
-				if (is_zero(slots[j].k))
-					break;
-				if (cid_eq(slots[j].k, k)) {
-					*out = slots[j].v;
-					found = true;
-					break;
-				}
-			}
-		}
-		pthread_rwlock_unlock(&lock);
-		return found;
+		lock.lock_shared();
+		const cid_t *v = t.find(k);
+		if (v)
+			*out = *v;
+		lock.unlock_shared();
+		return v != nullptr;
+	}
+	bool erase(const cid_t &k)
+	{
+		lock.lock();
+		bool r = t.erase(k);
+		lock.unlock();
+		return r;
+	}
+	static constexpr bool has_multi = true;
+	bool insert_mv(const cid_t &k, const cid_t &v)
+	{
+		mlock.lock();
+		bool added;
+		bool r = vec_add(*mt.upsert(k, &added), v);
+		mlock.unlock();
+		return r;
+	}
+	long lookup_mv(const cid_t &k, cid_t *out, size_t cap)
+	{
+		mlock.lock_shared();
+		const std::vector<cid_t> *v = mt.find(k);
+		long r = v ? vec_copy(*v, out, cap) : 0;
+		mlock.unlock_shared();
+		return r;
 	}
 };
+using RwlockTable = LockedTable<RwLock>;
+using MutexTable = LockedTable<MutexLock>;
 
 // ---------------------------------------------------------------------
 // Benchmarks
 // ---------------------------------------------------------------------
-enum class Work { insert, lookup, mix, insert_seq, lookup_seq };
-const char *work_name(Work w)
+enum class Work { insert, lookup, mix, insert_seq, lookup_seq, neg_lookup, churn, latency, mv_insert, mv_lookup };
+std::string work_name(Work w, int vals)
 {
 	switch (w) {
 	case Work::insert: return "insert";
@@ -455,11 +648,16 @@ const char *work_name(Work w)
 	case Work::mix: return "mix90_10";
 	case Work::insert_seq: return "insert_seq";
 	case Work::lookup_seq: return "lookup_seq";
+	case Work::neg_lookup: return "neg_lookup";
+	case Work::churn: return "churn50_50";
+	case Work::latency: return "lookup_latency";
+	case Work::mv_insert: return "multi" + std::to_string(vals) + "_insert";
+	case Work::mv_lookup: return "multi" + std::to_string(vals) + "_lookup";
 	}
 	return "?";
 }
 
-enum class Who { cidstore, cidstore_serialized, lfht_growing, lfht_presized, cuckoo, tbb, rwlock };
+enum class Who { cidstore, cidstore_serialized, lfht_growing, lfht_presized, cuckoo, tbb, rwlock, mutex };
 const char *who_name(Who w)
 {
 	switch (w) {
@@ -470,6 +668,7 @@ const char *who_name(Who w)
 	case Who::cuckoo: return "libcuckoo";
 	case Who::tbb: return "tbb_chm";
 	case Who::rwlock: return "rwlock_table";
+	case Who::mutex: return "mutex_table";
 	}
 	return "?";
 }
@@ -479,10 +678,11 @@ struct Spec {
 	Who who;
 	size_t n;
 	int threads;
+	int vals = 1; // multi-value: values per key (n = total pairs)
 	std::string base() const
 	{
 		std::string ns = n % (1u << 20) == 0 ? std::to_string(n >> 20) + "M" : std::to_string(n);
-		return std::string(work_name(work)) + "/" + who_name(who) + "/n:" + ns;
+		return work_name(work, vals) + "/" + who_name(who) + "/n:" + ns;
 	}
 	// The name Google Benchmark gives the run (checked in the child).
 	std::string full() const
@@ -499,9 +699,15 @@ struct Shared {
 	void *table = nullptr;
 	std::string err;
 	pthread_barrier_t bar;
-	std::atomic<uint64_t> sum{0}, misses{0};
+	std::atomic<uint64_t> sum{0}, misses{0}, ops{0};
 	size_t rss0 = 0, rss1 = 0;
 	bool need_fill = false;
+	// lookup_latency: sampled lookup latencies of every reader, and the writer
+	std::mutex lat_mu;
+	std::vector<uint32_t> lat;
+	std::atomic<int> readers_left{0};
+	uint64_t writer_ops = 0;
+	double writer_secs = 0;
 } g_run;
 
 // The table a run leaves for the next benchmark of its chain (insert ->
@@ -512,7 +718,7 @@ struct Keep {
 	void *table = nullptr;
 	Who who{};
 	size_t n = 0;
-	bool seq = false;
+	int kind = 0; // 0 random keys [0, n), 1 sequential keys, K > 1: multi-value with K-1 values a key
 } g_keep;
 
 template <class T> T *make_table(Who who)
@@ -537,20 +743,51 @@ void fill(T *t, size_t lo, size_t hi, bool seq, uint64_t *misses)
 	}
 }
 
+// Multi-value pair i (i < (n / K) * K): key kv[i / K].k, value kv[i].v.
+template <class T> void fill_mv(T *t, size_t lo, size_t hi, int k, uint64_t *misses)
+{
+	const KV *kv = g_data.kv;
+	for (size_t i = lo; i < hi; i++)
+		*misses += !t->insert_mv(kv[i / k].k, kv[i].v);
+}
+
+inline uint64_t now_ns()
+{
+	timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+constexpr size_t kLatencyEvery = 8; // lookup_latency: time one lookup in 8
+constexpr size_t kChurnWindow = 1024; // churn: a key lives this many insert/delete pairs
+
 template <class T> void bench(benchmark::State &st, Spec spec)
 {
 	const int tid = st.thread_index(), nt = st.threads();
 	const size_t n = spec.n;
 	const PerN &pn = g_data.of(n);
+	const KV *kv = g_data.kv;
+	const KV *extra = g_data.kv + n; // n/10 keys never in the table at the start of a run
+	const size_t nextra = n / 10;
 	const bool seq = spec.work == Work::insert_seq || spec.work == Work::lookup_seq;
-	const bool is_insert = spec.work == Work::insert || spec.work == Work::insert_seq;
+	const bool multi = spec.work == Work::mv_insert || spec.work == Work::mv_lookup;
+	const int k = spec.vals;
+	const size_t npairs = multi ? (n / k) * k : n; // multi: n / k keys, k values each
+	const bool is_insert = spec.work == Work::insert || spec.work == Work::insert_seq ||
+			       spec.work == Work::mv_insert;
+	const int kind = multi ? 1 + k : (seq ? 1 : 0);
 	if (tid == 0) {
 		pthread_barrier_init(&g_run.bar, nullptr, nt);
 		g_run.sum = 0;
 		g_run.misses = 0;
+		g_run.ops = 0;
+		g_run.lat.clear();
+		g_run.readers_left = nt - 1;
+		g_run.writer_ops = 0;
+		g_run.writer_secs = 0;
 		if (!is_insert && g_keep.table && g_keep.who == spec.who && g_keep.n == n &&
-		    g_keep.seq == seq) {
-			g_run.table = g_keep.table; /* holds exactly keys [0, n) */
+		    g_keep.kind == kind) {
+			g_run.table = g_keep.table; /* holds exactly keys [0, n) (or the n/K multi keys) */
 			g_run.err.clear();
 			g_run.need_fill = false;
 		} else {
@@ -569,14 +806,36 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 		}
 		T *t = static_cast<T *>(g_run.table);
 		t->thread_enter();
-		const size_t lo = n * tid / nt, hi = n * (tid + 1) / nt;
-		uint64_t misses = 0, sum = 0;
+		size_t lo = npairs * tid / nt, hi = npairs * (tid + 1) / nt;
+		uint64_t misses = 0, sum = 0, items = hi - lo;
 		if (g_run.need_fill) {
-			fill(t, lo, hi, seq, &misses);
+			if (multi)
+				fill_mv(t, lo, hi, k, &misses);
+			else
+				fill(t, lo, hi, seq, &misses);
 			pthread_barrier_wait(&g_run.bar);
 		}
 		if (!is_insert && tid == 0)
 			settle();
+		// per-workload state prepared before the clock starts
+		std::vector<uint32_t> lat;
+		std::vector<cid_t> buf;
+		size_t elo = nextra * tid / nt, ehi = nextra * (tid + 1) / nt, ne = ehi - elo;
+		size_t window = std::min(kChurnWindow, ne / 2), pairs = (hi - lo) / 2;
+		if (spec.work == Work::latency && tid > 0) { // readers split [0, n); thread 0 writes
+			lo = n * (tid - 1) / (nt - 1);
+			hi = n * tid / (nt - 1);
+			items = hi - lo;
+			lat.reserve((hi - lo) / kLatencyEvery + 2);
+		}
+		if (spec.work == Work::mv_lookup) { // threads split the keys; items = values
+			lo = (n / k) * tid / nt;
+			hi = (n / k) * (tid + 1) / nt;
+			items = (hi - lo) * k;
+			buf.resize(k);
+		}
+		size_t wpos = 0;
+		bool wdeleting = false;
 		pthread_barrier_wait(&g_run.bar);
 		auto t0 = std::chrono::steady_clock::now();
 		cid_t out;
@@ -584,6 +843,9 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 		case Work::insert:
 		case Work::insert_seq:
 			fill(t, lo, hi, seq, &misses);
+			break;
+		case Work::mv_insert:
+			fill_mv(t, lo, hi, k, &misses);
 			break;
 		case Work::lookup:
 			for (size_t i = lo; i < hi; i++) {
@@ -601,8 +863,67 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 					misses++;
 			}
 			break;
+		case Work::neg_lookup: // each extra key about 10 times, in random order
+			for (size_t i = lo; i < hi; i++)
+				misses += t->lookup(extra[pn.perm[i] % nextra].k, &out);
+			break;
+		case Work::mv_lookup:
+			for (size_t j = lo; j < hi; j++) {
+				long r = t->lookup_mv(kv[j].k, buf.data(), (size_t)k);
+				if (r != k) {
+					misses++;
+					continue;
+				}
+				for (int m = 0; m < k; m++)
+					sum += buf[m].w[0];
+			}
+			break;
+		case Work::churn: // insert an own extra key, delete the one inserted `window` pairs ago
+			items = 0;
+			for (size_t p = 0; p < pairs; p++) {
+				misses += !t->insert(extra[elo + p % ne].k, extra[elo + p % ne].v);
+				items++;
+				if (p >= window) {
+					misses += !t->erase(extra[elo + (p - window) % ne].k);
+					items++;
+				}
+			}
+			break;
+		case Work::latency:
+			if (tid == 0) { // the writer: inserts the extra keys, then deletes them, ... until readers are done
+				items = 0;
+				while (g_run.readers_left.load(std::memory_order_relaxed) > 0) {
+					if (!wdeleting)
+						misses += !t->insert(extra[wpos].k, extra[wpos].v);
+					else
+						misses += !t->erase(extra[wpos].k);
+					g_run.writer_ops++;
+					if (++wpos == nextra) {
+						wpos = 0;
+						wdeleting = !wdeleting;
+					}
+				}
+				g_run.writer_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+			} else {
+				for (size_t i = lo; i < hi; i++) {
+					bool ok;
+					if (i % kLatencyEvery == 0) {
+						uint64_t a = now_ns();
+						ok = t->lookup(pn.lk[i], &out);
+						uint64_t b = now_ns();
+						lat.push_back((uint32_t)std::min<uint64_t>(b - a, UINT32_MAX));
+					} else {
+						ok = t->lookup(pn.lk[i], &out);
+					}
+					if (ok)
+						sum += out.w[0];
+					else
+						misses++;
+				}
+				g_run.readers_left.fetch_sub(1);
+			}
+			break;
 		case Work::mix: {
-			const KV *extra = g_data.kv + n;
 			for (size_t i = lo; i < hi; i++) {
 				if (i % 10 == 9) {
 					misses += !t->insert(extra[i / 10].k, extra[i / 10].v);
@@ -619,11 +940,27 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 		auto t1 = std::chrono::steady_clock::now();
 		if (tid == 0)
 			g_run.rss1 = rss_bytes();
+		// untimed clean-up: leave the table holding exactly keys [0, n) again
+		if (spec.work == Work::churn)
+			for (size_t p = pairs >= window ? pairs - window : 0; p < pairs; p++)
+				misses += !t->erase(extra[elo + p % ne].k);
+		if (spec.work == Work::latency && tid == 0) {
+			if (!wdeleting)
+				for (size_t j = 0; j < wpos; j++)
+					misses += !t->erase(extra[j].k);
+			else
+				for (size_t j = wpos; j < nextra; j++)
+					misses += !t->erase(extra[j].k);
+		}
+		if (!lat.empty()) {
+			std::lock_guard<std::mutex> g(g_run.lat_mu);
+			g_run.lat.insert(g_run.lat.end(), lat.begin(), lat.end());
+		}
 		g_run.sum += sum;
 		g_run.misses += misses;
 		t->thread_exit();
 		st.SetIterationTime(std::chrono::duration<double>(t1 - t0).count());
-		st.SetItemsProcessed((int64_t)(hi - lo));
+		st.SetItemsProcessed((int64_t)items);
 	}
 	// Google Benchmark's stop barrier: every thread's sums are in, and no
 	// thread uses g_run.bar any more.
@@ -631,19 +968,42 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 		pthread_barrier_destroy(&g_run.bar);
 	if (tid == 0 && g_run.err.empty()) {
 		uint64_t want = 0;
-		if (spec.work == Work::lookup || spec.work == Work::lookup_seq)
+		if (spec.work == Work::lookup || spec.work == Work::lookup_seq || spec.work == Work::latency)
 			want = pn.sum_lookup;
 		else if (spec.work == Work::mix)
 			want = pn.sum_mix;
+		else if (spec.work == Work::mv_lookup)
+			for (size_t i = 0; i < npairs; i++)
+				want += kv[i].v.w[0];
 		if (g_run.misses != 0 || g_run.sum != want) {
 			static std::string msg;
 			msg = "verification failed: " + std::to_string(g_run.misses.load()) +
-			      " missing or duplicate keys, value checksum " +
+			      " missing, duplicate or unexpected keys, value checksum " +
 			      (g_run.sum == want ? "ok" : "wrong");
 			st.SkipWithError(msg.c_str());
 		}
 		if (is_insert)
-			st.counters["bytes_per_key"] = (double)((long)g_run.rss1 - (long)g_run.rss0) / (double)n;
+			st.counters["bytes_per_key"] = (double)((long)g_run.rss1 - (long)g_run.rss0) / (double)(npairs / k);
+		if (multi)
+			st.counters["values_per_key"] = k;
+		if (spec.work == Work::latency && !g_run.lat.empty()) {
+			auto &l = g_run.lat;
+			std::sort(l.begin(), l.end());
+			auto pct = [&](double q) { return (double)l[std::min(l.size() - 1, (size_t)(q * (double)l.size()))]; };
+			st.counters["p50_ns"] = pct(0.50);
+			st.counters["p99_ns"] = pct(0.99);
+			st.counters["p999_ns"] = pct(0.999);
+			st.counters["lat_samples"] = (double)l.size();
+			st.counters["writer_ops_per_s"] =
+				g_run.writer_secs > 0 ? (double)g_run.writer_ops / g_run.writer_secs : 0;
+			std::vector<uint64_t> c(1001); // the clock pair's own cost, included in the samples
+			for (auto &x : c) {
+				uint64_t a = now_ns();
+				x = now_ns() - a;
+			}
+			std::sort(c.begin(), c.end());
+			st.counters["clock_overhead_ns"] = (double)c[500];
+		}
 		st.counters["n"] = (double)n;
 		// Other work on the machine shows up here (2 shared cores).
 		st.counters["load_avg_1m"] = std::atof(read_first_line("/proc/loadavg").c_str());
@@ -654,7 +1014,7 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 			g_keep.table = g_run.table;
 			g_keep.who = spec.who;
 			g_keep.n = n;
-			g_keep.seq = seq;
+			g_keep.kind = kind;
 		}
 	}
 }
@@ -680,6 +1040,9 @@ void register_spec(const Spec &s)
 	case Who::rwlock:
 		b = benchmark::RegisterBenchmark(s.base().c_str(), bench<RwlockTable>, s);
 		break;
+	case Who::mutex:
+		b = benchmark::RegisterBenchmark(s.base().c_str(), bench<MutexTable>, s);
+		break;
 	}
 	b->Iterations(1)->UseManualTime()->Threads(s.threads)->Unit(benchmark::kMillisecond);
 }
@@ -701,6 +1064,11 @@ public:
 				    ips != r.counters.end() ? ips->second.value / 1e6 : 0.0);
 			if (bpk != r.counters.end())
 				std::printf("  %7.1f bytes/key", bpk->second.value);
+			auto p50 = r.counters.find("p50_ns"), p99 = r.counters.find("p99_ns"),
+			     p999 = r.counters.find("p999_ns");
+			if (p50 != r.counters.end() && p99 != r.counters.end() && p999 != r.counters.end())
+				std::printf("  p50/p99/p999 %.0f/%.0f/%.0f ns", p50->second.value, p99->second.value,
+					    p999->second.value);
 			std::printf("%s\n", r.report_label.empty() ? "" : ("  " + r.report_label).c_str());
 		}
 		std::fflush(stdout);
@@ -815,7 +1183,8 @@ using Chain = std::vector<Spec>;
 std::vector<Chain> all_chains(const Options &o)
 {
 	const Who contenders[] = {Who::cidstore, Who::cidstore_serialized, Who::lfht_growing,
-				  Who::lfht_presized, Who::cuckoo, Who::tbb, Who::rwlock};
+				  Who::lfht_presized, Who::cuckoo, Who::tbb, Who::rwlock, Who::mutex};
+	const int multi_vals[] = {1, 2, 3, 16, 1000};
 	bool neg = !o.filter.empty() && o.filter[0] == '-';
 	std::regex re(neg ? o.filter.substr(1) : (o.filter.empty() ? "." : o.filter));
 	std::vector<Chain> v;
@@ -829,9 +1198,22 @@ std::vector<Chain> all_chains(const Options &o)
 	};
 	for (size_t n : o.sizes) {
 		for (Who c : contenders)
-			for (int t : o.threads)
-				add({Spec{Work::insert, c, n, t}, Spec{Work::lookup, c, n, t},
-				     Spec{Work::mix, c, n, t}});
+			for (int t : o.threads) {
+				Chain ch{Spec{Work::insert, c, n, t}, Spec{Work::lookup, c, n, t},
+					 Spec{Work::neg_lookup, c, n, t}, Spec{Work::churn, c, n, t}};
+				if (t >= 2) // one writer and t - 1 readers
+					ch.push_back(Spec{Work::latency, c, n, t});
+				ch.push_back(Spec{Work::mix, c, n, t});
+				add(ch);
+			}
+		// multi-value: one process per (contender, values a key, threads)
+		for (Who c : contenders) {
+			if (c == Who::lfht_growing || c == Who::lfht_presized)
+				continue; // would need an RCU value-list design: not measured
+			for (int k : multi_vals)
+				for (int t : o.threads)
+					add({Spec{Work::mv_insert, c, n, t, k}, Spec{Work::mv_lookup, c, n, t, k}});
+		}
 		for (int t : o.threads)
 			add({Spec{Work::insert_seq, Who::cidstore, n, t},
 			     Spec{Work::lookup_seq, Who::cidstore, n, t}});

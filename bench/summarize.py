@@ -16,9 +16,14 @@ import statistics
 import sys
 from collections import defaultdict
 
-WORKLOADS = ["insert", "lookup", "mix90_10", "insert_seq", "lookup_seq"]
+MULTI_VALS = [1, 2, 3, 16, 1000]
+WORKLOADS = (["insert", "lookup", "neg_lookup", "mix90_10", "churn50_50", "lookup_latency"]
+             + [f"multi{k}_{op}" for k in MULTI_VALS for op in ("insert", "lookup")]
+             + ["insert_seq", "lookup_seq"])
 CONTENDERS = ["cidstore", "cidstore_serialized", "cds_lfht_growing", "cds_lfht_presized",
-              "libcuckoo", "tbb_chm", "rwlock_table"]
+              "libcuckoo", "tbb_chm", "rwlock_table", "mutex_table"]
+# lookup_latency counters (bench_index: thread 0 writes, the others look up)
+LATENCY = ["p50_ns", "p99_ns", "p999_ns", "writer_ops_per_s", "clock_overhead_ns"]
 
 
 def is_anchor(c):
@@ -43,7 +48,7 @@ def n_key(n):
 def load(paths):
     """Returns cells[(n, workload, contender, threads)] and the core count."""
     cells = defaultdict(lambda: {"ips": [], "bpk": [], "load": [], "failed": 0, "errors": set(),
-                                 "agg": {}})
+                                 "agg": {}, "ctr": defaultdict(list)})
     cores = None
     for path in paths:
         with open(path) as f:
@@ -69,6 +74,9 @@ def load(paths):
                 cell["bpk"].append(e["bytes_per_key"])
             if "load_avg_1m" in e:
                 cell["load"].append(e["load_avg_1m"])
+            for c in LATENCY:
+                if c in e:
+                    cell["ctr"][c].append(e[c])
     return cells, cores
 
 
@@ -143,13 +151,53 @@ def main(paths):
                     print(f"| {label} | " + " | ".join(row) + " |")
         print()
 
+        mv = [k for k in MULTI_VALS if any(x[1] == f"multi{k}_insert" for x in ks)]
+        if mv:
+            print("### Multi-value: resident bytes per key after the fill "
+                  "(K values a key; payload 32 + 32 K)\n")
+            print("| contender | " + " | ".join(f"K={k}, {c} thr" for k in mv for c in tcols[:2]) + " |")
+            print("|---|" + "---:|" * (len(mv) * len(tcols[:2])))
+            for c in contenders:
+                row = [fmt(cells.get((n, f"multi{k}_insert", c, t)), "bpk", 0) for k in mv for t in threads[:2]]
+                if any(row):
+                    print(f"| {c} | " + " | ".join(row) + " |")
+            print()
+
+        lat = [k for k in ks if k[1] == "lookup_latency"]
+        if lat:
+            lthreads = sorted({k[3] for k in lat})
+            print("### Lookup latency while one writer inserts/deletes (ns; p50 / p99 / p999; "
+                  "threads = 1 writer + T-1 readers)\n")
+            print("| contender | " + " | ".join(f"{t}{'*' if t > cores else ''} thr" for t in lthreads)
+                  + " | writer Mops/s at " + str(lthreads[0]) + " thr |")
+            print("|---|" + "---:|" * (len(lthreads) + 1))
+            for c in contenders:
+                row = []
+                for t in lthreads:
+                    cell = cells.get((n, "lookup_latency", c, t))
+                    if not cell or not cell["ctr"]["p50_ns"]:
+                        row.append("FAILED" if cell and cell["failed"] else "")
+                        continue
+                    row.append(" / ".join(f"{statistics.median(cell['ctr'][q]):.0f}"
+                                          for q in ("p50_ns", "p99_ns", "p999_ns")))
+                cell = cells.get((n, "lookup_latency", c, lthreads[0]))
+                wr = cell["ctr"]["writer_ops_per_s"] if cell else []
+                row.append(f"{statistics.median(wr) / 1e6:.2f}" if wr else "")
+                if any(row):
+                    print(f"| {c} | " + " | ".join(row) + " |")
+            ov = [x for k in lat for x in cells[k]["ctr"]["clock_overhead_ns"]]
+            if ov:
+                print(f"\nOne lookup in 8 is timed with two clock_gettime(CLOCK_MONOTONIC) calls; "
+                      f"the pair itself costs ~{statistics.median(ov):.0f} ns (included).")
+            print()
+
         t = 2 if 2 in threads else threads[-1]
         print(f"### cidstore against the anchors at {t} threads (ratio > 1: cidstore ahead)\n")
         anchors = [c for c in contenders if is_anchor(c)]
         print("| workload | cidstore | best anchor | ratio to best | "
               + " | ".join(f"vs {a}" for a in anchors) + " |")
         print("|---|---:|---|---:|" + "---:|" * len(anchors))
-        for w in ("insert", "lookup", "mix90_10"):
+        for w in [w for w in workloads if not w.endswith("_seq")]:
             cs = cells.get((n, w, "cidstore", t))
             mine = median(cs, "ips") if cs else None
             vals = {a: median(cells[(n, w, a, t)], "ips") for a in anchors if (n, w, a, t) in cells}

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Turn bench_index Google Benchmark JSON into PNG charts.
+
+usage: bench/plot.py [--out DIR] [--prefix index-] [--title-note TEXT] RESULT.json [MORE.json ...]
+
+One chart per (N, workload): median Mops/s (repetitions of all files
+pooled, as summarize.py does) against thread count, one line per contender;
+thread counts above the core count are shaded as oversubscribed.  Plus one
+chart per N of lookup latency under a writer (p50 / p99 / p999 against
+threads, log scale).  Files: DIR/<prefix><workload>-<N>.png and
+DIR/<prefix>latency-<N>.png (DIR defaults to the first JSON's directory).
+
+Uses python3-matplotlib when it can be imported (Debian's package lives in
+/usr/lib/python3/dist-packages: run with /usr/bin/python3 if another python3
+comes first on PATH); otherwise writes gnuplot scripts next to the PNGs and
+runs gnuplot.
+"""
+import os
+import statistics
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from summarize import CONTENDERS, WORKLOADS, load, median, n_key, order  # noqa: E402
+
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:
+    plt = None
+
+MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*"]
+UNITS = {"lookup_latency": "lookups, Mops/s (1 writer + T-1 readers)"}
+
+
+def series(cells):
+    """{(n, workload): {contender: [(threads, Mops/s), ...]}} of successful medians."""
+    out = {}
+    for (n, w, c, t), cell in cells.items():
+        v = median(cell, "ips")
+        if v is None:
+            continue
+        out.setdefault((n, w), {}).setdefault(c, []).append((t, v))
+    for d in out.values():
+        for pts in d.values():
+            pts.sort()
+    return out
+
+
+def latency_series(cells):
+    out = {}
+    for (n, w, c, t), cell in cells.items():
+        if w != "lookup_latency" or not cell["ctr"]["p50_ns"]:
+            continue
+        q = tuple(statistics.median(cell["ctr"][k]) for k in ("p50_ns", "p99_ns", "p999_ns"))
+        out.setdefault(n, {}).setdefault(c, []).append((t, q))
+    for d in out.values():
+        for pts in d.values():
+            pts.sort()
+    return out
+
+
+def title(w, n, note):
+    return f"{w}, N = {n} keys" + (f" ({note})" if note else "")
+
+
+def plot_mpl(path, w, n, lines, cores, note, threads):
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    for i, c in enumerate(order(lines, CONTENDERS)):
+        xs, ys = zip(*lines[c])
+        ax.plot(xs, ys, marker=MARKERS[i % len(MARKERS)], linewidth=2 if c == "cidstore" else 1.2,
+                label=c)
+    if max(threads) > cores:
+        ax.axvspan(cores + 0.01, max(threads) * 1.15, color="0.92", zorder=0)
+        ax.text(cores * 1.05, ax.get_ylim()[1] * 0.97, "oversubscribed", va="top", color="0.4")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(threads)
+    ax.set_xticklabels([str(t) for t in threads])
+    ax.set_xlabel(f"threads ({cores} cores)")
+    ax.set_ylabel(UNITS.get(w, "Mops/s" if not w.startswith("multi") else "values, Mops/s"))
+    ax.set_ylim(bottom=0)
+    ax.set_title(title(w, n, note))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_latency_mpl(path, n, lines, cores, note, threads):
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.8), dpi=110, sharey=True)
+    for j, q in enumerate(("p50", "p99", "p999")):
+        ax = axes[j]
+        for i, c in enumerate(order(lines, CONTENDERS)):
+            xs = [t for t, _ in lines[c]]
+            ys = [v[j] for _, v in lines[c]]
+            ax.plot(xs, ys, marker=MARKERS[i % len(MARKERS)], linewidth=2 if c == "cidstore" else 1.2,
+                    label=c)
+        ax.set_yscale("log")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(threads)
+        ax.set_xticklabels([str(t) for t in threads])
+        ax.set_xlabel(f"threads (1 writer + T-1 readers; {cores} cores)")
+        ax.set_title(f"lookup {q}")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("ns (log)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title("lookup latency while a writer inserts/deletes", n, note))
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def gnuplot(path, ttl, ylabel, lines, cores, log_y=False):
+    """Fallback: one .dat block per contender, a .gp script, run gnuplot."""
+    base = os.path.splitext(path)[0]
+    with open(base + ".dat", "w") as f:
+        for c in order(lines, CONTENDERS):
+            f.write(f'"{c}"\n')
+            for t, v in lines[c]:
+                f.write(f"{t} {v}\n")
+            f.write("\n\n")
+    names = order(lines, CONTENDERS)
+    plots = ", ".join(f"'{base}.dat' index {i} using 1:2 with linespoints title '{c}'"
+                      for i, c in enumerate(names))
+    with open(base + ".gp", "w") as f:
+        f.write(f"set terminal pngcairo size 880,550\nset output '{path}'\n"
+                f"set title \"{ttl}\"\nset xlabel 'threads ({cores} cores)'\nset ylabel '{ylabel}'\n"
+                f"set logscale x 2\nset grid\nset key outside right\n"
+                + ("set logscale y\n" if log_y else "set yrange [0:*]\n")
+                + f"plot {plots}\n")
+    subprocess.run(["gnuplot", base + ".gp"], check=True)
+
+
+def main(argv):
+    out, prefix, note, paths = None, "index-", "", []
+    it = iter(argv)
+    for a in it:
+        if a == "--out":
+            out = next(it)
+        elif a == "--prefix":
+            prefix = next(it)
+        elif a == "--title-note":
+            note = next(it)
+        elif a in ("-h", "--help"):
+            print(__doc__.strip())
+            return 0
+        else:
+            paths.append(a)
+    if not paths:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    out = out or os.path.dirname(os.path.abspath(paths[0]))
+    os.makedirs(out, exist_ok=True)
+    cells, cores = load(paths)
+    cores = cores or 2
+    threads = sorted({k[3] for k in cells})
+    written = []
+    for (n, w), lines in sorted(series(cells).items(), key=lambda x: (n_key(x[0][0]), WORKLOADS.index(x[0][1]) if x[0][1] in WORKLOADS else 99, x[0][1])):
+        path = os.path.join(out, f"{prefix}{w}-{n}.png")
+        if plt:
+            plot_mpl(path, w, n, lines, cores, note, threads)
+        else:
+            gnuplot(path, title(w, n, note), "Mops/s", lines, cores)
+        written.append(path)
+    for n, lines in latency_series(cells).items():
+        path = os.path.join(out, f"{prefix}latency-{n}.png")
+        lthreads = sorted({t for pts in lines.values() for t, _ in pts})
+        if plt:
+            plot_latency_mpl(path, n, lines, cores, note, lthreads)
+        else:
+            p99 = {c: [(t, q[1]) for t, q in pts] for c, pts in lines.items()}
+            gnuplot(path, title("lookup p99 latency while a writer inserts/deletes", n, note),
+                    "p99 ns", p99, cores, log_y=True)
+        written.append(path)
+    print(f"{'matplotlib' if plt else 'gnuplot'}: wrote {len(written)} charts to {out}")
+    for p in written:
+        print(f"  {p}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
