@@ -393,6 +393,18 @@ static inline unsigned side_of(uint64_t h, unsigned depth)
 	return (unsigned)((h >> (63 - depth)) & 1);
 }
 
+/* Walks over the leaves in hash order: the leaf of the given depth holding
+ * hash c covers [c & ~(size - 1), + size), size = 2^(64 - depth); buckets
+ * only split, so the next leaf starts exactly where this one ends.  Returns
+ * that start, or 0 once the last leaf is done (the walk wrapped). */
+static inline uint64_t leaf_next(uint64_t c, unsigned depth)
+{
+	if (depth == 0)
+		return 0;
+	uint64_t size = 1ULL << (64 - depth);
+	return (c & ~(size - 1)) + size;
+}
+
 /* The live bucket for h.  Compresses the directory entry when it had to
  * follow forwarding (only to buckets the entry can address). */
 static struct bucket *route(struct idx *ix, uint64_t h)
@@ -518,6 +530,19 @@ static int find_keyed(struct bucket *b, const cid_t *key, unsigned fp)
 /* ------------------------------------------------------------------ */
 
 static void rebuild(struct idx *ix, ep_rec_t *r, unsigned want_depth);
+
+/* Parks a forwarded bucket on the limbo stack (a Treiber stack emptied
+ * only whole, by rebuild's exchange, so there is no ABA).  Returns the new
+ * count.  release: limbo_next (and b's fwd) before the bucket is seen. */
+static uint64_t limbo_push(struct idx *ix, struct bucket *b)
+{
+	struct bucket *top = atomic_load_explicit(&ix->limbo, memory_order_relaxed);
+	do
+		b->limbo_next = top;
+	while (!atomic_compare_exchange_weak_explicit(&ix->limbo, &top, b,
+			memory_order_release, memory_order_relaxed));
+	return atomic_fetch_add_explicit(&ix->limbo_n, 1, memory_order_relaxed) + 1;
+}
 
 /*
  * Moves every entry of b's range in d below b: an entry still holding b or
@@ -676,12 +701,7 @@ static int split(struct idx *ix, ep_rec_t *r, struct bucket *b)
 	if (direct) {
 		ep_retire(r, &b->ep, bucket_free_cb);
 	} else {
-		struct bucket *top = atomic_load_explicit(&ix->limbo, memory_order_relaxed);
-		do
-			b->limbo_next = top;
-		while (!atomic_compare_exchange_weak_explicit(&ix->limbo, &top, b,
-				memory_order_release, memory_order_relaxed));
-		nl = atomic_fetch_add_explicit(&ix->limbo_n, 1, memory_order_relaxed) + 1;
+		nl = limbo_push(ix, b);
 	}
 	if (nd > d->depth && d->depth < MAX_DIR_DEPTH)
 		rebuild(ix, r, nd);
@@ -729,13 +749,8 @@ static void rebuild(struct idx *ix, ep_rec_t *r, unsigned want_depth)
 	if (!nd) {
 		/* Put the grabbed buckets back; try again later. */
 		while (grab) {
-			struct bucket *n = grab->limbo_next, *top;
-			top = atomic_load_explicit(&ix->limbo, memory_order_relaxed);
-			do
-				grab->limbo_next = top;
-			while (!atomic_compare_exchange_weak_explicit(&ix->limbo, &top, grab,
-					memory_order_release, memory_order_relaxed));
-			atomic_fetch_add_explicit(&ix->limbo_n, 1, memory_order_relaxed);
+			struct bucket *n = grab->limbo_next;
+			limbo_push(ix, grab);
 			grab = n;
 		}
 		atomic_fetch_add_explicit(&ix->rseq, 1, memory_order_seq_cst);
@@ -762,12 +777,7 @@ static void rebuild(struct idx *ix, ep_rec_t *r, unsigned want_depth)
 		if (grab->depth < ng) {
 			ep_retire(r, &grab->ep, bucket_free_cb);
 		} else {
-			struct bucket *top = atomic_load_explicit(&ix->limbo, memory_order_relaxed);
-			do
-				grab->limbo_next = top;
-			while (!atomic_compare_exchange_weak_explicit(&ix->limbo, &top, grab,
-					memory_order_release, memory_order_relaxed));
-			atomic_fetch_add_explicit(&ix->limbo_n, 1, memory_order_relaxed);
+			limbo_push(ix, grab);
 		}
 		grab = next;
 	}
@@ -1205,11 +1215,10 @@ int idx_scan(idx_t *ix, cidstore_scan_fn fn, void *ctx)
 	if (!sb.vals)
 		return CIDSTORE_ENOMEM;
 	int ret = 0;
-	/* Walk the leaves in hash order: the leaf holding hash c covers
-	 * [c, c + 2^(64-depth)); buckets only split, so the next leaf starts
-	 * exactly where this one ended and no key is visited twice. */
+	/* Leaf by leaf (leaf_next): no key is visited twice; the section ends
+	 * before the callbacks run. */
 	uint64_t c = 0;
-	for (;;) {
+	do {
 		ep_enter(r);
 		struct bucket *b = route(ix, c);
 		int rc = scan_collect(b, &sb);
@@ -1223,14 +1232,8 @@ int idx_scan(idx_t *ix, cidstore_scan_fn fn, void *ctx)
 			ret = fn(&sb.keys[k].key, sb.vals + sb.keys[k].off, sb.keys[k].n, ctx);
 		if (ret)
 			break;
-		if (depth == 0)
-			break;
-		uint64_t size = 1ULL << (64 - depth);
-		uint64_t start = c & ~(size - 1);
-		c = start + size;
-		if (c == 0)
-			break; /* wrapped: last leaf done */
-	}
+		c = leaf_next(c, depth);
+	} while (c != 0);
 	free(sb.vals);
 	return ret;
 }
@@ -1262,17 +1265,12 @@ void idx_stats(idx_t *ix, cidstore_stats_t *st)
 		st->global_depth = d->depth;
 		unsigned maxd = 0;
 		uint64_t c = 0;
-		for (;;) {
+		do {
 			struct bucket *b = route(ix, c);
 			if (b->depth > maxd)
 				maxd = b->depth;
-			if (b->depth == 0)
-				break;
-			uint64_t size = 1ULL << (64 - b->depth);
-			c = (c & ~(size - 1)) + size;
-			if (c == 0)
-				break;
-		}
+			c = leaf_next(c, b->depth);
+		} while (c != 0);
 		st->max_local_depth = maxd;
 		ep_exit(r);
 	}
@@ -1339,14 +1337,10 @@ void idx_destroy(idx_t *ix)
 	 * directories are unreachable from what follows). */
 	ep_domain_fini(&ix->ep);
 	struct dir *d = atomic_load_explicit(&ix->cur, memory_order_relaxed);
-	/* Leaves in hash order; route() is safe without a section here. */
+	/* Leaves in hash order; no other thread runs, so no section is needed. */
 	uint64_t c = 0;
-	for (;;) {
-		size_t i = dir_slot(d, c);
-		struct bucket *b = atomic_load_explicit(&d->e[i], memory_order_relaxed);
-		struct fwd *f;
-		while ((f = atomic_load_explicit(&b->fwd, memory_order_relaxed)) != NULL)
-			b = f->child[side_of(c, b->depth)];
+	do {
+		struct bucket *b = route(ix, c);
 		unsigned depth = b->depth;
 		for (int k = 0; k < SLOTS; k++) {
 			uint64_t m = atomic_load_explicit(&b->slot[k].meta, memory_order_relaxed);
@@ -1354,13 +1348,8 @@ void idx_destroy(idx_t *ix)
 				vset_free(ix, atomic_load_explicit(&b->slot[k].vs, memory_order_relaxed));
 		}
 		bucket_free(NULL, b);
-		if (depth == 0)
-			break;
-		uint64_t size = 1ULL << (64 - depth);
-		c = (c & ~(size - 1)) + size;
-		if (c == 0)
-			break;
-	}
+		c = leaf_next(c, depth);
+	} while (c != 0);
 	/* Limbo buckets are forwarded: free their fwd (their vsets belong to
 	 * the children) only now, after the walk above followed it. */
 	struct bucket *x = atomic_load_explicit(&ix->limbo, memory_order_relaxed);
@@ -1393,7 +1382,7 @@ int idx_valid(idx_t *ix)
 	int ret = 0;
 	ep_enter(r);
 	uint64_t c = 0;
-	for (;;) {
+	do {
 		struct bucket *b = route(ix, c);
 		uint64_t mask = b->depth ? ~0ULL << (64 - b->depth) : 0;
 		if ((c & mask) != b->prefix)
@@ -1422,13 +1411,8 @@ int idx_valid(idx_t *ix)
 					ret = CIDSTORE_ECORRUPT;
 			}
 		}
-		if (b->depth == 0)
-			break;
-		uint64_t size = 1ULL << (64 - b->depth);
-		c = (c & ~(size - 1)) + size;
-		if (c == 0)
-			break;
-	}
+		c = leaf_next(c, b->depth);
+	} while (c != 0);
 	ep_exit(r);
 	return ret;
 }

@@ -57,13 +57,20 @@ void store_fail(cidstore_t *s, int err, const char *why)
 	pthread_mutex_unlock(&s->fail_mu);
 }
 
+/* The store fails with the WAL's own reason when it has one. */
+static void fail_from_wal(cidstore_t *s, int err, const char *what)
+{
+	const char *why = wal_failure(s->wal);
+	store_fail(s, err, why ? why : what);
+}
+
 int store_log_hook(void *ctx, int op, const cid_t *key, const cid_t *val, uint64_t *lsn)
 {
 	cidstore_t *s = ctx;
 	static const cid_t zero;
 	int rc = wal_append(s->wal, op, key, val ? val : &zero, 0, lsn);
 	if (rc < 0)
-		store_fail(s, rc, wal_failure(s->wal) ? wal_failure(s->wal) : "WAL append");
+		fail_from_wal(s, rc, "WAL append");
 	return rc;
 }
 
@@ -78,7 +85,7 @@ static int txn_hook(void *ctx, int op, const cid_t *key, const cid_t *val, uint6
 	static const cid_t zero;
 	int rc = wal_append(t->s->wal, op, key, val ? val : &zero, t->txn, lsn);
 	if (rc < 0)
-		store_fail(t->s, rc, "WAL append");
+		fail_from_wal(t->s, rc, "WAL append");
 	return rc;
 }
 
@@ -91,7 +98,7 @@ int store_after_write(cidstore_t *s, long rc, uint64_t lsn)
 	uint64_t target = rc > 0 ? lsn : wal_next_lsn(s->wal) - 1;
 	int w = wal_wait(s->wal, target);
 	if (w < 0)
-		store_fail(s, w, wal_failure(s->wal) ? wal_failure(s->wal) : "fdatasync");
+		fail_from_wal(s, w, "fdatasync");
 	return w;
 }
 
@@ -104,7 +111,7 @@ int store_apply_logged(cidstore_t *s, const cidstore_op_t *ops, size_t n)
 	int rc = wal_reserve(s->wal, 1, &start);
 	if (rc < 0) {
 		pthread_rwlock_unlock(bl);
-		store_fail(s, rc, "WAL reserve");
+		fail_from_wal(s, rc, "WAL reserve");
 		return rc;
 	}
 	/* The transaction id is the LSN of its TXN_START: unique forever. */
@@ -137,13 +144,13 @@ int store_apply_logged(cidstore_t *s, const cidstore_op_t *ops, size_t n)
 	rc = wal_append(s->wal, WAL_OP_TXN_COMMIT, &zero, &zero, start, &commit);
 	pthread_rwlock_unlock(bl);
 	if (rc < 0) {
-		store_fail(s, rc, "WAL append");
+		fail_from_wal(s, rc, "WAL append");
 		return rc;
 	}
 	if (s->opts.durability == CIDSTORE_DURABILITY_SYNC) {
 		rc = wal_wait(s->wal, commit);
 		if (rc < 0) {
-			store_fail(s, rc, "fdatasync");
+			fail_from_wal(s, rc, "fdatasync");
 			return rc;
 		}
 	}
@@ -194,7 +201,7 @@ static int rec_reset(void *ctx)
 	int rc = idx_create(&io, &nix);
 	if (rc)
 		return rc;
-	idx_destroy(s->ix);
+	idx_destroy(s->ix); /* NULL at open: prepare_index makes the first one */
 	s->ix = nix;
 	return 0;
 }
@@ -408,7 +415,7 @@ void store_durable_stats(cidstore_t *s, cidstore_stats_t *out)
 		out->wal_fsyncs = ws.fsyncs;
 		out->wal_records = ws.records;
 		if (ws.failed && !atomic_load_explicit(&s->failed, memory_order_acquire))
-			store_fail(s, CIDSTORE_EIO, wal_failure(s->wal) ? wal_failure(s->wal) : "WAL");
+			fail_from_wal(s, CIDSTORE_EIO, "WAL");
 	}
 	out->checkpoints = atomic_load_explicit(&s->checkpoints, memory_order_relaxed);
 	if (atomic_load_explicit(&s->failed, memory_order_acquire)) {

@@ -107,14 +107,9 @@ int cidstore_open_io(const cidstore_options_t *o, const struct log_io *io, cidst
 	s->io = io_or_posix(io);
 	pthread_mutex_init(&s->gil, NULL);
 	pthread_mutex_init(&s->fail_mu, NULL);
-	idx_options_t iop = {.seed = o->seed, .initial_depth = o->initial_depth};
-	rc = idx_create(&iop, &s->ix);
-	if (rc) {
-		s->ix = NULL;
-		handle_free(s);
-		return rc;
-	}
 	if (o->dir) {
+		/* store_durable_open creates the index once it knows the store's
+		 * own seed and the size of its newest checkpoint. */
 		s->durable = true;
 		s->dir_path = strdup(o->dir);
 		if (!s->dir_path) {
@@ -130,6 +125,13 @@ int cidstore_open_io(const cidstore_options_t *o, const struct log_io *io, cidst
 		}
 	} else {
 		s->opts.durability = CIDSTORE_DURABILITY_NONE;
+		idx_options_t iop = {.seed = o->seed, .initial_depth = o->initial_depth};
+		rc = idx_create(&iop, &s->ix);
+		if (rc) {
+			s->ix = NULL;
+			handle_free(s);
+			return rc;
+		}
 	}
 	*out = s;
 	return 0;
@@ -156,6 +158,13 @@ static inline int write_gate(cidstore_t *s)
 {
 	/* acquire: pairs with store_fail's release */
 	return atomic_load_explicit(&s->failed, memory_order_acquire) ? CIDSTORE_EIO : 0;
+}
+
+/* After a write: SYNC durability waits for its record (durable.c). */
+static inline long write_done(cidstore_t *s, long rc, const idx_hook_t *h)
+{
+	int w = s->wal ? store_after_write(s, rc, h->lsn) : 0;
+	return w < 0 ? w : rc;
 }
 
 static inline idx_hook_t *hook_of(cidstore_t *s, idx_hook_t *h)
@@ -190,8 +199,7 @@ CIDSTORE_API int cidstore_insert(cidstore_t *s, const cid_t *key, const cid_t *v
 	gil_lock(s);
 	int rc = idx_insert(s->ix, key, val, hook_of(s, &h));
 	gil_unlock(s);
-	int w = s->wal ? store_after_write(s, rc, h.lsn) : 0;
-	return w < 0 ? w : rc;
+	return write_done(s, rc, &h);
 }
 
 CIDSTORE_API int cidstore_delete_value(cidstore_t *s, const cid_t *key, const cid_t *val)
@@ -204,8 +212,7 @@ CIDSTORE_API int cidstore_delete_value(cidstore_t *s, const cid_t *key, const ci
 	gil_lock(s);
 	int rc = idx_delete_value(s->ix, key, val, hook_of(s, &h));
 	gil_unlock(s);
-	int w = s->wal ? store_after_write(s, rc, h.lsn) : 0;
-	return w < 0 ? w : rc;
+	return write_done(s, rc, &h);
 }
 
 CIDSTORE_API long cidstore_delete_key(cidstore_t *s, const cid_t *key)
@@ -218,8 +225,7 @@ CIDSTORE_API long cidstore_delete_key(cidstore_t *s, const cid_t *key)
 	gil_lock(s);
 	long rc = idx_delete_key(s->ix, key, hook_of(s, &h));
 	gil_unlock(s);
-	int w = s->wal ? store_after_write(s, rc, h.lsn) : 0;
-	return w < 0 ? w : rc;
+	return write_done(s, rc, &h);
 }
 
 CIDSTORE_API long cidstore_lookup(cidstore_t *s, const cid_t *key, cid_t *out, size_t cap)
