@@ -23,6 +23,8 @@
  *   | apply / sync / checkpoint    |                                         |
  *   | close                        | nothing: no other call on the same      |
  *   |                              | store may be running or start after it  |
+ *   | wal_read / verify            | anything (they take a path, no handle,  |
+ *   |                              | and no lock)                            |
  */
 #ifndef CIDSTORE_H
 #define CIDSTORE_H
@@ -271,6 +273,130 @@ CIDSTORE_API const char *cidstore_strerror(int err);
 
 /* The library's version string (CIDSTORE_VERSION_STRING of the build). */
 CIDSTORE_API const char *cidstore_version(void);
+
+/* ---------------------------------------------------------------------- */
+/* Store directory inspection (read-only)                                  */
+/* ---------------------------------------------------------------------- */
+/*
+ * These calls read the files of a store directory (WAL segments
+ * wal-<LSN>.log and checkpoints ckpt-<LSN>.ckpt) with the validation code
+ * recovery uses, and change nothing: no file is written, cut, created or
+ * removed, and the directory's LOCK is not taken.  So they also work on a
+ * directory that a store (in this or another process) has open; the
+ * result is then a snapshot of files that are being written: the newest
+ * segment's tail may look torn (a record being appended), a segment or
+ * checkpoint removed by a concurrent checkpoint gives CIDSTORE_EIO, and a
+ * record appended while the tail was being checked can, rarely, look like
+ * a bad record followed by a valid one (CIDSTORE_ECORRUPT).  On a closed
+ * store the answer is exact.  Both calls are thread-safe (no shared state) and
+ * wait for the disk only.
+ */
+
+/* The kinds of WAL record (the on-disk opcodes). */
+typedef enum cidstore_wal_op {
+	CIDSTORE_WAL_INSERT = 1,         /* key, value */
+	CIDSTORE_WAL_DELETE_VALUE = 2,   /* key, value */
+	CIDSTORE_WAL_DELETE_KEY = 3,     /* key (value zero) */
+	CIDSTORE_WAL_TXN_START = 4,      /* a batch (cidstore_apply) begins: txn */
+	CIDSTORE_WAL_TXN_COMMIT = 5,     /* ... and is complete: txn */
+	CIDSTORE_WAL_TXN_ABORT = 6,      /* ... and is dropped: txn */
+	CIDSTORE_WAL_CHECKPOINT = 7,     /* checkpoint marker */
+	CIDSTORE_WAL_SEGMENT_HEADER = 8, /* record 0 of every segment file */
+} cidstore_wal_op_t;
+
+/* "insert", "delete_value", "delete_key", "txn_start", "txn_commit",
+ * "txn_abort", "checkpoint", "segment_header"; "unknown" for any other op.
+ * Static strings, never NULL.  Thread-safe, never waits. */
+CIDSTORE_API const char *cidstore_wal_op_name(int op);
+
+/* One valid WAL record. */
+typedef struct cidstore_wal_record {
+	uint64_t segment; /* first LSN of the segment file = its name (wal-<16 hex>.log) */
+	uint64_t offset;  /* byte offset of the record in that file (0: the header) */
+	uint64_t lsn;     /* SEGMENT_HEADER: the segment's first LSN (a header uses none) */
+	int op;           /* cidstore_wal_op_t */
+	unsigned flags;   /* bit 0: part of a transaction (txn != 0) */
+	uint64_t txn;     /* transaction id (the LSN of its TXN_START), 0 if none */
+	uint64_t wall_ns; /* hybrid time: ns since the epoch (CLOCK_REALTIME, never goes back) */
+	uint16_t shard;   /* hybrid time: shard id */
+	uint32_t seq;     /* hybrid time: sequence within one ns */
+	cid_t key;        /* SEGMENT_HEADER: w[0] magic "CIDSWAL1", w[1] format version,
+			     w[2] segment size in bytes */
+	cid_t value;      /* zero for DELETE_KEY, TXN_*, SEGMENT_HEADER */
+} cidstore_wal_record_t;
+
+/* Called by cidstore_wal_read for each record; rec is valid only during the
+ * call.  A non-zero return stops reading and is returned by
+ * cidstore_wal_read. */
+typedef int (*cidstore_wal_fn)(const cidstore_wal_record_t *rec, void *ctx);
+
+typedef struct cidstore_wal_summary {
+	uint64_t segments;  /* segment files read */
+	uint64_t records;   /* valid records read (headers excluded; also those
+			       before from_lsn) */
+	uint64_t first_lsn; /* first LSN of the oldest segment (0 without one) */
+	uint64_t last_lsn;  /* LSN of the last valid record (first_lsn - 1 when the
+			       log holds none, 0 without segments) */
+	uint64_t bytes;     /* total size of the segment files read */
+	int torn;           /* 1: the newest segment ends in a torn write */
+	uint64_t torn_segment, torn_offset; /* where (segment = its first LSN) */
+	char message[256];  /* on error: the file, the offset and why */
+} cidstore_wal_summary_t;
+
+/* Reads every WAL segment of the store directory dir, oldest first (also
+ * those a checkpoint already covers), and validates every record exactly
+ * as recovery does.  fn (may be NULL: only validate and count) is called
+ * in LSN order for each valid record with lsn >= from_lsn, and for each
+ * segment header whose first LSN >= from_lsn (op SEGMENT_HEADER), as it is
+ * read: when an error is found later, the records before it have been
+ * delivered.  out (may be NULL) gets the summary, also on error.
+ * A torn tail of the newest segment (a write cut by a crash) is reported
+ * in out->torn and is not an error: recovery would cut it.
+ * Returns 0; fn's non-zero return when it stopped the reading;
+ * CIDSTORE_ECORRUPT (a bad record followed by valid ones, a bad record or
+ * header in an older segment, an LSN gap inside or between segments:
+ * out->message names the file and offset); CIDSTORE_EVERSION (a file of a
+ * newer format); CIDSTORE_EINVAL (dir NULL or empty, missing, or not a
+ * directory: out->message says which); CIDSTORE_EIO (a read failed);
+ * CIDSTORE_ENOMEM.  Changes nothing, takes no lock (see above).
+ * Thread-safe.  Waits for: the disk. */
+CIDSTORE_API int cidstore_wal_read(const char *dir, uint64_t from_lsn, cidstore_wal_fn fn,
+				   void *ctx, cidstore_wal_summary_t *out);
+
+typedef struct cidstore_verify_result {
+	int have_checkpoint;        /* recovery would load a checkpoint */
+	int checkpoint_fallback;    /* ... not the newest one (that one is corrupt),
+				       or none although checkpoint files exist */
+	uint64_t checkpoint_lsn;    /* the loaded checkpoint's LSN (0 without) */
+	uint64_t checkpoint_keys, checkpoint_values;
+	uint64_t checkpoints;       /* checkpoint files present */
+	uint64_t segments;          /* segment files recovery reads (from the one
+				       holding checkpoint_lsn + 1) */
+	uint64_t records;           /* valid records in them (headers excluded) */
+	uint64_t last_lsn;          /* the last valid LSN: the store goes on after it */
+	int torn;                   /* 1: a torn tail recovery would cut */
+	uint64_t torn_segment, torn_offset; /* where (segment = its first LSN) */
+	uint64_t txn_committed;     /* batches recovery would apply */
+	uint64_t txn_dropped;       /* batches aborted or never committed */
+	char message[256];          /* on error: the file, the offset and why */
+} cidstore_verify_result_t;
+
+/* Checks that the store directory dir would recover, without changing it
+ * or loading anything: every checkpoint recovery would try is read and
+ * CRC-checked (newest first, falling back from a corrupt one exactly as
+ * recovery does), and every WAL segment recovery needs is validated record
+ * by record, with the transaction bookkeeping of replay.  out must not be
+ * NULL; it is filled also on error.
+ * Returns 0 (the directory would recover; a torn tail is reported in
+ * out->torn, not an error; an empty directory is a valid empty store);
+ * CIDSTORE_ECORRUPT (a bad record followed by valid ones or in an older
+ * segment, an LSN gap, a missing segment, no usable checkpoint, a log that
+ * ends before a checkpoint's end LSN); CIDSTORE_EVERSION (a file of a newer
+ * format); CIDSTORE_EINVAL (dir or out NULL, dir empty, missing or not a
+ * directory); CIDSTORE_EIO; CIDSTORE_ENOMEM.  out->message says why, naming
+ * the file and offset.  Changes nothing, takes no lock (see above).
+ * Thread-safe.  Waits for: the disk. */
+CIDSTORE_API int cidstore_verify(const char *dir, cidstore_verify_result_t *out);
 
 #ifdef __cplusplus
 }

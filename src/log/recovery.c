@@ -286,6 +286,11 @@ struct recov_state {
 	const struct recov_apply *ap;
 	unsigned flags;
 	struct recov_result *out;
+	/* recov_read_log: every segment from the oldest, no checkpoint, no
+	 * replay; valid records go to rec_fn (when not NULL) instead. */
+	bool log_only;
+	recov_rec_fn rec_fn;
+	void *rec_ctx;
 	bool have_base;   /* records <= base are skipped */
 	uint64_t base;
 	struct recov_pool pool;
@@ -569,6 +574,7 @@ static int recov_segment(struct recov_state *st, const char *file, uint64_t seg_
 		RECOV_FAIL(st, CIDSTORE_EIO, "%s: cannot stat", file);
 	}
 	out->segments++;
+	out->seg_bytes += size;
 
 	/* Header. */
 	struct wal_rec r;
@@ -597,6 +603,9 @@ static int recov_segment(struct recov_state *st, const char *file, uint64_t seg_
 			goto done;
 		}
 		header_ok = h == 0;
+		if (header_ok && st->rec_fn != NULL &&
+		    (rc = st->rec_fn(&r, seg_lsn, 0, st->rec_ctx)) != 0)
+			goto done;
 	}
 	if (!header_ok) {
 		/* Torn creation of the newest segment, or corruption. */
@@ -654,6 +663,12 @@ static int recov_segment(struct recov_state *st, const char *file, uint64_t seg_
 				out->records++;
 				(*expect)++;
 				se->tail_off = off + WAL_REC_SIZE;
+				if (st->log_only) {
+					if (st->rec_fn != NULL &&
+					    (rc = st->rec_fn(&r, seg_lsn, off, st->rec_ctx)) != 0)
+						goto done;
+					continue;
+				}
 				if (st->have_base && r.lsn <= st->base) {
 					out->skipped++;
 					continue;
@@ -794,6 +809,8 @@ static int recov_log(struct recov_state *st, uint64_t newest_ckpt,
 	for (size_t i = 0; i < segs.n; i++)
 		if (segs.v[i].lsn <= need)
 			s0 = i;
+	if (st->log_only) /* the whole log, whatever a checkpoint covers */
+		s0 = 0;
 	if (segs.n > 0 && s0 == segs.n) {
 		rc = CIDSTORE_ECORRUPT;
 		snprintf(out->msg, sizeof(out->msg),
@@ -955,4 +972,36 @@ int recov_verify(int dirfd, const struct log_io *io, struct recov_result *out)
 	const struct recov_apply ap = {recov_discard_load, recov_discard_apply,
 				       recov_discard_reset, NULL};
 	return recov_run(dirfd, io, &ap, 1, RECOV_READONLY, out);
+}
+
+int recov_read_log(int dirfd, const struct log_io *io, recov_rec_fn fn,
+		   void *ctx, struct recov_result *out)
+{
+	if (out == NULL)
+		return CIDSTORE_EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (dirfd < 0) {
+		snprintf(out->msg, sizeof(out->msg), "invalid argument");
+		return CIDSTORE_EINVAL;
+	}
+	struct recov_state st;
+	memset(&st, 0, sizeof(st));
+	st.dirfd = dirfd;
+	st.io = io_or_posix(io);
+	st.flags = RECOV_READONLY;
+	st.out = out;
+	st.log_only = true;
+	st.rec_fn = fn;
+	st.rec_ctx = ctx;
+	st.buf = malloc(RECOV_READ_BYTES);
+	if (st.buf == NULL) {
+		snprintf(out->msg, sizeof(out->msg), "out of memory");
+		return CIDSTORE_ENOMEM;
+	}
+	out->threads = 1;
+	double t0 = recov_now();
+	int rc = recov_log(&st, 0, 0, "");
+	out->total_seconds = out->replay_seconds = recov_now() - t0;
+	free(st.buf);
+	return rc;
 }

@@ -66,6 +66,7 @@ struct recov_result {
 	bool torn;                 /* an invalid tail was found (and cut unless READONLY) */
 	uint64_t torn_seg_lsn, torn_off; /* where */
 	uint64_t segments;         /* segment files read */
+	uint64_t seg_bytes;        /* their total size in bytes */
 	uint64_t records;          /* valid records read (headers excluded) */
 	uint64_t replayed;         /* operations passed to apply */
 	uint64_t skipped;          /* records <= ckpt_lsn */
@@ -107,5 +108,32 @@ int recov_run(int dirfd, const struct log_io *io, const struct recov_apply *ap,
  * validated).  For `cidstore verify` and tests.  Returns as recov_run; a
  * torn tail is reported in out->torn, not an error. */
 int recov_verify(int dirfd, const struct log_io *io, struct recov_result *out);
+
+struct wal_rec;
+
+/* One valid record met by recov_read_log: seg_lsn is the first LSN of its
+ * segment (the one in the file name), off its byte offset in that file.
+ * The segment header comes first (opcode WAL_OP_SEGMENT_HEADER, off 0).
+ * A non-zero return stops reading; recov_read_log returns it. */
+typedef int (*recov_rec_fn)(const struct wal_rec *r, uint64_t seg_lsn,
+			    uint64_t off, void *ctx);
+
+/* Reads every WAL segment of dirfd in LSN order, from the oldest one
+ * whatever the checkpoints say, with exactly the segment and continuity
+ * rules of recov_run (steps 2 and 3, the same code), read-only (nothing is
+ * cut or removed, like RECOV_READONLY), without checkpoints and without
+ * replay.  fn (may be NULL: validate and count only) is called for every
+ * valid record as it is read, so the records before an error have been
+ * delivered.  out: segments, seg_bytes, records, last_lsn (the first
+ * segment's first LSN - 1 when it holds no record; 0 without segments),
+ * torn / torn_seg_lsn / torn_off, msg; the checkpoint and replay fields
+ * stay zero.  Returns 0 (a torn tail of the newest segment included);
+ * CIDSTORE_ECORRUPT (bad record followed by valid ones, bad record or
+ * header in an older segment, LSN gap inside or between segments);
+ * CIDSTORE_EVERSION; CIDSTORE_EIO; CIDSTORE_ENOMEM; CIDSTORE_EINVAL; or
+ * fn's non-zero return.  out must not be NULL.
+ * Thread-safe (no shared state).  Waits for: the disk. */
+int recov_read_log(int dirfd, const struct log_io *io, recov_rec_fn fn,
+		   void *ctx, struct recov_result *out);
 
 #endif
