@@ -138,6 +138,7 @@ typedef struct json {
 	FILE *f;
 	int depth;
 	bool first[JSON_MAX_DEPTH];
+	bool compact; /* one line per top-level value (JSON Lines) */
 } json_t;
 
 static void json_string(json_t *j, const char *s)
@@ -170,13 +171,15 @@ static void json_sep(json_t *j, const char *key)
 		if (!j->first[j->depth])
 			fputc(',', j->f);
 		j->first[j->depth] = false;
-		fputc('\n', j->f);
-		for (int i = 0; i < j->depth; i++)
-			fputs("  ", j->f);
+		if (!j->compact) {
+			fputc('\n', j->f);
+			for (int i = 0; i < j->depth; i++)
+				fputs("  ", j->f);
+		}
 	}
 	if (key != NULL) {
 		json_string(j, key);
-		fputs(": ", j->f);
+		fputs(j->compact ? ":" : ": ", j->f);
 	}
 }
 
@@ -194,7 +197,7 @@ static void json_close(json_t *j, char c)
 	bool empty = j->first[j->depth];
 	if (j->depth > 0)
 		j->depth--;
-	if (!empty) {
+	if (!empty && !j->compact) {
 		fputc('\n', j->f);
 		for (int i = 0; i < j->depth; i++)
 			fputs("  ", j->f);
@@ -1907,60 +1910,574 @@ static int cmd_checkpoint(int argc, char **argv)
 	return close_store(cmd, s, EXIT_OK);
 }
 
+/* ---------------------------------------------------------------------- */
+/* verify, wal dump, wal analyze: read-only, through cidstore_verify and    */
+/* cidstore_wal_read (no store is opened, no lock is taken).                */
+/* ---------------------------------------------------------------------- */
+
+/* "ECORRUPT" etc. for JSON; NULL for 0. */
+static const char *err_name(int err)
+{
+	switch (err) {
+	case 0: return NULL;
+	case CIDSTORE_EINVAL: return "EINVAL";
+	case CIDSTORE_ENOMEM: return "ENOMEM";
+	case CIDSTORE_EIO: return "EIO";
+	case CIDSTORE_ECORRUPT: return "ECORRUPT";
+	case CIDSTORE_EVERSION: return "EVERSION";
+	case CIDSTORE_EBUSY: return "EBUSY";
+	case CIDSTORE_ENOTSUP: return "ENOTSUP";
+	case CIDSTORE_ERDONLY: return "ERDONLY";
+	case CIDSTORE_ERANGE: return "ERANGE";
+	default: return "EUNKNOWN";
+	}
+}
+
+/* "wal-<16 hex>.log": the segment file that starts at lsn. */
+static const char *seg_file(uint64_t lsn, char *buf, size_t n)
+{
+	snprintf(buf, n, "wal-%016" PRIx64 ".log", lsn);
+	return buf;
+}
+
+/* ISO-8601 UTC with nanoseconds: 2025-01-31T12:34:56.123456789Z. */
+static const char *fmt_wall(uint64_t ns, char *buf, size_t n)
+{
+	time_t sec = (time_t)(ns / 1000000000u);
+	struct tm tm;
+	size_t k = 0;
+	if (gmtime_r(&sec, &tm) != NULL)
+		k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (k == 0) {
+		snprintf(buf, n, "%" PRIu64 "ns", ns);
+		return buf;
+	}
+	snprintf(buf + k, n - k, ".%09" PRIu64 "Z", ns % 1000000000u);
+	return buf;
+}
+
+/* The message of a failed verify / wal_read, on stderr. */
+static int report_inspect(const char *cmd, const char *dir, int rc, const char *msg)
+{
+	fprintf(stderr, "%s %s: %s: %s%s%s\n", prog, cmd, dir, cidstore_strerror(rc),
+		msg[0] ? ": " : "", msg);
+	return EXIT_RUNTIME;
+}
+
 static void usage_verify(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s verify --dir DIR\n"
+		"Usage: %s verify --dir DIR [--json]\n"
 		"\n"
-		"Checks the files of the store in DIR (checkpoints and WAL segments:\n"
-		"format version, checksums, structure) without opening it for writing.\n"
-		"Not available in this build yet: the public API has no file check.\n"
+		"Checks that the store in DIR would recover, without changing anything\n"
+		"and without taking its lock: the checkpoints recovery would try are\n"
+		"read and CRC-checked (newest first, falling back from a corrupt one as\n"
+		"recovery does), every WAL segment recovery needs is validated record\n"
+		"by record (format version, CRC, LSN sequence, segment continuity), and\n"
+		"batches are counted as replay would.  A torn tail (a last write cut by\n"
+		"a crash) is reported but is not an error: recovery cuts it.  On a store\n"
+		"another process has open the answer is a snapshot.\n"
 		"\n"
-		"  -D, --dir DIR   the store directory\n"
+		"Exit status: 0 the directory would recover; 1 it would not (corrupt,\n"
+		"written by a newer format, unreadable, not a directory: the reason,\n"
+		"with file and offset, on stderr); 2 usage error.\n"
+		"\n"
+		"  -D, --dir DIR   the store directory (never created)\n"
+		"  -j, --json      machine-readable JSON on stdout (also on failure)\n"
 		"  -h, --help      this help\n",
 		prog);
-}
-
-static int not_available(const char *what)
-{
-	fprintf(stderr, "%s %s: not available in this build (the tool reads stores only "
-			"through the public API, which has no file-level check or log reader "
-			"yet)\n",
-		prog, what);
-	return EXIT_USAGE;
 }
 
 static int cmd_verify(int argc, char **argv)
 {
 	store_args_t a;
 	const char *cmd = argv[0];
-	int i = parse_store_args(argc, argv, &a, false, usage_verify);
+	int i = parse_store_args(argc, argv, &a, true, usage_verify);
 	need_dir(cmd, &a);
+	if (a.have_durability)
+		die_usage(cmd, "--durability does not apply: verify opens no store");
 	if (argc - i != 0)
 		die_usage(cmd, "unexpected argument '%s'", argv[i]);
-	return not_available(cmd);
+	cidstore_verify_result_t v;
+	double t0 = now_sec();
+	int rc = cidstore_verify(a.dir, &v);
+	double dt = now_sec() - t0;
+	char b1[40], b2[40];
+	if (a.json) {
+		json_t j = { .f = stdout };
+		json_obj(&j, NULL);
+		json_str(&j, "dir", a.dir);
+		json_bool(&j, "ok", rc == 0);
+		if (rc == 0)
+			json_null(&j, "error");
+		else
+			json_str(&j, "error", err_name(rc));
+		json_str(&j, "message", v.message);
+		json_u64(&j, "checkpoint_files", v.checkpoints);
+		json_obj(&j, "checkpoint");
+		json_bool(&j, "loaded", v.have_checkpoint);
+		json_bool(&j, "fallback", v.checkpoint_fallback);
+		json_u64(&j, "lsn", v.checkpoint_lsn);
+		json_u64(&j, "keys", v.checkpoint_keys);
+		json_u64(&j, "values", v.checkpoint_values);
+		json_end_obj(&j);
+		json_u64(&j, "segments", v.segments);
+		json_u64(&j, "records", v.records);
+		json_u64(&j, "last_lsn", v.last_lsn);
+		json_bool(&j, "torn", v.torn);
+		if (v.torn) {
+			json_str(&j, "torn_file", seg_file(v.torn_segment, b1, sizeof b1));
+			json_u64(&j, "torn_offset", v.torn_offset);
+		}
+		json_u64(&j, "txn_committed", v.txn_committed);
+		json_u64(&j, "txn_dropped", v.txn_dropped);
+		json_dbl(&j, "seconds", dt);
+		json_end_obj(&j);
+	} else if (rc == 0) {
+		printf("store            %s\n", a.dir);
+		printf("result           ok: the directory would recover (checked in %.3f s)\n", dt);
+		if (v.have_checkpoint)
+			printf("checkpoint       LSN %" PRIu64 ", %" PRIu64 " keys, %" PRIu64
+			       " values%s; %" PRIu64 " checkpoint file(s)\n",
+			       v.checkpoint_lsn, v.checkpoint_keys, v.checkpoint_values,
+			       v.checkpoint_fallback ? " (fallback: the newest one is corrupt)" : "",
+			       v.checkpoints);
+		else
+			printf("checkpoint       none%s\n",
+			       v.checkpoint_fallback ? " usable (every checkpoint file is corrupt; "
+						       "the log holds everything)" : "");
+		printf("WAL              %" PRIu64 " segment(s) read, %" PRIu64
+		       " records, last LSN %" PRIu64 "\n", v.segments, v.records, v.last_lsn);
+		if (v.torn)
+			printf("torn tail        yes: %s offset %" PRIu64 " (recovery cuts it there)\n",
+			       seg_file(v.torn_segment, b2, sizeof b2), v.torn_offset);
+		else
+			printf("torn tail        no\n");
+		printf("batches          %" PRIu64 " committed, %" PRIu64
+		       " dropped (aborted or never committed)\n", v.txn_committed, v.txn_dropped);
+	}
+	if (rc != 0)
+		return report_inspect(cmd, a.dir, rc, v.message);
+	return EXIT_OK;
 }
 
 static void usage_wal(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s wal dump --dir DIR\n"
-		"       %s wal analyze --dir DIR\n"
+		"Usage: %s wal dump --dir DIR [--from LSN] [--limit N] [--json]\n"
+		"       %s wal analyze --dir DIR [--json]\n"
 		"\n"
-		"dump     prints every WAL record (LSN, hybrid time, opcode, key, value,\n"
-		"         CRC status)\n"
-		"analyze  summarizes the log: segments, records per opcode, torn tail,\n"
-		"         LSN range\n"
-		"Not available in this build yet: the public API has no log reader.\n"
+		"Both read every WAL segment of DIR (oldest first, also those a\n"
+		"checkpoint already covers) and validate every record as recovery does,\n"
+		"without changing anything and without taking the store's lock.\n"
 		"\n"
-		"  -D, --dir DIR   the store directory\n"
-		"  -h, --help      this help\n",
+		"dump     one line per valid record, in LSN order:\n"
+		"           SEGMENT-FILE OFFSET LSN OP [key=HEX] [value=HEX] [txn=ID] TIME\n"
+		"         key for insert / delete_value / delete_key, value for insert /\n"
+		"         delete_value, txn for records of a batch, TIME the record's\n"
+		"         hybrid wall time in ISO-8601 UTC with nanoseconds; a segment\n"
+		"         header shows version=V size=BYTES instead.  --json: JSON Lines,\n"
+		"         one object per record.  A summary line (records shown, segments,\n"
+		"         LSN range, torn tail) goes to stderr, so stdout holds records only.\n"
+		"analyze  segments and bytes, LSN range, records per operation, batches\n"
+		"         committed / aborted / unfinished and their operations, wall-clock\n"
+		"         span and records per second over it, distinct keys, torn tail.\n"
+		"\n"
+		"A torn tail (a last write cut by a crash) is reported, not an error.\n"
+		"Exit status: 0 valid log; 1 corrupt, newer format or unreadable (the\n"
+		"records before the error are still printed; the reason, with file and\n"
+		"offset, on stderr); 2 usage error.\n"
+		"\n"
+		"  -D, --dir DIR     the store directory (never created)\n"
+		"      --from LSN    dump: start at this LSN (segment headers of later\n"
+		"                    segments included)\n"
+		"      --limit N     dump: stop after N lines\n"
+		"  -j, --json        dump: JSON Lines; analyze: one JSON object\n"
+		"  -h, --help        this help\n",
 		prog, prog);
+}
+
+typedef struct wal_args {
+	const char *dir;
+	bool json;
+	bool have_from, have_limit;
+	uint64_t from, limit;
+} wal_args_t;
+
+enum { OPT_FROM = 0x200, OPT_LIMIT };
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	if (s == NULL || *s == '\0' || *s == '-' || *s == '+' || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Parses the options of `wal dump|analyze` (argv[0] is "wal dump" or "wal
+ * analyze").  Returns the index of the first operand. */
+static int parse_wal_args(int argc, char **argv, wal_args_t *a, bool dump)
+{
+	static const struct option longopts[] = {
+		{ "dir", required_argument, NULL, 'D' },
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd = argv[0];
+	int c;
+	memset(a, 0, sizeof *a);
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "D:jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'D': a->dir = optarg; break;
+		case OPT_FROM:
+			if (!dump)
+				die_usage(cmd, "--from applies to 'wal dump' only");
+			if (parse_u64(optarg, &a->from) != 0)
+				die_usage(cmd, "--from wants an LSN (a decimal number), not '%s'", optarg);
+			a->have_from = true;
+			break;
+		case OPT_LIMIT:
+			if (!dump)
+				die_usage(cmd, "--limit applies to 'wal dump' only");
+			if (parse_u64(optarg, &a->limit) != 0)
+				die_usage(cmd, "--limit wants a number of lines, not '%s'", optarg);
+			a->have_limit = true;
+			break;
+		case 'j': a->json = true; break;
+		case 'h': usage_wal(stdout); exit(EXIT_OK);
+		default: die_usage(cmd, "bad option");
+		}
+	}
+	if (a->dir == NULL || *a->dir == '\0')
+		die_usage(cmd, "--dir DIR is required");
+	return optind;
+}
+
+static bool op_has_key(int op)
+{
+	return op == CIDSTORE_WAL_INSERT || op == CIDSTORE_WAL_DELETE_VALUE ||
+	       op == CIDSTORE_WAL_DELETE_KEY;
+}
+
+static bool op_has_value(int op)
+{
+	return op == CIDSTORE_WAL_INSERT || op == CIDSTORE_WAL_DELETE_VALUE;
+}
+
+static bool cid_is_zero(const cid_t *c)
+{
+	return (c->w[0] | c->w[1] | c->w[2] | c->w[3]) == 0;
+}
+
+typedef struct dump_ctx {
+	bool json;
+	uint64_t limit; /* 0: no limit */
+	uint64_t shown;
+} dump_ctx_t;
+
+#define DUMP_LIMIT_REACHED 1 /* dump_rec's stop value */
+
+static int dump_rec(const cidstore_wal_record_t *r, void *arg)
+{
+	dump_ctx_t *d = arg;
+	char file[40], when[64], hex[65];
+	bool hdr = r->op == CIDSTORE_WAL_SEGMENT_HEADER;
+	/* CHECKPOINT (and any record kind a later format adds) carries no fixed
+	 * key/value meaning: shown when non-zero. */
+	bool key = op_has_key(r->op) || (!hdr && !cid_is_zero(&r->key) && r->op > 3);
+	bool val = op_has_value(r->op) || (!hdr && !cid_is_zero(&r->value) && r->op > 3);
+	seg_file(r->segment, file, sizeof file);
+	fmt_wall(r->wall_ns, when, sizeof when);
+	if (d->json) {
+		json_t j = { .f = stdout, .compact = true };
+		json_obj(&j, NULL);
+		json_u64(&j, "segment", r->segment);
+		json_str(&j, "file", file);
+		json_u64(&j, "offset", r->offset);
+		json_u64(&j, "lsn", r->lsn);
+		json_str(&j, "op", cidstore_wal_op_name(r->op));
+		json_u64(&j, "flags", r->flags);
+		if (hdr) {
+			json_u64(&j, "version", r->key.w[1]);
+			json_u64(&j, "segment_bytes", r->key.w[2]);
+		}
+		if (key) {
+			cid_to_hex(&r->key, hex);
+			json_str(&j, "key", hex);
+		}
+		if (val) {
+			cid_to_hex(&r->value, hex);
+			json_str(&j, "value", hex);
+		}
+		json_u64(&j, "txn", r->txn);
+		json_u64(&j, "wall_ns", r->wall_ns);
+		json_str(&j, "time", when);
+		json_u64(&j, "shard", r->shard);
+		json_u64(&j, "seq", r->seq);
+		json_end_obj(&j);
+	} else {
+		printf("%s %" PRIu64 " %" PRIu64 " %s", file, r->offset, r->lsn,
+		       cidstore_wal_op_name(r->op));
+		if (hdr)
+			printf(" version=%" PRIu64 " size=%" PRIu64, r->key.w[1], r->key.w[2]);
+		if (key) {
+			cid_to_hex(&r->key, hex);
+			printf(" key=%s", hex);
+		}
+		if (val) {
+			cid_to_hex(&r->value, hex);
+			printf(" value=%s", hex);
+		}
+		if (r->txn != 0)
+			printf(" txn=%" PRIu64, r->txn);
+		printf(" %s\n", when);
+	}
+	d->shown++;
+	return d->limit != 0 && d->shown >= d->limit ? DUMP_LIMIT_REACHED : 0;
+}
+
+static int wal_dump(const char *cmd, const wal_args_t *a)
+{
+	dump_ctx_t d = { .json = a->json, .limit = a->have_limit ? a->limit : 0 };
+	cidstore_wal_summary_t sum;
+	if (a->have_limit && a->limit == 0) {
+		fprintf(stderr, "%s %s: 0 lines shown (--limit 0)\n", prog, cmd);
+		return EXIT_OK;
+	}
+	int rc = cidstore_wal_read(a->dir, a->from, dump_rec, &d, &sum);
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "%s %s: writing the output failed: %s\n", prog, cmd, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	if (rc < 0)
+		return report_inspect(cmd, a->dir, rc, sum.message);
+	char file[40];
+	if (rc == DUMP_LIMIT_REACHED) {
+		fprintf(stderr, "%s %s: %" PRIu64 " lines shown; stopped at --limit "
+				"(the rest of the log was not read)\n", prog, cmd, d.shown);
+		return EXIT_OK;
+	}
+	fprintf(stderr, "%s %s: %" PRIu64 " lines shown; log: %" PRIu64 " segment(s), %" PRIu64
+			" records, LSN %" PRIu64 "..%" PRIu64 ", %" PRIu64 " bytes; torn tail: ",
+		prog, cmd, d.shown, sum.segments, sum.records, sum.first_lsn, sum.last_lsn,
+		sum.bytes);
+	if (sum.torn)
+		fprintf(stderr, "%s offset %" PRIu64 "\n",
+			seg_file(sum.torn_segment, file, sizeof file), sum.torn_offset);
+	else
+		fprintf(stderr, "no\n");
+	return EXIT_OK;
+}
+
+/* A batch seen by analyze and not yet resolved. */
+typedef struct open_txn {
+	uint64_t id;
+	uint64_t ops;
+} open_txn_t;
+
+typedef struct analyze_ctx {
+	uint64_t ops[CIDSTORE_WAL_SEGMENT_HEADER + 1]; /* [0]: unknown kinds */
+	uint64_t wall_min, wall_max, timed;
+	uint64_t committed, committed_ops, aborted, aborted_ops;
+	open_txn_t *open;
+	size_t nopen, capopen;
+	cidstore_t *keys; /* in-memory store: distinct keys */
+	uint64_t distinct;
+	int err;          /* first error of the key store */
+} analyze_ctx_t;
+
+static open_txn_t *analyze_txn(analyze_ctx_t *c, uint64_t id, bool create)
+{
+	for (size_t i = 0; i < c->nopen; i++)
+		if (c->open[i].id == id)
+			return &c->open[i];
+	if (!create)
+		return NULL;
+	if (c->nopen == c->capopen) {
+		size_t nc = c->capopen ? c->capopen * 2 : 16;
+		open_txn_t *n = realloc(c->open, nc * sizeof *n);
+		if (n == NULL)
+			return NULL;
+		c->open = n;
+		c->capopen = nc;
+	}
+	open_txn_t *t = &c->open[c->nopen++];
+	t->id = id;
+	t->ops = 0;
+	return t;
+}
+
+static int analyze_rec(const cidstore_wal_record_t *r, void *arg)
+{
+	analyze_ctx_t *c = arg;
+	int op = r->op >= 1 && r->op <= CIDSTORE_WAL_SEGMENT_HEADER ? r->op : 0;
+	c->ops[op]++;
+	if (op == CIDSTORE_WAL_SEGMENT_HEADER)
+		return 0;
+	if (c->timed++ == 0 || r->wall_ns < c->wall_min)
+		c->wall_min = r->wall_ns;
+	if (r->wall_ns > c->wall_max)
+		c->wall_max = r->wall_ns;
+	if (op_has_key(op)) {
+		static const cid_t one = { { 0, 0, 0, 1 } };
+		int rc = cidstore_insert(c->keys, &r->key, &one);
+		if (rc < 0)
+			return c->err = rc;
+		c->distinct += (uint64_t)rc;
+		if (r->flags & 1u) { /* part of a batch: opened by its first record too */
+			open_txn_t *t = analyze_txn(c, r->txn, true);
+			if (t == NULL)
+				return c->err = CIDSTORE_ENOMEM;
+			t->ops++;
+		}
+	} else if (op == CIDSTORE_WAL_TXN_START) {
+		if (analyze_txn(c, r->txn, true) == NULL)
+			return c->err = CIDSTORE_ENOMEM;
+	} else if (op == CIDSTORE_WAL_TXN_COMMIT || op == CIDSTORE_WAL_TXN_ABORT) {
+		/* A batch whose start lies in a segment removed after a checkpoint
+		 * counts with the operations still in the log. */
+		open_txn_t *t = analyze_txn(c, r->txn, false);
+		uint64_t n = t ? t->ops : 0;
+		if (op == CIDSTORE_WAL_TXN_COMMIT) {
+			c->committed++;
+			c->committed_ops += n;
+		} else {
+			c->aborted++;
+			c->aborted_ops += n;
+		}
+		if (t != NULL)
+			*t = c->open[--c->nopen];
+	}
+	return 0;
+}
+
+static int wal_analyze(const char *cmd, const wal_args_t *a)
+{
+	analyze_ctx_t c;
+	memset(&c, 0, sizeof c);
+	cidstore_options_t o;
+	cidstore_options_init(&o); /* dir NULL: in memory */
+	int rc = cidstore_open(&o, &c.keys);
+	if (rc != 0)
+		return report_err(cmd, "cidstore_open (in memory, for distinct keys)", rc);
+	cidstore_wal_summary_t sum;
+	double t0 = now_sec();
+	rc = cidstore_wal_read(a->dir, 0, analyze_rec, &c, &sum);
+	double dt = now_sec() - t0;
+	if (c.err != 0) {
+		snprintf(sum.message, sizeof sum.message, "counting distinct keys failed");
+		rc = c.err;
+	}
+	uint64_t unfinished_ops = 0;
+	for (size_t i = 0; i < c.nopen; i++)
+		unfinished_ops += c.open[i].ops;
+	uint64_t data = c.ops[CIDSTORE_WAL_INSERT] + c.ops[CIDSTORE_WAL_DELETE_VALUE] +
+			c.ops[CIDSTORE_WAL_DELETE_KEY];
+	double span = c.timed > 0 ? (double)(c.wall_max - c.wall_min) * 1e-9 : 0;
+	double rate = span > 0 ? (double)sum.records / span : 0;
+	char file[40], w1[64], w2[64], b[32], r[32];
+	if (a->json) {
+		json_t j = { .f = stdout };
+		json_obj(&j, NULL);
+		json_str(&j, "dir", a->dir);
+		json_bool(&j, "ok", rc == 0);
+		if (rc == 0)
+			json_null(&j, "error");
+		else
+			json_str(&j, "error", err_name(rc));
+		json_str(&j, "message", rc == 0 ? "" : sum.message);
+		json_u64(&j, "segments", sum.segments);
+		json_u64(&j, "bytes", sum.bytes);
+		json_u64(&j, "first_lsn", sum.first_lsn);
+		json_u64(&j, "last_lsn", sum.last_lsn);
+		json_u64(&j, "records", sum.records);
+		json_obj(&j, "ops");
+		for (int op = 1; op < CIDSTORE_WAL_SEGMENT_HEADER; op++)
+			json_u64(&j, cidstore_wal_op_name(op), c.ops[op]);
+		if (c.ops[0] != 0)
+			json_u64(&j, "unknown", c.ops[0]);
+		json_end_obj(&j);
+		json_obj(&j, "transactions");
+		json_u64(&j, "committed", c.committed);
+		json_u64(&j, "committed_ops", c.committed_ops);
+		json_u64(&j, "aborted", c.aborted);
+		json_u64(&j, "aborted_ops", c.aborted_ops);
+		json_u64(&j, "unfinished", c.nopen);
+		json_u64(&j, "unfinished_ops", unfinished_ops);
+		json_end_obj(&j);
+		json_obj(&j, "wall");
+		if (c.timed > 0) {
+			json_str(&j, "first", fmt_wall(c.wall_min, w1, sizeof w1));
+			json_str(&j, "last", fmt_wall(c.wall_max, w2, sizeof w2));
+			json_u64(&j, "first_ns", c.wall_min);
+			json_u64(&j, "last_ns", c.wall_max);
+		}
+		json_dbl(&j, "span_seconds", span);
+		json_dbl(&j, "records_per_second", rate);
+		json_end_obj(&j);
+		json_u64(&j, "distinct_keys", c.distinct);
+		json_u64(&j, "data_ops", data);
+		json_bool(&j, "torn", sum.torn);
+		if (sum.torn) {
+			json_str(&j, "torn_file", seg_file(sum.torn_segment, file, sizeof file));
+			json_u64(&j, "torn_offset", sum.torn_offset);
+		}
+		json_dbl(&j, "seconds", dt);
+		json_end_obj(&j);
+	} else {
+		printf("store            %s%s\n", a->dir,
+		       rc == 0 ? "" : "  (INCOMPLETE: the log is not valid, see below)");
+		printf("segments         %" PRIu64 ", %s\n", sum.segments,
+		       fmt_bytes(sum.bytes, b, sizeof b));
+		if (sum.records > 0)
+			printf("LSN range        %" PRIu64 "..%" PRIu64 " (%" PRIu64 " records)\n",
+			       sum.first_lsn, sum.last_lsn, sum.records);
+		else
+			printf("LSN range        empty (%" PRIu64 " records)\n", sum.records);
+		printf("records by op   ");
+		for (int op = 1; op < CIDSTORE_WAL_SEGMENT_HEADER; op++)
+			printf(" %s %" PRIu64 "%s", cidstore_wal_op_name(op), c.ops[op],
+			       op + 1 < CIDSTORE_WAL_SEGMENT_HEADER ? "," : "");
+		if (c.ops[0] != 0)
+			printf(", unknown %" PRIu64, c.ops[0]);
+		printf("\n");
+		printf("batches          %" PRIu64 " committed (%" PRIu64 " ops), %" PRIu64
+		       " aborted (%" PRIu64 " ops), %zu unfinished (%" PRIu64 " ops)\n",
+		       c.committed, c.committed_ops, c.aborted, c.aborted_ops, c.nopen,
+		       unfinished_ops);
+		if (c.timed > 0) {
+			printf("wall clock       %s .. %s\n", fmt_wall(c.wall_min, w1, sizeof w1),
+			       fmt_wall(c.wall_max, w2, sizeof w2));
+			printf("                 %.3f s span, %s records/s over it\n", span,
+			       fmt_rate(rate, r, sizeof r));
+		}
+		printf("distinct keys    %" PRIu64 " (in %" PRIu64 " insert/delete records)\n",
+		       c.distinct, data);
+		if (sum.torn)
+			printf("torn tail        yes: %s offset %" PRIu64 " (recovery cuts it there)\n",
+			       seg_file(sum.torn_segment, file, sizeof file), sum.torn_offset);
+		else
+			printf("torn tail        no\n");
+	}
+	free(c.open);
+	cidstore_close(c.keys);
+	if (rc != 0)
+		return report_inspect(cmd, a->dir, rc, sum.message);
+	return EXIT_OK;
 }
 
 static int cmd_wal(int argc, char **argv)
 {
-	store_args_t a;
+	wal_args_t a;
 	const char *cmd = "wal";
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		usage_wal(stdout);
@@ -1968,14 +2485,14 @@ static int cmd_wal(int argc, char **argv)
 	}
 	if (argc < 2 || (strcmp(argv[1], "dump") != 0 && strcmp(argv[1], "analyze") != 0))
 		die_usage(cmd, "wants 'dump' or 'analyze'");
+	bool dump = strcmp(argv[1], "dump") == 0;
 	char name[32];
 	snprintf(name, sizeof name, "wal %s", argv[1]);
 	argv[1] = name;
-	int i = parse_store_args(argc - 1, argv + 1, &a, false, usage_wal);
-	need_dir(name, &a);
+	int i = parse_wal_args(argc - 1, argv + 1, &a, dump);
 	if (argc - 1 - i != 0)
 		die_usage(name, "unexpected argument '%s'", argv[1 + i]);
-	return not_available(name);
+	return dump ? wal_dump(name, &a) : wal_analyze(name, &a);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -2,7 +2,8 @@
 # test-cli.sh — smoke test of the `cidstore` tool (meson test 'cli').
 #   test-cli.sh PATH/TO/cidstore PATH/TO/python3
 # Checks exit codes (0 ok, 1 runtime, 2 usage / not supported), that every
-# subcommand has --help, that --json output parses, and a tiny demo run.
+# subcommand has --help, that --json output parses, a tiny demo run, and
+# verify / wal dump / wal analyze on a valid, a corrupt and a torn store.
 set -uo pipefail
 tool=${1:?usage: test-cli.sh CIDSTORE PYTHON3}
 py=${2:-python3}
@@ -79,10 +80,45 @@ val=$(printf '%064x' 2)
 expect 2 "put without --dir" -- "$tool" put "$key" "$val"
 expect 2 "put bad hex" -- "$tool" put --dir "$tmp/s" xyz "$val"
 expect 2 "put missing value" -- "$tool" put --dir "$tmp/s" "$key"
-expect 2 "verify" -- "$tool" verify --dir "$tmp/s"
-expect 2 "wal dump" -- "$tool" wal dump --dir "$tmp/s"
-expect 2 "wal analyze" -- "$tool" wal analyze --dir "$tmp/s"
+expect 2 "verify without --dir" -- "$tool" verify
+expect 2 "verify --durability" -- "$tool" verify --dir "$tmp/s" --durability sync
+expect 2 "wal without subcommand" -- "$tool" wal
 expect 2 "wal bogus" -- "$tool" wal bogus --dir "$tmp/s"
+expect 2 "wal dump --from x" -- "$tool" wal dump --dir "$tmp/s" --from x
+expect 2 "wal dump --limit -1" -- "$tool" wal dump --dir "$tmp/s" --limit -1
+expect 2 "wal analyze --limit" -- "$tool" wal analyze --dir "$tmp/s" --limit 3
+expect 2 "wal dump without --dir" -- "$tool" wal dump
+# verify and wal never create the directory: a missing one is a runtime error
+expect 1 "verify missing dir" -- "$tool" verify --dir "$tmp/s"
+grep -q "no such directory" "$tmp/err" || { echo "FAIL: verify missing dir: no reason"; fails=$((fails + 1)); }
+expect 1 "wal dump missing dir" -- "$tool" wal dump --dir "$tmp/s"
+expect 1 "wal analyze missing dir" -- "$tool" wal analyze --dir "$tmp/s"
+[ ! -e "$tmp/s" ] || { echo "FAIL: verify/wal created the directory"; fails=$((fails + 1)); }
+
+# check NAME CONDITION...: runs the test command, counts a failure.
+check() {
+	local what=$1
+	shift
+	if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fails=$((fails + 1)); fi
+}
+# flip_byte FILE OFFSET: xor one byte with 0x10, in place.
+flip_byte() {
+	"$py" - "$1" "$2" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2]))
+    f.write(bytes([b[0] ^ 0x10]))
+PY
+}
+# tear FILE OFFSET: overwrites the 128-byte record there with garbage of
+# this format version (so it reads as a torn write, not a newer format).
+tear() {
+	"$py" - "$1" "$2" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2])); f.write(bytes([0x41]) + bytes((0xa5 ^ i) & 0xff for i in range(1, 128)))
+PY
+}
 
 # The store commands: durable stores may not be in this build yet; then
 # every one of them must answer 2 (not supported) rather than crash.
@@ -116,7 +152,58 @@ elif [ "$rc" -eq 0 ]; then
 	expect 1 "get after del" -- "$tool" get --dir "$tmp/s" "$key"
 	echo "not hex" >"$tmp/bad"
 	expect 1 "load malformed" -- "$tool" load --dir "$tmp/s" "$tmp/bad"
+
+	# The log now holds 52 records: put, 50 loaded pairs, one delete
+	# (the second put and the failed load changed nothing).
+	expect 0 "verify" -- "$tool" verify --dir "$tmp/s"
+	grep -q "would recover" "$tmp/out" || { echo "FAIL: verify says nothing"; fails=$((fails + 1)); }
+	expect 0 "verify --json" -- "$tool" verify --dir "$tmp/s" --json
+	json_ok "$tmp/out" "verify --json"
+	check "verify --json: ok, 52 records" "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"] and d["records"] == 52 and d["last_lsn"] == 52 and not d["torn"], d' "$tmp/out"
+	expect 0 "wal dump" -- "$tool" wal dump --dir "$tmp/s"
+	check "wal dump: 52 record lines" [ "$(grep -vc ' segment_header ' "$tmp/out")" -eq 52 ]
+	check "wal dump: one header line" [ "$(grep -c ' segment_header ' "$tmp/out")" -eq 1 ]
+	check "wal dump: LSN 52 is the delete" grep -q "^wal-0000000000000001.log 6656 52 delete_value key=$key value=$val 20[0-9-]*T[0-9:]*\.[0-9]\{9\}Z$" "$tmp/out"
+	check "wal dump: summary on stderr" grep -q "52 records, LSN 1..52" "$tmp/err"
+	expect 0 "wal dump --json" -- "$tool" wal dump --dir "$tmp/s" --json
+	check "wal dump --json: JSON Lines, 52 records" "$py" -c '
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+data = [r for r in recs if r["op"] != "segment_header"]
+assert len(data) == 52 and [r["lsn"] for r in data] == list(range(1, 53)), len(data)
+assert data[0]["op"] == "insert" and data[-1]["op"] == "delete_value"' "$tmp/out"
+	expect 0 "wal dump --from 50 --limit 2" -- "$tool" wal dump --dir "$tmp/s" --from 50 --limit 2
+	check "wal dump --from --limit: LSN 50, 51" [ "$(cut -d' ' -f3 "$tmp/out" | tr '\n' ' ')" = "50 51 " ]
+	expect 0 "wal analyze" -- "$tool" wal analyze --dir "$tmp/s"
+	grep -q "distinct keys    51" "$tmp/out" || { echo "FAIL: wal analyze: distinct keys"; fails=$((fails + 1)); }
+	expect 0 "wal analyze --json" -- "$tool" wal analyze --dir "$tmp/s" --json
+	json_ok "$tmp/out" "wal analyze --json"
+	check "wal analyze --json: counts" "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"] and d["records"] == 52 and d["ops"]["insert"] == 51 and d["ops"]["delete_value"] == 1 and d["distinct_keys"] == 51 and d["segments"] == 1 and not d["torn"], d' "$tmp/out"
+
+	# A flipped byte in a record followed by valid ones: corrupt.
+	cp -r --sparse=always "$tmp/s" "$tmp/c"
+	flip_byte "$tmp/c/wal-0000000000000001.log" $((10 * 128 + 40))
+	expect 1 "verify corrupt copy" -- "$tool" verify --dir "$tmp/c"
+	check "verify corrupt copy: file named on stderr" grep -q "wal-0000000000000001.log" "$tmp/err"
+	expect 1 "verify --json corrupt copy" -- "$tool" verify --dir "$tmp/c" --json
+	check "verify --json corrupt copy: error" "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert not d["ok"] and d["error"] == "ECORRUPT", d' "$tmp/out"
+	expect 1 "wal dump corrupt copy" -- "$tool" wal dump --dir "$tmp/c"
+	check "wal dump corrupt copy: records before the error" [ "$(grep -vc ' segment_header ' "$tmp/out")" -eq 9 ]
+	expect 1 "wal analyze corrupt copy" -- "$tool" wal analyze --dir "$tmp/c"
+	rm -rf "$tmp/c"
+	# A torn last record: reported, not an error, and left in place.
+	cp -r --sparse=always "$tmp/s" "$tmp/c"
+	tear "$tmp/c/wal-0000000000000001.log" $((52 * 128))
+	sum_before=$(cat "$tmp/c"/wal-* | cksum)
+	expect 0 "verify torn copy" -- "$tool" verify --dir "$tmp/c"
+	check "verify torn copy: torn tail reported" grep -q "torn tail        yes: wal-0000000000000001.log offset 6656" "$tmp/out"
+	expect 0 "wal dump torn copy" -- "$tool" wal dump --dir "$tmp/c"
+	check "wal dump torn copy: 51 records" [ "$(grep -vc ' segment_header ' "$tmp/out")" -eq 51 ]
+	check "verify / wal dump changed nothing" [ "$(cat "$tmp/c"/wal-* | cksum)" = "$sum_before" ]
+	rm -rf "$tmp/c"
 	expect 0 "checkpoint" -- "$tool" checkpoint --dir "$tmp/s"
+	expect 0 "verify --json after checkpoint" -- "$tool" verify --dir "$tmp/s" --json
+	check "verify after checkpoint: loaded, 50 values" "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["checkpoint"]; assert d["ok"] and c["loaded"] and c["values"] == 50 and d["checkpoint_files"] == 1, d' "$tmp/out"
 	expect 0 "get after checkpoint" -- "$tool" get --dir "$tmp/s" "$(printf '%064x' 100)"
 	grep -qx "$(printf '%064x' 1100)" "$tmp/out" || { echo "FAIL: loaded pair lost after checkpoint"; fails=$((fails + 1)); }
 else
