@@ -1959,6 +1959,10 @@ static const char *fmt_wall(uint64_t ns, char *buf, size_t n)
 /* The message of a failed verify / wal_read, on stderr. */
 static int report_inspect(const char *cmd, const char *dir, int rc, const char *msg)
 {
+	if (rc == CIDSTORE_EINVAL && msg[0] != '\0') { /* "DIR: not a directory", ... */
+		fprintf(stderr, "%s %s: %s\n", prog, cmd, msg);
+		return EXIT_RUNTIME;
+	}
 	fprintf(stderr, "%s %s: %s: %s%s%s\n", prog, cmd, dir, cidstore_strerror(rc),
 		msg[0] ? ": " : "", msg);
 	return EXIT_RUNTIME;
