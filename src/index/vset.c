@@ -49,10 +49,13 @@ vset_t *vset_new(const cid_t *vals, size_t n)
 {
 	if (n > UINT32_MAX - VSET_APPEND_CAP)
 		return NULL;
-	/* Room to append about as many entries as the set holds (at least 16,
-	 * at most VSET_APPEND_CAP) before the next rebuild: rebuild work stays
-	 * amortized O(1) per change up to 64 values, then O(n / 64). */
-	uint32_t cap = n < 16 ? 16 : n > VSET_APPEND_CAP ? VSET_APPEND_CAP : (uint32_t)n;
+	/* Room to append about as many entries as the set holds (at least
+	 * VSET_APPEND_MIN, at most VSET_APPEND_CAP) before the next rebuild:
+	 * rebuild work stays amortized O(1) per change up to 64 values, then
+	 * O(n / 64).  A freshly promoted 3-value key gets 4 slots: 7 * 32 bytes
+	 * of values instead of 19 * 32 with a fixed minimum of 16. */
+	uint32_t cap = n < VSET_APPEND_MIN ? VSET_APPEND_MIN
+		       : n > VSET_APPEND_CAP ? VSET_APPEND_CAP : (uint32_t)n;
 	vset_t *s = cs_malloc(bytes_for(n, cap));
 	if (!s)
 		return NULL;

@@ -28,13 +28,15 @@
 #include "cidstore.h"
 
 #define VSET_APPEND_CAP 64 /* largest appended region */
+#define VSET_APPEND_MIN 4  /* smallest appended region */
 
 typedef struct vset {
 	ck_epoch_entry_t ep;   /* retirement */
 	void *owner;           /* the index that accounts for it; immutable */
 	uint32_t nsorted;      /* immutable */
 	uint32_t app_cap;      /* immutable: appended region size, grows with the
-				  set (16..VSET_APPEND_CAP) so a 3-value key stays small */
+				  set (VSET_APPEND_MIN..VSET_APPEND_CAP) so a 3-value
+				  key stays small */
 	uint32_t live;         /* live values; Synchronization: key lock (writers only) */
 	_Atomic uint32_t napp; /* published appended entries; release by writer */
 	uint8_t tomb[VSET_APPEND_CAP]; /* written before napp publishes them */
