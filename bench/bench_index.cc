@@ -8,8 +8,8 @@
 //   mix90_10    N operations on a prefilled table: 9 of 10 are positive
 //               lookups (random order), 1 of 10 inserts a new key
 //   insert_seq, lookup_seq
-//               insert / lookup with sequential keys {0,0,0,i} (cidstore
-//               only: routing must not trust keys to be random)
+//               insert / lookup with sequential keys {0,0,0,i}, every
+//               contender (routing must not trust keys to be random)
 //   neg_lookup  N lookups of keys never inserted (the N/10 extra keys,
 //               each about 10 times, random order); every one must miss
 //   churn50_50  on the prefilled table each thread inserts keys of its own
@@ -24,7 +24,7 @@
 //               N/K keys with K values each (N pairs) inserted one pair at
 //               a time, then every key's full value set read once; items =
 //               values.  Anchors keep a std::vector per key under their
-//               own locking (cds_lfht skipped: would need an RCU list)
+//               own locking; cds_lfht keeps one node per pair (duplicates)
 // Contenders: cidstore, cidstore_serialized (opts.serialized), cds_lfht
 // (urcu-memb; "growing" from one bucket with AUTO_RESIZE|ACCOUNTING and
 // "presized" to the next power of two >= N, same flags), libcuckoo
@@ -296,6 +296,13 @@ int lfht_match(cds_lfht_node *n, const void *key)
 {
 	return cid_eq(caa_container_of(n, LfhtNode, node)->k, *static_cast<const cid_t *>(key));
 }
+// key: the LfhtNode being added; equal when key and value both are.
+int lfht_match_pair(cds_lfht_node *n, const void *key)
+{
+	const LfhtNode *a = caa_container_of(n, LfhtNode, node);
+	const LfhtNode *b = static_cast<const LfhtNode *>(key);
+	return cid_eq(a->k, b->k) && cid_eq(a->v, b->v);
+}
 
 struct LfhtTable {
 	bool presized;
@@ -353,10 +360,42 @@ struct LfhtTable {
 		urcu_memb_read_unlock();
 		return ok;
 	}
-	// Multi-value would need a whole RCU value-list design: not measured.
-	static constexpr bool has_multi = false;
-	bool insert_mv(const cid_t &, const cid_t &) { return false; }
-	long lookup_mv(const cid_t &, cid_t *, size_t) { return -1; }
+	// Multi-value: cds_lfht's own duplicate support.  One node per
+	// (key, value) pair under hash(key); add_unique matches the whole pair
+	// (set semantics), a lookup walks the key's nodes with
+	// cds_lfht_next_duplicate (they share the hash, so they are adjacent in
+	// the split-ordered list).
+	static constexpr bool has_multi = true;
+	bool insert_mv(const cid_t &k, const cid_t &v)
+	{
+		auto *e = static_cast<LfhtNode *>(std::malloc(sizeof(LfhtNode)));
+		cds_lfht_node_init(&e->node);
+		e->k = k;
+		e->v = v;
+		urcu_memb_read_lock();
+		cds_lfht_node *r = cds_lfht_add_unique(ht, hash_cid(k), lfht_match_pair, e, &e->node);
+		urcu_memb_read_unlock();
+		if (r != &e->node) {
+			std::free(e);
+			return false;
+		}
+		return true;
+	}
+	long lookup_mv(const cid_t &k, cid_t *out, size_t cap)
+	{
+		cds_lfht_iter it;
+		long r = 0;
+		urcu_memb_read_lock();
+		cds_lfht_lookup(ht, hash_cid(k), lfht_match, &k, &it);
+		for (cds_lfht_node *n = cds_lfht_iter_get_node(&it); n != nullptr;
+		     cds_lfht_next_duplicate(ht, lfht_match, &k, &it), n = cds_lfht_iter_get_node(&it)) {
+			if ((size_t)r < cap)
+				out[r] = caa_container_of(n, LfhtNode, node)->v;
+			r++;
+		}
+		urcu_memb_read_unlock();
+		return r;
+	}
 };
 
 struct CidHash {
@@ -1208,15 +1247,13 @@ std::vector<Chain> all_chains(const Options &o)
 			}
 		// multi-value: one process per (contender, values a key, threads)
 		for (Who c : contenders) {
-			if (c == Who::lfht_growing || c == Who::lfht_presized)
-				continue; // would need an RCU value-list design: not measured
 			for (int k : multi_vals)
 				for (int t : o.threads)
 					add({Spec{Work::mv_insert, c, n, t, k}, Spec{Work::mv_lookup, c, n, t, k}});
 		}
-		for (int t : o.threads)
-			add({Spec{Work::insert_seq, Who::cidstore, n, t},
-			     Spec{Work::lookup_seq, Who::cidstore, n, t}});
+		for (Who c : contenders)
+			for (int t : o.threads)
+				add({Spec{Work::insert_seq, c, n, t}, Spec{Work::lookup_seq, c, n, t}});
 	}
 	return v;
 }

@@ -8,7 +8,9 @@ pooled, as summarize.py does) against thread count, one line per contender;
 thread counts above the core count are shaded as oversubscribed.  Plus one
 chart per N of lookup latency under a writer (p50 / p99 / p999 against
 threads, log scale).  Files: DIR/<prefix><workload>-<N>.png and
-DIR/<prefix>latency-<N>.png (DIR defaults to the first JSON's directory).
+DIR/<prefix>latency-<N>.png (DIR defaults to the first JSON's directory);
+with matplotlib also DIR/<prefix>overview-<N>.png, one panel per main
+workload (insert, lookup, neg_lookup, mix90_10, churn50_50, lookup_latency).
 
 Uses python3-matplotlib when it can be imported (Debian's package lives in
 /usr/lib/python3/dist-packages: run with /usr/bin/python3 if another python3
@@ -72,8 +74,8 @@ def plot_mpl(path, w, n, lines, cores, note, threads):
         ax.plot(xs, ys, marker=MARKERS[i % len(MARKERS)], linewidth=2 if c == "cidstore" else 1.2,
                 label=c)
     if max(threads) > cores:
-        ax.axvspan(cores + 0.01, max(threads) * 1.15, color="0.92", zorder=0)
-        ax.text(cores * 1.05, ax.get_ylim()[1] * 0.97, "oversubscribed", va="top", color="0.4")
+        ax.axvspan(cores * 1.41, max(threads) * 1.15, color="0.92", zorder=0)
+        ax.text(cores * 1.45, ax.get_ylim()[1] * 0.97, "oversubscribed", va="top", color="0.4")
     ax.set_xscale("log", base=2)
     ax.set_xticks(threads)
     ax.set_xticklabels([str(t) for t in threads])
@@ -84,6 +86,45 @@ def plot_mpl(path, w, n, lines, cores, note, threads):
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+OVERVIEW = ["insert", "lookup", "neg_lookup", "mix90_10", "churn50_50", "lookup_latency"]
+
+
+def plot_overview_mpl(path, n, series_n, cores, note, threads):
+    """One figure, one panel per main workload: what the README shows."""
+    ws = [w for w in OVERVIEW if w in series_n]
+    cols = 3
+    rows = (len(ws) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(15, 4.2 * rows), dpi=100, squeeze=False)
+    handles = {}
+    for k, w in enumerate(ws):
+        ax = axes[k // cols][k % cols]
+        lines = series_n[w]
+        for i, c in enumerate(order(lines, CONTENDERS)):
+            xs, ys = zip(*lines[c])
+            h, = ax.plot(xs, ys, marker=MARKERS[CONTENDERS.index(c) % len(MARKERS)]
+                         if c in CONTENDERS else "o",
+                         linewidth=2.4 if c == "cidstore" else 1.1, label=c)
+            handles.setdefault(c, h)
+        if max(threads) > cores:
+            ax.axvspan(cores * 1.41, max(threads) * 1.15, color="0.92", zorder=0)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(threads)
+        ax.set_xticklabels([str(t) + ("*" if t > cores else "") for t in threads])
+        ax.set_ylim(bottom=0)
+        ax.set_title(w if w != "lookup_latency" else "lookups while 1 thread writes")
+        ax.set_ylabel("Mops/s")
+        ax.grid(True, alpha=0.3)
+    for k in range(len(ws), rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    names = [c for c in CONTENDERS if c in handles]
+    fig.legend([handles[c] for c in names], names, loc="lower center", ncol=len(names), fontsize=9)
+    fig.suptitle(f"N = {n} keys: throughput against threads ({cores} cores; "
+                 f"* and grey = oversubscribed)" + (f" — {note}" if note else ""))
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
     fig.savefig(path)
     plt.close(fig)
 
@@ -164,6 +205,14 @@ def main(argv):
         else:
             gnuplot(path, title(w, n, note), "Mops/s", lines, cores)
         written.append(path)
+    if plt:
+        by_n = {}
+        for (n, w), lines in series(cells).items():
+            by_n.setdefault(n, {})[w] = lines
+        for n, series_n in sorted(by_n.items(), key=lambda x: n_key(x[0])):
+            path = os.path.join(out, f"{prefix}overview-{n}.png")
+            plot_overview_mpl(path, n, series_n, cores, note, threads)
+            written.append(path)
     for n, lines in latency_series(cells).items():
         path = os.path.join(out, f"{prefix}latency-{n}.png")
         lthreads = sorted({t for pts in lines.values() for t, _ in pts})
