@@ -1416,28 +1416,71 @@ static int cmd_demo(int argc, char **argv)
 /* Store commands: put, get, del, load, stats, checkpoint, verify, wal     */
 /* ---------------------------------------------------------------------- */
 
-/* Options common to the commands that work on a store directory. */
+/* Options of the commands that work on a store directory (put ... verify,
+ * wal dump|analyze). */
 typedef struct store_args {
 	const char *dir;
 	bool have_durability;
 	cidstore_durability_t durability;
 	bool json;
+	bool have_from, have_limit; /* wal dump */
+	uint64_t from, limit;
 } store_args_t;
 
-enum { OPT_DURABILITY = 0x100 };
+enum { OPT_DURABILITY = 0x100, OPT_FROM, OPT_LIMIT };
 
-/* Parses --dir, --durability, --json (when allowed) and --help.  Returns the
- * index of the first operand. */
-static int parse_store_args(int argc, char **argv, store_args_t *a, bool allow_json,
+/* What parse_store_args accepts besides --dir and --help. */
+enum {
+	ARGS_JSON = 1 << 0, /* --json */
+	ARGS_WAL = 1 << 1,  /* wal dump|analyze: --from and --limit, no --durability */
+	ARGS_DUMP = 1 << 2, /* wal dump: --from and --limit apply */
+};
+
+/* A decimal number, no sign, no leading space: 0, or -1 when s is not one. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	if (s == NULL || *s == '\0' || *s == '-' || *s == '+' || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* The number of --from or --limit (wal dump only) into *out. */
+static void dump_number(const char *cmd, unsigned args, const char *opt, const char *what,
+			uint64_t *out)
+{
+	if (!(args & ARGS_DUMP))
+		die_usage(cmd, "%s applies to 'wal dump' only", opt);
+	if (parse_u64(optarg, out) != 0)
+		die_usage(cmd, "%s wants %s, not '%s'", opt, what, optarg);
+}
+
+/* Parses --dir, --help and the options `args` allows.  Returns the index of
+ * the first operand. */
+static int parse_store_args(int argc, char **argv, store_args_t *a, unsigned args,
 			    void (*usage)(FILE *))
 {
-	static const struct option longopts[] = {
+	static const struct option store_opts[] = {
 		{ "dir", required_argument, NULL, 'D' },
 		{ "durability", required_argument, NULL, OPT_DURABILITY },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const struct option wal_opts[] = {
+		{ "dir", required_argument, NULL, 'D' },
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct option *longopts = args & ARGS_WAL ? wal_opts : store_opts;
 	const char *cmd = argv[0];
 	int c;
 	memset(a, 0, sizeof *a);
@@ -1450,8 +1493,16 @@ static int parse_store_args(int argc, char **argv, store_args_t *a, bool allow_j
 				die_usage(cmd, "--durability wants none, async or sync, not '%s'", optarg);
 			a->have_durability = true;
 			break;
+		case OPT_FROM:
+			dump_number(cmd, args, "--from", "an LSN (a decimal number)", &a->from);
+			a->have_from = true;
+			break;
+		case OPT_LIMIT:
+			dump_number(cmd, args, "--limit", "a number of lines", &a->limit);
+			a->have_limit = true;
+			break;
 		case 'j':
-			if (!allow_json)
+			if (!(args & ARGS_JSON))
 				die_usage(cmd, "unknown option --json");
 			a->json = true;
 			break;
@@ -1522,7 +1573,7 @@ static int cmd_put(int argc, char **argv)
 	cid_t k, v;
 	cidstore_t *s;
 	const char *cmd = argv[0];
-	int i = parse_store_args(argc, argv, &a, false, usage_put), rc;
+	int i = parse_store_args(argc, argv, &a, 0, usage_put), rc;
 	need_dir(cmd, &a);
 	if (argc - i != 2)
 		die_usage(cmd, "wants KEYHEX VALHEX");
@@ -1557,7 +1608,7 @@ static int cmd_get(int argc, char **argv)
 	cid_t k, v;
 	cidstore_t *s;
 	const char *cmd = argv[0];
-	int i = parse_store_args(argc, argv, &a, false, usage_get), rc;
+	int i = parse_store_args(argc, argv, &a, 0, usage_get), rc;
 	int code = EXIT_OK;
 	need_dir(cmd, &a);
 	if (argc - i != 1 && argc - i != 2)
@@ -1623,7 +1674,7 @@ static int cmd_del(int argc, char **argv)
 	cid_t k, v;
 	cidstore_t *s;
 	const char *cmd = argv[0];
-	int i = parse_store_args(argc, argv, &a, false, usage_del), rc;
+	int i = parse_store_args(argc, argv, &a, 0, usage_del), rc;
 	long n;
 	need_dir(cmd, &a);
 	if (argc - i != 1 && argc - i != 2)
@@ -1682,7 +1733,7 @@ static int cmd_load(int argc, char **argv)
 	store_args_t a;
 	cidstore_t *s;
 	const char *cmd = argv[0];
-	int i = parse_store_args(argc, argv, &a, false, usage_load), rc;
+	int i = parse_store_args(argc, argv, &a, 0, usage_load), rc;
 	const char *path = "-";
 	FILE *in;
 	need_dir(cmd, &a);
@@ -1798,7 +1849,7 @@ static int cmd_stats(int argc, char **argv)
 	cidstore_t *s;
 	cidstore_stats_t st;
 	const char *cmd = argv[0];
-	int i = parse_store_args(argc, argv, &a, true, usage_stats), rc;
+	int i = parse_store_args(argc, argv, &a, ARGS_JSON, usage_stats), rc;
 	if (argc - i != 0)
 		die_usage(cmd, "unexpected argument '%s'", argv[i]);
 	if (a.dir != NULL) {
@@ -1893,7 +1944,7 @@ static int cmd_checkpoint(int argc, char **argv)
 	store_args_t a;
 	cidstore_t *s;
 	const char *cmd = argv[0];
-	int i = parse_store_args(argc, argv, &a, false, usage_checkpoint), rc;
+	int i = parse_store_args(argc, argv, &a, 0, usage_checkpoint), rc;
 	need_dir(cmd, &a);
 	if (argc - i != 0)
 		die_usage(cmd, "unexpected argument '%s'", argv[i]);
@@ -1968,6 +2019,40 @@ static int report_inspect(const char *cmd, const char *dir, int rc, const char *
 	return EXIT_RUNTIME;
 }
 
+/* dir, ok, error and message: the first members of verify's and wal
+ * analyze's JSON. */
+static void json_outcome(json_t *j, const char *dir, int rc, const char *message)
+{
+	json_str(j, "dir", dir);
+	json_bool(j, "ok", rc == 0);
+	if (rc == 0)
+		json_null(j, "error");
+	else
+		json_str(j, "error", err_name(rc));
+	json_str(j, "message", message);
+}
+
+/* The torn tail (verify, wal analyze): in JSON, or as a line of the report. */
+static void json_torn(json_t *j, bool torn, uint64_t segment, uint64_t offset)
+{
+	char file[40];
+	json_bool(j, "torn", torn);
+	if (torn) {
+		json_str(j, "torn_file", seg_file(segment, file, sizeof file));
+		json_u64(j, "torn_offset", offset);
+	}
+}
+
+static void print_torn(bool torn, uint64_t segment, uint64_t offset)
+{
+	char file[40];
+	if (torn)
+		printf("torn tail        yes: %s offset %" PRIu64 " (recovery cuts it there)\n",
+		       seg_file(segment, file, sizeof file), offset);
+	else
+		printf("torn tail        no\n");
+}
+
 static void usage_verify(FILE *f)
 {
 	fprintf(f,
@@ -1996,7 +2081,7 @@ static int cmd_verify(int argc, char **argv)
 {
 	store_args_t a;
 	const char *cmd = argv[0];
-	int i = parse_store_args(argc, argv, &a, true, usage_verify);
+	int i = parse_store_args(argc, argv, &a, ARGS_JSON, usage_verify);
 	need_dir(cmd, &a);
 	if (a.have_durability)
 		die_usage(cmd, "--durability does not apply: verify opens no store");
@@ -2006,17 +2091,10 @@ static int cmd_verify(int argc, char **argv)
 	double t0 = now_sec();
 	int rc = cidstore_verify(a.dir, &v);
 	double dt = now_sec() - t0;
-	char b1[40], b2[40];
 	if (a.json) {
 		json_t j = { .f = stdout };
 		json_obj(&j, NULL);
-		json_str(&j, "dir", a.dir);
-		json_bool(&j, "ok", rc == 0);
-		if (rc == 0)
-			json_null(&j, "error");
-		else
-			json_str(&j, "error", err_name(rc));
-		json_str(&j, "message", v.message);
+		json_outcome(&j, a.dir, rc, v.message);
 		json_u64(&j, "checkpoint_files", v.checkpoints);
 		json_obj(&j, "checkpoint");
 		json_bool(&j, "loaded", v.have_checkpoint);
@@ -2028,11 +2106,7 @@ static int cmd_verify(int argc, char **argv)
 		json_u64(&j, "segments", v.segments);
 		json_u64(&j, "records", v.records);
 		json_u64(&j, "last_lsn", v.last_lsn);
-		json_bool(&j, "torn", v.torn);
-		if (v.torn) {
-			json_str(&j, "torn_file", seg_file(v.torn_segment, b1, sizeof b1));
-			json_u64(&j, "torn_offset", v.torn_offset);
-		}
+		json_torn(&j, v.torn, v.torn_segment, v.torn_offset);
 		json_u64(&j, "txn_committed", v.txn_committed);
 		json_u64(&j, "txn_dropped", v.txn_dropped);
 		json_dbl(&j, "seconds", dt);
@@ -2052,11 +2126,7 @@ static int cmd_verify(int argc, char **argv)
 						       "the log holds everything)" : "");
 		printf("WAL              %" PRIu64 " segment(s) read, %" PRIu64
 		       " records, last LSN %" PRIu64 "\n", v.segments, v.records, v.last_lsn);
-		if (v.torn)
-			printf("torn tail        yes: %s offset %" PRIu64 " (recovery cuts it there)\n",
-			       seg_file(v.torn_segment, b2, sizeof b2), v.torn_offset);
-		else
-			printf("torn tail        no\n");
+		print_torn(v.torn, v.torn_segment, v.torn_offset);
 		printf("batches          %" PRIu64 " committed, %" PRIu64
 		       " dropped (aborted or never committed)\n", v.txn_committed, v.txn_dropped);
 	}
@@ -2099,71 +2169,6 @@ static void usage_wal(FILE *f)
 		"  -j, --json        dump: JSON Lines; analyze: one JSON object\n"
 		"  -h, --help        this help\n",
 		prog, prog);
-}
-
-typedef struct wal_args {
-	const char *dir;
-	bool json;
-	bool have_from, have_limit;
-	uint64_t from, limit;
-} wal_args_t;
-
-enum { OPT_FROM = 0x200, OPT_LIMIT };
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	if (s == NULL || *s == '\0' || *s == '-' || *s == '+' || isspace((unsigned char)*s))
-		return -1;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
-	*out = v;
-	return 0;
-}
-
-/* Parses the options of `wal dump|analyze` (argv[0] is "wal dump" or "wal
- * analyze").  Returns the index of the first operand. */
-static int parse_wal_args(int argc, char **argv, wal_args_t *a, bool dump)
-{
-	static const struct option longopts[] = {
-		{ "dir", required_argument, NULL, 'D' },
-		{ "from", required_argument, NULL, OPT_FROM },
-		{ "limit", required_argument, NULL, OPT_LIMIT },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *cmd = argv[0];
-	int c;
-	memset(a, 0, sizeof *a);
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "D:jh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'D': a->dir = optarg; break;
-		case OPT_FROM:
-			if (!dump)
-				die_usage(cmd, "--from applies to 'wal dump' only");
-			if (parse_u64(optarg, &a->from) != 0)
-				die_usage(cmd, "--from wants an LSN (a decimal number), not '%s'", optarg);
-			a->have_from = true;
-			break;
-		case OPT_LIMIT:
-			if (!dump)
-				die_usage(cmd, "--limit applies to 'wal dump' only");
-			if (parse_u64(optarg, &a->limit) != 0)
-				die_usage(cmd, "--limit wants a number of lines, not '%s'", optarg);
-			a->have_limit = true;
-			break;
-		case 'j': a->json = true; break;
-		case 'h': usage_wal(stdout); exit(EXIT_OK);
-		default: die_usage(cmd, "bad option");
-		}
-	}
-	if (a->dir == NULL || *a->dir == '\0')
-		die_usage(cmd, "--dir DIR is required");
-	return optind;
 }
 
 static bool op_has_key(int op)
@@ -2249,7 +2254,7 @@ static int dump_rec(const cidstore_wal_record_t *r, void *arg)
 	return d->limit != 0 && d->shown >= d->limit ? DUMP_LIMIT_REACHED : 0;
 }
 
-static int wal_dump(const char *cmd, const wal_args_t *a)
+static int wal_dump(const char *cmd, const store_args_t *a)
 {
 	dump_ctx_t d = { .json = a->json, .limit = a->have_limit ? a->limit : 0 };
 	cidstore_wal_summary_t sum;
@@ -2364,7 +2369,7 @@ static int analyze_rec(const cidstore_wal_record_t *r, void *arg)
 	return 0;
 }
 
-static int wal_analyze(const char *cmd, const wal_args_t *a)
+static int wal_analyze(const char *cmd, const store_args_t *a)
 {
 	analyze_ctx_t c;
 	memset(&c, 0, sizeof c);
@@ -2388,17 +2393,11 @@ static int wal_analyze(const char *cmd, const wal_args_t *a)
 			c.ops[CIDSTORE_WAL_DELETE_KEY];
 	double span = c.timed > 0 ? (double)(c.wall_max - c.wall_min) * 1e-9 : 0;
 	double rate = span > 0 ? (double)sum.records / span : 0;
-	char file[40], w1[64], w2[64], b[32], r[32];
+	char w1[64], w2[64], b[32], r[32];
 	if (a->json) {
 		json_t j = { .f = stdout };
 		json_obj(&j, NULL);
-		json_str(&j, "dir", a->dir);
-		json_bool(&j, "ok", rc == 0);
-		if (rc == 0)
-			json_null(&j, "error");
-		else
-			json_str(&j, "error", err_name(rc));
-		json_str(&j, "message", rc == 0 ? "" : sum.message);
+		json_outcome(&j, a->dir, rc, rc == 0 ? "" : sum.message);
 		json_u64(&j, "segments", sum.segments);
 		json_u64(&j, "bytes", sum.bytes);
 		json_u64(&j, "first_lsn", sum.first_lsn);
@@ -2430,11 +2429,7 @@ static int wal_analyze(const char *cmd, const wal_args_t *a)
 		json_end_obj(&j);
 		json_u64(&j, "distinct_keys", c.distinct);
 		json_u64(&j, "data_ops", data);
-		json_bool(&j, "torn", sum.torn);
-		if (sum.torn) {
-			json_str(&j, "torn_file", seg_file(sum.torn_segment, file, sizeof file));
-			json_u64(&j, "torn_offset", sum.torn_offset);
-		}
+		json_torn(&j, sum.torn, sum.torn_segment, sum.torn_offset);
 		json_dbl(&j, "seconds", dt);
 		json_end_obj(&j);
 	} else {
@@ -2466,11 +2461,7 @@ static int wal_analyze(const char *cmd, const wal_args_t *a)
 		}
 		printf("distinct keys    %" PRIu64 " (in %" PRIu64 " insert/delete records)\n",
 		       c.distinct, data);
-		if (sum.torn)
-			printf("torn tail        yes: %s offset %" PRIu64 " (recovery cuts it there)\n",
-			       seg_file(sum.torn_segment, file, sizeof file), sum.torn_offset);
-		else
-			printf("torn tail        no\n");
+		print_torn(sum.torn, sum.torn_segment, sum.torn_offset);
 	}
 	free(c.open);
 	cidstore_close(c.keys);
@@ -2481,7 +2472,7 @@ static int wal_analyze(const char *cmd, const wal_args_t *a)
 
 static int cmd_wal(int argc, char **argv)
 {
-	wal_args_t a;
+	store_args_t a;
 	const char *cmd = "wal";
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		usage_wal(stdout);
@@ -2493,7 +2484,9 @@ static int cmd_wal(int argc, char **argv)
 	char name[32];
 	snprintf(name, sizeof name, "wal %s", argv[1]);
 	argv[1] = name;
-	int i = parse_wal_args(argc - 1, argv + 1, &a, dump);
+	int i = parse_store_args(argc - 1, argv + 1, &a, ARGS_JSON | ARGS_WAL | (dump ? ARGS_DUMP : 0),
+				 usage_wal);
+	need_dir(name, &a);
 	if (argc - 1 - i != 0)
 		die_usage(name, "unexpected argument '%s'", argv[1 + i]);
 	return dump ? wal_dump(name, &a) : wal_analyze(name, &a);

@@ -1,12 +1,14 @@
 /*
  * log_test_util.h — helpers shared by the log-layer tests (test_checkpoint,
  * test_recovery): a small thread-safe key -> value-set model used as the
- * apply target, a temporary store directory per test, and writers of
- * hand-made WAL segments.  Header-only (static functions); define
- * LOG_TEST_TMP_PREFIX before including it.
+ * apply target, a temporary store directory per test (made and removed
+ * with test_support.h) and writers of hand-made WAL segments.  Header-only
+ * (static functions); define LOG_TEST_TMP_PREFIX before including it.
  */
 #ifndef CIDSTORE_LOG_TEST_UTIL_H
 #define CIDSTORE_LOG_TEST_UTIL_H
+
+#include "test_support.h"
 
 #ifndef LOG_TEST_TMP_PREFIX
 #define LOG_TEST_TMP_PREFIX "cidstore-logtest"
@@ -210,18 +212,15 @@ static int tfd = -1;
 
 static void dir_setup(void)
 {
-	snprintf(tdir, sizeof(tdir), "/tmp/%s-XXXXXX", LOG_TEST_TMP_PREFIX);
-	ck_assert_ptr_nonnull(mkdtemp(tdir));
+	tmpdir_make(tdir, sizeof(tdir), LOG_TEST_TMP_PREFIX);
 	tfd = open(tdir, O_RDONLY | O_DIRECTORY);
 	ck_assert_int_ge(tfd, 0);
 }
 
 static void dir_teardown(void)
 {
-	char cmd[300];
 	close(tfd);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tdir);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(tmpdir_remove(tdir), 0);
 }
 
 static cid_t mk_key(uint64_t i)

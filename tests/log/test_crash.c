@@ -28,7 +28,6 @@
  */
 #include <check.h>
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -42,6 +41,7 @@
 #include <unistd.h>
 
 #include "cidstore.h"
+#include "test_support.h"
 
 #ifdef CIDSTORE_TSAN
 #define CR_ROUNDS 3
@@ -242,18 +242,9 @@ static void child_main(cidstore_durability_t d, uint64_t ops_per_thread, bool cl
 /* the parent                                                          */
 /* ------------------------------------------------------------------ */
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-	(void)sb;
-	(void)flag;
-	(void)f;
-	return remove(p);
-}
-
 static void setup(void)
 {
-	snprintf(tdir, sizeof(tdir), "/tmp/cidstore-crash-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tdir));
+	tmpdir_make(tdir, sizeof(tdir), "cidstore-crash");
 	snprintf(spath, sizeof(spath), "%s/store", tdir);
 	SH = mmap(NULL, sizeof(*SH), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ck_assert(SH != MAP_FAILED);
@@ -264,7 +255,7 @@ static void setup(void)
 static void teardown(void)
 {
 	munmap(SH, sizeof(*SH));
-	nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(tdir);
 }
 
 static void shared_reset(void)
@@ -469,9 +460,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(suite());
 }

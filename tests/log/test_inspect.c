@@ -34,7 +34,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -45,6 +44,7 @@
 
 #include "cidstore.h"
 #include "log/record.h"
+#include "test_support.h"
 
 /* ------------------------------------------------------------------ */
 /* helpers                                                             */
@@ -52,23 +52,14 @@
 
 static char tdir[256]; /* per-test temporary directory = the store directory */
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-	(void)sb;
-	(void)flag;
-	(void)f;
-	return remove(p);
-}
-
 static void setup(void)
 {
-	snprintf(tdir, sizeof(tdir), "/tmp/cidstore-inspect-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tdir));
+	tmpdir_make(tdir, sizeof(tdir), "cidstore-inspect");
 }
 
 static void teardown(void)
 {
-	nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(tdir);
 }
 
 static cid_t mk(uint64_t tag, uint64_t i)
@@ -94,6 +85,17 @@ static cidstore_t *open_store(void)
 static void store_close(cidstore_t *s)
 {
 	ck_assert_int_eq(cidstore_close(s), 0);
+}
+
+/* What recovery makes of the directory, with default options: an open that
+ * fails with want (so there is no store to close). */
+static void expect_open_rc(int want)
+{
+	cidstore_options_t o;
+	cidstore_options_init(&o);
+	o.dir = tdir;
+	cidstore_t *s = NULL;
+	ck_assert_int_eq(cidstore_open(&o, &s), want);
 }
 
 /* What the workload logs, in LSN order. */
@@ -189,68 +191,7 @@ static size_t count_headers(const struct got *g)
 	return h;
 }
 
-/* The store directory's files: name and content, sorted by name. */
-struct file {
-	char name[256];
-	uint8_t *data;
-	size_t len;
-};
-struct snap {
-	struct file f[64];
-	size_t n;
-};
-
-static int file_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct file *)a)->name, ((const struct file *)b)->name);
-}
-
-static void snap_take(struct snap *s)
-{
-	memset(s, 0, sizeof(*s));
-	DIR *d = opendir(tdir);
-	ck_assert_ptr_nonnull(d);
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		ck_assert_uint_lt(s->n, 64);
-		struct file *f = &s->f[s->n++];
-		snprintf(f->name, sizeof(f->name), "%s", de->d_name);
-		char p[600];
-		snprintf(p, sizeof(p), "%s/%s", tdir, de->d_name);
-		int fd = open(p, O_RDONLY);
-		ck_assert_int_ge(fd, 0);
-		struct stat st;
-		ck_assert_int_eq(fstat(fd, &st), 0);
-		f->len = (size_t)st.st_size;
-		f->data = malloc(f->len + 1);
-		ck_assert_int_eq(pread(fd, f->data, f->len, 0), (ssize_t)f->len);
-		close(fd);
-	}
-	closedir(d);
-	qsort(s->f, s->n, sizeof(s->f[0]), file_cmp);
-}
-
-static void snap_free(struct snap *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->f[i].data);
-	s->n = 0;
-}
-
-static void snap_expect_same(const struct snap *a, const struct snap *b)
-{
-	ck_assert_uint_eq(a->n, b->n);
-	for (size_t i = 0; i < a->n; i++) {
-		ck_assert_str_eq(a->f[i].name, b->f[i].name);
-		ck_assert_uint_eq(a->f[i].len, b->f[i].len);
-		ck_assert_msg(memcmp(a->f[i].data, b->f[i].data, a->f[i].len) == 0,
-			      "%s changed", a->f[i].name);
-	}
-}
-
-static uint64_t count_prefix(const struct snap *s, const char *prefix, uint64_t *bytes)
+static uint64_t count_prefix(const struct dirimg *s, const char *prefix, uint64_t *bytes)
 {
 	uint64_t n = 0;
 	if (bytes)
@@ -318,8 +259,8 @@ START_TEST(read_every_record)
 {
 	struct explist *e = malloc(sizeof(*e));
 	build(e);
-	struct snap before;
-	snap_take(&before);
+	struct dirimg before;
+	dirimg_take(&before, tdir);
 	uint64_t seg_bytes;
 	uint64_t nseg = count_prefix(&before, "wal-", &seg_bytes);
 	ck_assert_uint_ge(nseg, 4);
@@ -388,11 +329,7 @@ START_TEST(read_every_record)
 	ck_assert_int_eq(cidstore_wal_read(tdir, 0, collect, &g2, NULL), 0);
 	ck_assert_uint_eq(g2.n, g.n);
 
-	struct snap after;
-	snap_take(&after);
-	snap_expect_same(&before, &after);
-	snap_free(&before);
-	snap_free(&after);
+	dirimg_expect_unchanged(&before, tdir);
 	free(g.v);
 	free(g2.v);
 	free(e);
@@ -459,8 +396,8 @@ START_TEST(verify_clean_and_checkpoint)
 {
 	struct explist *e = malloc(sizeof(*e));
 	build(e);
-	struct snap before;
-	snap_take(&before);
+	struct dirimg before;
+	dirimg_take(&before, tdir);
 	cidstore_verify_result_t v;
 	ck_assert_int_eq(cidstore_verify(tdir, &v), 0);
 	ck_assert_str_eq(v.message, "");
@@ -473,11 +410,7 @@ START_TEST(verify_clean_and_checkpoint)
 	ck_assert_int_eq(v.torn, 0);
 	ck_assert_uint_eq(v.txn_committed, 1);
 	ck_assert_uint_eq(v.txn_dropped, 0);
-	struct snap after;
-	snap_take(&after);
-	snap_expect_same(&before, &after);
-	snap_free(&before);
-	snap_free(&after);
+	dirimg_expect_unchanged(&before, tdir);
 
 	/* reopen, checkpoint, write some more */
 	cidstore_t *s = open_store();
@@ -492,7 +425,7 @@ START_TEST(verify_clean_and_checkpoint)
 	}
 	store_close(s);
 
-	snap_take(&before);
+	dirimg_take(&before, tdir);
 	ck_assert_int_eq(cidstore_verify(tdir, &v), 0);
 	ck_assert_int_eq(v.have_checkpoint, 1);
 	ck_assert_int_eq(v.checkpoint_fallback, 0);
@@ -512,10 +445,7 @@ START_TEST(verify_clean_and_checkpoint)
 	ck_assert_uint_le(sum.first_lsn, ck_lsn + 1);
 	ck_assert_uint_eq(sum.last_lsn, e->n + 40);
 	ck_assert_uint_eq(sum.records, sum.last_lsn - sum.first_lsn + 1);
-	snap_take(&after);
-	snap_expect_same(&before, &after);
-	snap_free(&before);
-	snap_free(&after);
+	dirimg_expect_unchanged(&before, tdir);
 	free(e);
 }
 END_TEST
@@ -539,8 +469,8 @@ START_TEST(torn_tail_reported_not_cut)
 	junk[0] = (uint8_t)(WAL_FORMAT_VERSION << 6 | WAL_OP_INSERT); /* bad CRC, not newer */
 	patch(name, (off_t)last.offset, junk, sizeof(junk));
 
-	struct snap before, after;
-	snap_take(&before);
+	struct dirimg before;
+	dirimg_take(&before, tdir);
 	cidstore_wal_summary_t sum;
 	struct got g2 = {0};
 	ck_assert_int_eq(cidstore_wal_read(tdir, 0, collect, &g2, &sum), 0);
@@ -563,10 +493,7 @@ START_TEST(torn_tail_reported_not_cut)
 	ck_assert_uint_eq(v.txn_committed, 0);
 	ck_assert_uint_eq(v.txn_dropped, 1);
 
-	snap_take(&after);
-	snap_expect_same(&before, &after);
-	snap_free(&before);
-	snap_free(&after);
+	dirimg_expect_unchanged(&before, tdir);
 
 	/* recovery agrees: it cuts exactly there, then nothing is torn */
 	cidstore_t *s = open_store();
@@ -590,8 +517,8 @@ START_TEST(flipped_byte_older_segment)
 	b ^= 0x10;
 	patch(name, off + 40, &b, 1);
 
-	struct snap before, after;
-	snap_take(&before);
+	struct dirimg before;
+	dirimg_take(&before, tdir);
 	struct got g = {0};
 	cidstore_wal_summary_t sum;
 	ck_assert_int_eq(cidstore_wal_read(tdir, 0, collect, &g, &sum), CIDSTORE_ECORRUPT);
@@ -605,16 +532,9 @@ START_TEST(flipped_byte_older_segment)
 	cidstore_verify_result_t v;
 	ck_assert_int_eq(cidstore_verify(tdir, &v), CIDSTORE_ECORRUPT);
 	ck_assert_msg(strstr(v.message, name) != NULL, "message: %s", v.message);
-	snap_take(&after);
-	snap_expect_same(&before, &after);
-	snap_free(&before);
-	snap_free(&after);
+	dirimg_expect_unchanged(&before, tdir);
 	/* and recovery refuses it too */
-	cidstore_options_t o;
-	cidstore_options_init(&o);
-	o.dir = tdir;
-	cidstore_t *s = NULL;
-	ck_assert_int_eq(cidstore_open(&o, &s), CIDSTORE_ECORRUPT);
+	expect_open_rc(CIDSTORE_ECORRUPT);
 	free(e);
 }
 END_TEST
@@ -652,7 +572,7 @@ static void truncate_file(const char *name, off_t len)
 	ck_assert_int_eq(truncate(path, len), 0);
 }
 
-static const char *newest_ckpt(struct snap *s)
+static const char *newest_ckpt(struct dirimg *s)
 {
 	const char *n = NULL;
 	for (size_t i = 0; i < s->n; i++)
@@ -673,15 +593,15 @@ START_TEST(truncated_checkpoint_only_one)
 		ck_assert_int_eq(cidstore_insert(s, &k, &val), 1);
 	}
 	store_close(s);
-	struct snap sn;
-	snap_take(&sn);
+	struct dirimg sn;
+	dirimg_take(&sn, tdir);
 	char ck[256];
 	snprintf(ck, sizeof(ck), "%s", newest_ckpt(&sn));
 	size_t len = 0;
 	for (size_t i = 0; i < sn.n; i++)
 		if (strcmp(sn.f[i].name, ck) == 0)
 			len = sn.f[i].len;
-	snap_free(&sn);
+	dirimg_free(&sn);
 	truncate_file(ck, (off_t)(len / 2));
 
 	/* the log before the checkpoint was trimmed: nothing to fall back on */
@@ -692,11 +612,7 @@ START_TEST(truncated_checkpoint_only_one)
 	ck_assert_int_eq(v.have_checkpoint, 0);
 	ck_assert_uint_eq(v.checkpoints, 1);
 	/* what recovery does */
-	cidstore_options_t o;
-	cidstore_options_init(&o);
-	o.dir = tdir;
-	cidstore_t *s2 = NULL;
-	ck_assert_int_eq(cidstore_open(&o, &s2), rc);
+	expect_open_rc(rc);
 	free(e);
 }
 END_TEST
@@ -723,12 +639,12 @@ START_TEST(truncated_checkpoint_fallback)
 	uint64_t keys = st.keys, values = st.values, last = st.wal_lsn;
 	store_close(s);
 
-	struct snap sn;
-	snap_take(&sn);
+	struct dirimg sn;
+	dirimg_take(&sn, tdir);
 	ck_assert_uint_eq(count_prefix(&sn, "ckpt-", NULL), 2);
 	char ck[256];
 	snprintf(ck, sizeof(ck), "%s", newest_ckpt(&sn));
-	snap_free(&sn);
+	dirimg_free(&sn);
 	truncate_file(ck, 100);
 
 	cidstore_verify_result_t v;
@@ -888,9 +804,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(suite());
 }

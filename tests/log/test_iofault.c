@@ -23,7 +23,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -36,6 +35,7 @@
 #include "cidstore.h"
 #include "log/io.h"
 #include "store/store_internal.h"
+#include "test_support.h"
 
 #ifdef CIDSTORE_TSAN
 #define SCALE 2u
@@ -399,25 +399,16 @@ static long fio_get(long *field)
 static char tdir[256];
 static char spath[300];
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-	(void)sb;
-	(void)flag;
-	(void)f;
-	return remove(p);
-}
-
 static void dir_setup(void)
 {
-	snprintf(tdir, sizeof(tdir), "/tmp/cidstore-iof-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tdir));
+	tmpdir_make(tdir, sizeof(tdir), "cidstore-iof");
 	snprintf(spath, sizeof(spath), "%s/store", tdir);
 	fio_reset(spath, false);
 }
 
 static void dir_teardown(void)
 {
-	nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(tdir);
 }
 
 static cid_t K(uint64_t a, uint64_t b)
@@ -1001,9 +992,5 @@ static Suite *suite(void)
 int main(void)
 {
 	fio_init();
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(suite());
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "log/record.h"
+#include "test_support.h"
 
 static struct wal_rec sample(void)
 {
@@ -186,9 +187,5 @@ int main(void)
 	tcase_add_test(tc, test_newer_version);
 	tcase_add_test(tc, test_segment_header_and_names);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(s);
 }

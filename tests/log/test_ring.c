@@ -10,6 +10,7 @@
 
 #include "cidstore.h"
 #include "log/ring.h"
+#include "test_support.h"
 
 #ifndef RING_TEST_PER_PRODUCER
 #ifdef CIDSTORE_TSAN
@@ -262,9 +263,5 @@ int main(void)
 	tcase_add_test(tc, test_fail_wakes_waiters);
 	tcase_add_test(tc, test_consumer_wakeups);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(s);
 }

@@ -17,6 +17,7 @@
 #include "log/io.h"
 #include "log/record.h"
 #include "log/wal.h"
+#include "test_support.h"
 
 #ifdef CIDSTORE_TSAN
 #define SCALE 4
@@ -118,8 +119,7 @@ static int dirfd_;
 
 static void setup(void)
 {
-	snprintf(dirpath, sizeof dirpath, "/tmp/cidstore-test-wal-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dirpath));
+	tmpdir_make(dirpath, sizeof dirpath, "cidstore-test-wal");
 	dirfd_ = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(dirfd_, 0);
 	tio_reset();
@@ -127,15 +127,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-	DIR *d = opendir(dirpath);
-	struct dirent *de;
-	while (d && (de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			unlinkat(dirfd_, de->d_name, 0);
-	if (d)
-		closedir(d);
 	close(dirfd_);
-	rmdir(dirpath);
+	tmpdir_remove(dirpath);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -517,9 +510,5 @@ int main(void)
 	tcase_add_test(tc, test_reopen_cut_trim_txn_async);
 	tcase_add_test(tc, test_bench);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(s);
 }
