@@ -1035,7 +1035,7 @@ static void usage_demo(FILE *f)
 {
 	fprintf(f,
 		"Usage: %s demo [--threads N] [--ops N] [--prefill N] [--repeat R]\n"
-		"                     [--seed N] [--json] [--plot FILE.png] [--durable]\n"
+		"                     [--seed N] [--json] [--plot FILE.png] [--no-durable]\n"
 		"\n"
 		"The scaling demo.  For every thread count 1..N it opens a fresh in-memory\n"
 		"store twice -- serialized (one global lock, the baseline) and free-threaded\n"
@@ -1043,6 +1043,8 @@ static void usage_demo(FILE *f)
 		"  insert-heavy  100%% inserts of fresh random 256-bit keys into an empty store\n"
 		"  lookup-heavy  90%% lookups of present keys / 10%% inserts of fresh keys on a\n"
 		"                store prefilled with --prefill keys\n"
+		"Then a short time-bounded insert run (1 s per point) on a store in a\n"
+		"temporary directory, durability async and sync, 1..N threads.\n"
 		"It prints throughput and speed-ups as a table, then a short summary.\n"
 		"\n"
 		"  -t, --threads N    highest thread count (default: number of cores)\n"
@@ -1053,8 +1055,8 @@ static void usage_demo(FILE *f)
 		"  -j, --json         machine-readable JSON on stdout instead of the table\n"
 		"  -P, --plot FILE    write a chart to FILE (PNG) through gnuplot; the\n"
 		"                     gnuplot script is written beside it as FILE.gp\n"
-		"  -d, --durable      also a short time-bounded insert run on a store in a\n"
-		"                     temporary directory with durability async and sync\n"
+		"  -D, --no-durable   skip the durable runs (in-memory stores only);\n"
+		"                     --durable (-d) is accepted and is the default\n"
 		"  -r, --repeat R     runs per point; the table shows the median (default 3)\n"
 		"  -s, --seed N       key seed (default: fixed, so runs are repeatable)\n"
 		"  -h, --help         this help\n"
@@ -1073,6 +1075,7 @@ static int cmd_demo(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "plot", required_argument, NULL, 'P' },
 		{ "durable", no_argument, NULL, 'd' },
+		{ "no-durable", no_argument, NULL, 'D' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "repeat", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1080,12 +1083,12 @@ static int cmd_demo(int argc, char **argv)
 	};
 	long cores = ncores();
 	demo_cfg_t cfg = { .max_threads = (unsigned)cores, .ops = 600000, .prefill = 300000,
-			   .seed = 0x243f6a8885a308d3ull, .repeat = 3 };
+			   .seed = 0x243f6a8885a308d3ull, .repeat = 3, .durable = true };
 	unsigned long v;
 	int c;
 	const char *cmd = argv[0];
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "t:n:p:jP:ds:r:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:n:p:jP:dDs:r:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			if (parse_ulong(optarg, 1, 1024, &v) != 0)
@@ -1105,6 +1108,7 @@ static int cmd_demo(int argc, char **argv)
 		case 'j': cfg.json = true; break;
 		case 'P': cfg.plot = optarg; break;
 		case 'd': cfg.durable = true; break;
+		case 'D': cfg.durable = false; break;
 		case 's':
 			if (parse_ulong(optarg, 0, ULONG_MAX, &v) != 0)
 				die_usage(cmd, "--seed wants a number, not '%s'", optarg);

@@ -57,6 +57,9 @@ expect 2 "demo --threads 0" -- "$tool" demo --threads 0
 expect 2 "demo --ops x" -- "$tool" demo --ops x
 expect 0 "demo small" -- "$tool" demo --threads 2 --ops 4000 --prefill 2000 --repeat 1
 grep -q "Summary" "$tmp/out" || { echo "FAIL: demo prints no summary"; fails=$((fails + 1)); }
+grep -q "durable insert-heavy" "$tmp/out" || { echo "FAIL: demo has no durable run by default"; fails=$((fails + 1)); }
+expect 0 "demo --no-durable" -- "$tool" demo --threads 1 --ops 2000 --prefill 1000 --repeat 1 --json --no-durable
+grep -q '"requested": false' "$tmp/out" || { echo "FAIL: demo --no-durable still runs the durable part"; fails=$((fails + 1)); }
 expect 0 "demo --json --durable" -- "$tool" demo --threads 3 --ops 3000 --prefill 1000 --repeat 1 --json --durable
 json_ok "$tmp/out" "demo --json"
 "$py" - "$tmp/out" <<'PY' || fails=$((fails + 1))
