@@ -2,6 +2,7 @@
 """Summarize bench_index Google Benchmark JSON as markdown tables.
 
 usage: bench/summarize.py RESULT.json [MORE.json ...]
+       bench/summarize.py --readme RESULT.json [MORE.json ...]
 
 Benchmark names look like  <workload>/<contender>/n:<N>/.../threads:<T>.
 For every workload x contender x threads the median over repetitions (all
@@ -9,7 +10,10 @@ files pooled) of items_per_second (printed in Mops/s) and, for inserts, of
 bytes_per_key.  Failed repetitions (error_occurred: crashed, hung, failed
 verification) are counted and shown; a cell whose every repetition failed
 reads FAILED.  Then, per workload at 2 threads, the ratio of cidstore to the
-best anchor and to each anchor.  Standard library only.
+best anchor and to each anchor.  --readme prints only one compact table:
+every workload and N at 2 threads, one column per contender, cidstore /
+best anchor (for bytes/key: best anchor / cidstore, so > 1 means cidstore
+is ahead everywhere).  Standard library only.
 """
 import json
 import statistics
@@ -254,8 +258,57 @@ def main(paths):
     return 0
 
 
+SHORT = {"cidstore_serialized": "serialized", "cds_lfht_growing": "lfht grow",
+         "cds_lfht_presized": "lfht presized", "libcuckoo": "libcuckoo", "tbb_chm": "tbb",
+         "rwlock_table": "rwlock", "mutex_table": "mutex"}
+
+
+def readme(paths, threads=2):
+    """One compact table: every workload and N at `threads` threads, one
+    column per contender, the best anchor in bold, cidstore / best."""
+    cells, _ = load(paths)
+    ns = sorted({k[0] for k in cells}, key=n_key)
+    contenders = order({k[2] for k in cells}, CONTENDERS)
+    anchors = [c for c in contenders if is_anchor(c)]
+    head = ["workload", "N"] + [SHORT.get(c, c) for c in contenders] + ["cidstore / best anchor"]
+    print("| " + " | ".join(head) + " |")
+    print("|---|---|" + "---:|" * (len(contenders) + 1))
+    for w in WORKLOADS + ["bytes/key"]:
+        for n in ns:
+            field, wl = ("bpk", "insert") if w == "bytes/key" else ("ips", w)
+            vals = {}
+            for c in contenders:
+                cell = cells.get((n, wl, c, threads))
+                if cell is not None:
+                    vals[c] = median(cell, field) if (cell["ips"] or cell["bpk"] or cell["agg"]) else "FAILED"
+            if not any(isinstance(v, float) for v in vals.values()):
+                continue
+            ok = {c: v for c, v in vals.items() if isinstance(v, float) and is_anchor(c)}
+            best = (min if field == "bpk" else max)(ok, key=ok.get) if ok else None
+            row = [w, n]
+            for c in contenders:
+                v = vals.get(c)
+                if v is None:
+                    row.append("")
+                elif not isinstance(v, float):
+                    row.append(v)
+                else:
+                    t = f"{v:.0f}" if field == "bpk" else f"{v:.2f}"
+                    row.append(f"**{t}**" if c == best else t)
+            me = vals.get("cidstore")
+            if best and isinstance(me, float):
+                r = ok[best] / me if field == "bpk" else me / ok[best]
+                row.append(f"{r:.2f}x")
+            else:
+                row.append("")
+            print("| " + " | ".join(str(x) for x in row) + " |")
+    return 0
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
         print(__doc__.strip())
         sys.exit(0 if len(sys.argv) >= 2 else 2)
+    if sys.argv[1] == "--readme":
+        sys.exit(readme(sys.argv[2:]))
     sys.exit(main(sys.argv[1:]))
