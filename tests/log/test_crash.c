@@ -92,16 +92,6 @@ static cid_t V(unsigned v)
 	return c;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
-
 enum { OP_INS, OP_DELV, OP_DELK };
 
 static void op_of(unsigned t, uint64_t seq, int *kind, unsigned *k, unsigned *v)

@@ -75,16 +75,6 @@ static cid_t V(uint64_t a, uint64_t b)
 	return c;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
-
 static uint64_t rnd(uint64_t *s)
 {
 	*s += 0x9e3779b97f4a7c15ull;
@@ -110,78 +100,6 @@ static cidstore_t *open_ok(const cidstore_options_t *o)
 	ck_assert_msg(rc == 0, "open %s: %d (%s)", o->dir ? o->dir : "(mem)", rc,
 		      cidstore_strerror(rc));
 	return s;
-}
-
-/* A full state: sorted (key, value) pairs. */
-struct pair {
-	cid_t k, v;
-};
-struct snap {
-	struct pair *p;
-	size_t n, cap;
-};
-
-static int snap_cb(const cid_t *key, const cid_t *vals, size_t n, void *ctx)
-{
-	struct snap *sn = ctx;
-	for (size_t i = 0; i < n; i++) {
-		if (sn->n == sn->cap) {
-			sn->cap = sn->cap ? 2 * sn->cap : 1024;
-			sn->p = realloc(sn->p, sn->cap * sizeof(*sn->p));
-			if (!sn->p)
-				abort();
-		}
-		sn->p[sn->n].k = *key;
-		sn->p[sn->n].v = vals[i];
-		sn->n++;
-	}
-	return 0;
-}
-
-static int pair_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(struct pair));
-}
-
-static struct snap snap_take(cidstore_t *s)
-{
-	struct snap sn = {0};
-	ck_assert_int_eq(cidstore_scan(s, snap_cb, &sn), 0);
-	if (sn.n)
-		qsort(sn.p, sn.n, sizeof(*sn.p), pair_cmp);
-	for (size_t i = 1; i < sn.n; i++)
-		ck_assert_msg(pair_cmp(&sn.p[i - 1], &sn.p[i]) != 0,
-			      "scan returned a (key, value) pair twice");
-	return sn;
-}
-
-static void snap_free(struct snap *sn)
-{
-	free(sn->p);
-	sn->p = NULL;
-	sn->n = sn->cap = 0;
-}
-
-static void snap_expect_equal(const struct snap *want, const struct snap *got,
-			      const char *what)
-{
-	size_t i = 0, j = 0, missing = 0, extra = 0;
-	while (i < want->n || j < got->n) {
-		int c = i == want->n ? 1 : j == got->n ? -1 : pair_cmp(&want->p[i], &got->p[j]);
-		if (c == 0) {
-			i++;
-			j++;
-		} else if (c < 0) {
-			missing++;
-			i++;
-		} else {
-			extra++;
-			j++;
-		}
-	}
-	ck_assert_msg(missing == 0 && extra == 0,
-		      "%s: state differs: %zu pairs expected, %zu found, %zu missing, %zu extra",
-		      what, want->n, got->n, missing, extra);
 }
 
 static void snap_expect_store(const struct snap *want, cidstore_t *s, const char *what)

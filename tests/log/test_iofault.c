@@ -423,16 +423,6 @@ static cid_t V(uint64_t a, uint64_t b)
 	return c;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
-
 static void opts_for(cidstore_options_t *o, cidstore_durability_t d)
 {
 	cidstore_options_init(o);
@@ -712,51 +702,6 @@ END_TEST
 /* dropped unsynced data                                               */
 /* ------------------------------------------------------------------ */
 
-struct pair {
-	cid_t k, v;
-};
-struct snap {
-	struct pair *p;
-	size_t n, cap;
-};
-
-static int snap_cb(const cid_t *key, const cid_t *vals, size_t n, void *ctx)
-{
-	struct snap *sn = ctx;
-	for (size_t i = 0; i < n; i++) {
-		if (sn->n == sn->cap) {
-			sn->cap = sn->cap ? 2 * sn->cap : 1024;
-			sn->p = realloc(sn->p, sn->cap * sizeof(*sn->p));
-			if (!sn->p)
-				abort();
-		}
-		sn->p[sn->n].k = *key;
-		sn->p[sn->n].v = vals[i];
-		sn->n++;
-	}
-	return 0;
-}
-
-static int pair_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(struct pair));
-}
-
-static struct snap snap_take(cidstore_t *s)
-{
-	struct snap sn = {0};
-	ck_assert_int_eq(cidstore_scan(s, snap_cb, &sn), 0);
-	if (sn.n)
-		qsort(sn.p, sn.n, sizeof(*sn.p), pair_cmp);
-	return sn;
-}
-
-static void snap_expect_equal(const struct snap *a, const struct snap *b, const char *what)
-{
-	ck_assert_msg(a->n == b->n && (a->n == 0 || memcmp(a->p, b->p, a->n * sizeof(*a->p)) == 0),
-		      "%s: %zu pairs expected, %zu found", what, a->n, b->n);
-}
-
 START_TEST(drop_unsynced_async)
 {
 	for (int with_ckpt = 0; with_ckpt < 2; with_ckpt++) {
@@ -806,8 +751,8 @@ START_TEST(drop_unsynced_async)
 		struct snap got = snap_take(s);
 		snap_expect_equal(&durable, &got, "after a crash that dropped unsynced writes");
 		ck_assert_int_eq(cidstore_close(s), 0);
-		free(durable.p);
-		free(got.p);
+		snap_free(&durable);
+		snap_free(&got);
 		dir_teardown();
 		dir_setup();
 	}
@@ -960,7 +905,7 @@ START_TEST(drop_unsynced_sync_threads)
 					      all.p[i].k.w[1] == 8,
 				      "a key nobody wrote");
 		}
-		free(all.p);
+		snap_free(&all);
 		ck_assert_int_gt(dropped, 0);
 		fprintf(stderr, "  round %d: crash after pwrite %ld, %ld ops acknowledged, %ld unsynced writes dropped\n",
 			round, ms, total, dropped);

@@ -1,7 +1,8 @@
 /*
  * test_support.h — small helpers every log-layer test may use: a per-test
- * temporary directory under /tmp, a byte-for-byte image of a directory, and
- * the Check main().  Header-only; every function is static inline, so a test
+ * temporary directory under /tmp, a byte-for-byte image of a directory, a
+ * sorted snapshot of a store's (key, value) pairs, a 64-bit mixer, and the
+ * Check main().  Header-only; every function is static inline, so a test
  * that uses only some of them compiles without unused-function warnings.
  */
 #ifndef CIDSTORE_TEST_SUPPORT_H
@@ -17,6 +18,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "cidstore.h"
 
 /* ---- temporary directory ---- */
 
@@ -124,6 +127,94 @@ static inline void dirimg_expect_unchanged(struct dirimg *before, const char *di
 	dirimg_expect_same(before, &after);
 	dirimg_free(before);
 	dirimg_free(&after);
+}
+
+/* ---- a store's state: its sorted (key, value) pairs ---- */
+
+struct snap_pair {
+	cid_t k, v;
+};
+struct snap {
+	struct snap_pair *p;
+	size_t n, cap;
+};
+
+static inline int snap_cb(const cid_t *key, const cid_t *vals, size_t n, void *ctx)
+{
+	struct snap *sn = ctx;
+	for (size_t i = 0; i < n; i++) {
+		if (sn->n == sn->cap) {
+			sn->cap = sn->cap ? 2 * sn->cap : 1024;
+			sn->p = realloc(sn->p, sn->cap * sizeof(*sn->p));
+			if (!sn->p)
+				abort();
+		}
+		sn->p[sn->n].k = *key;
+		sn->p[sn->n].v = vals[i];
+		sn->n++;
+	}
+	return 0;
+}
+
+static inline int snap_pair_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct snap_pair));
+}
+
+/* Every pair of s (cidstore_scan), sorted; fails the test if scan returned
+ * a pair twice. */
+static inline struct snap snap_take(cidstore_t *s)
+{
+	struct snap sn = {0};
+	ck_assert_int_eq(cidstore_scan(s, snap_cb, &sn), 0);
+	if (sn.n)
+		qsort(sn.p, sn.n, sizeof(*sn.p), snap_pair_cmp);
+	for (size_t i = 1; i < sn.n; i++)
+		ck_assert_msg(snap_pair_cmp(&sn.p[i - 1], &sn.p[i]) != 0,
+			      "scan returned a (key, value) pair twice");
+	return sn;
+}
+
+static inline void snap_free(struct snap *sn)
+{
+	free(sn->p);
+	sn->p = NULL;
+	sn->n = sn->cap = 0;
+}
+
+/* Fails unless want and got hold the same pairs (says how many differ). */
+static inline void snap_expect_equal(const struct snap *want, const struct snap *got,
+				     const char *what)
+{
+	size_t i = 0, j = 0, missing = 0, extra = 0;
+	while (i < want->n || j < got->n) {
+		int c = i == want->n ? 1 : j == got->n ? -1 : snap_pair_cmp(&want->p[i], &got->p[j]);
+		if (c == 0) {
+			i++;
+			j++;
+		} else if (c < 0) {
+			missing++;
+			i++;
+		} else {
+			extra++;
+			j++;
+		}
+	}
+	ck_assert_msg(missing == 0 && extra == 0,
+		      "%s: state differs: %zu pairs expected, %zu found, %zu missing, %zu extra",
+		      what, want->n, got->n, missing, extra);
+}
+
+/* ---- a 64-bit mixer (splitmix64's finalizer) for test data ---- */
+
+static inline uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x;
 }
 
 /* ---- main() ---- */
