@@ -22,6 +22,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -423,6 +424,26 @@ static cid_t V(uint64_t a, uint64_t b)
 	return c;
 }
 
+/* Inserts (K(i, tag), V(i, tag)) for i < n; each must be new. */
+static void insert_n(cidstore_t *s, unsigned n, uint64_t tag)
+{
+	for (unsigned i = 0; i < n; i++) {
+		cid_t k = K(i, tag), v = V(i, tag);
+		int rc = cidstore_insert(s, &k, &v);
+		ck_assert_msg(rc == 1, "insert %u (tag %" PRIu64 "): %d", i, tag, rc);
+	}
+}
+
+/* Expects (K(i, tag), V(i, tag)) present for every i < n. */
+static void expect_present(cidstore_t *s, unsigned n, uint64_t tag)
+{
+	for (unsigned i = 0; i < n; i++) {
+		cid_t k = K(i, tag), v = V(i, tag);
+		int rc = cidstore_contains(s, &k, &v);
+		ck_assert_msg(rc == 1, "pair %u (tag %" PRIu64 ") missing: %d", i, tag, rc);
+	}
+}
+
 static void opts_for(cidstore_options_t *o, cidstore_durability_t d)
 {
 	cidstore_options_init(o);
@@ -480,10 +501,7 @@ START_TEST(fdatasync_fails_sync_writer)
 	cidstore_options_t o;
 	opts_for(&o, CIDSTORE_DURABILITY_SYNC);
 	cidstore_t *s = open_with(&o, &FIO);
-	for (unsigned i = 0; i < 100; i++) {
-		cid_t k = K(i, 1), v = V(i, 1);
-		ck_assert_int_eq(cidstore_insert(s, &k, &v), 1);
-	}
+	insert_n(s, 100, 1);
 	fio_arm_fdatasync(1);
 	cid_t k = K(1000, 1), v = V(1000, 1);
 	ck_assert_int_eq(cidstore_insert(s, &k, &v), CIDSTORE_EIO);
@@ -504,10 +522,7 @@ START_TEST(fdatasync_fails_sync_writer)
 	ck_assert_int_eq(fio_get(&F.syncs_after_fail), 0);
 	/* the acknowledged writes are there after a reopen */
 	s = open_with(&o, NULL);
-	for (unsigned i = 0; i < 100; i++) {
-		cid_t kk = K(i, 1), vv = V(i, 1);
-		ck_assert_int_eq(cidstore_contains(s, &kk, &vv), 1);
-	}
+	expect_present(s, 100, 1);
 	ck_assert_int_eq(cidstore_close(s), 0);
 }
 END_TEST
@@ -517,10 +532,7 @@ START_TEST(pwrite_fails_sync_writer)
 	cidstore_options_t o;
 	opts_for(&o, CIDSTORE_DURABILITY_SYNC);
 	cidstore_t *s = open_with(&o, &FIO);
-	for (unsigned i = 0; i < 50; i++) {
-		cid_t k = K(i, 2), v = V(i, 2);
-		ck_assert_int_eq(cidstore_insert(s, &k, &v), 1);
-	}
+	insert_n(s, 50, 2);
 	fio_arm_pwrite(1);
 	cid_t k = K(1000, 2), v = V(1000, 2);
 	ck_assert_int_eq(cidstore_insert(s, &k, &v), CIDSTORE_EIO);
@@ -533,10 +545,7 @@ START_TEST(pwrite_fails_sync_writer)
 	ck_assert_int_eq(cidstore_close(s), CIDSTORE_EIO);
 	ck_assert_int_eq(fio_get(&F.syncs_after_fail), 0);
 	s = open_with(&o, NULL);
-	for (unsigned i = 0; i < 50; i++) {
-		cid_t kk = K(i, 2), vv = V(i, 2);
-		ck_assert_int_eq(cidstore_contains(s, &kk, &vv), 1);
-	}
+	expect_present(s, 50, 2);
 	/* its record never reached the file: it is not there */
 	ck_assert_int_eq(cidstore_contains(s, &k, &v), 0);
 	ck_assert_int_eq(cidstore_lookup(s, &k, NULL, 0), 0);
