@@ -79,6 +79,7 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include "../xoshiro.h"
 
 namespace fs = std::filesystem;
 
@@ -151,28 +152,7 @@ struct KV {
 };
 static_assert(sizeof(KV) == 64, "32-byte key + 32-byte value");
 
-inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-
-struct Xoshiro256 {
-	uint64_t s[4];
-	explicit Xoshiro256(uint64_t seed)
-	{
-		for (auto &w : s) {
-			seed += 0x9e3779b97f4a7c15ULL;
-			uint64_t z = seed;
-			z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-			z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-			w = z ^ (z >> 31);
-		}
-	}
-	uint64_t next()
-	{
-		uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-		s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
-		s[2] ^= t; s[3] = rotl(s[3], 45);
-		return r;
-	}
-};
+// rotl, Xoshiro256: bench/xoshiro.h
 
 std::vector<KV> g_keys;
 
