@@ -17,6 +17,7 @@ Uses python3-matplotlib when it can be imported (Debian's package lives in
 comes first on PATH); otherwise writes gnuplot scripts next to the PNGs and
 runs gnuplot.
 """
+import argparse
 import os
 import statistics
 import subprocess
@@ -175,23 +176,14 @@ def gnuplot(path, ttl, ylabel, lines, cores, log_y=False):
 
 
 def main(argv):
-    out, prefix, note, paths = None, "index-", "", []
-    it = iter(argv)
-    for a in it:
-        if a == "--out":
-            out = next(it)
-        elif a == "--prefix":
-            prefix = next(it)
-        elif a == "--title-note":
-            note = next(it)
-        elif a in ("-h", "--help"):
-            print(__doc__.strip())
-            return 0
-        else:
-            paths.append(a)
-    if not paths:
-        print(__doc__.strip(), file=sys.stderr)
-        return 2
+    ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", help="directory for the PNGs (default: the first JSON's)")
+    ap.add_argument("--prefix", default="index-", help="file name prefix (default index-)")
+    ap.add_argument("--title-note", default="", help="text added to every title")
+    ap.add_argument("paths", nargs="+", metavar="RESULT.json")
+    args = ap.parse_args(argv)
+    out, prefix, note, paths = args.out, args.prefix, args.title_note, args.paths
     out = out or os.path.dirname(os.path.abspath(paths[0]))
     os.makedirs(out, exist_ok=True)
     cells, cores = load(paths)

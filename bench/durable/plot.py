@@ -10,6 +10,7 @@ Needs python3-matplotlib (Debian's lives in /usr/lib/python3/dist-packages:
 run with /usr/bin/python3 if another python3 comes first).  Default output:
 durable-insert.png next to the first JSON.
 """
+import argparse
 import json
 import os
 import statistics
@@ -46,21 +47,12 @@ def load(paths):
 
 
 def main(argv):
-    out, note, paths = None, "", []
-    it = iter(argv)
-    for a in it:
-        if a == "--out":
-            out = next(it)
-        elif a == "--title-note":
-            note = next(it)
-        elif a in ("-h", "--help"):
-            print(__doc__.strip())
-            return 0
-        else:
-            paths.append(a)
-    if not paths:
-        print(__doc__.strip(), file=sys.stderr)
-        return 2
+    ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    ap.add_argument("--out", help="PNG to write (default: durable-insert.png next to the first JSON)")
+    ap.add_argument("--title-note", default="", help="text added to the title")
+    ap.add_argument("paths", nargs="+", metavar="RESULT.json")
+    args = ap.parse_args(argv)
+    out, note, paths = args.out, args.title_note, args.paths
     out = out or os.path.join(os.path.dirname(os.path.abspath(paths[0])), "durable-insert.png")
     med = load(paths)
     threads = sorted({t for _, _, t in med})
