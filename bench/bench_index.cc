@@ -25,7 +25,20 @@
 //               a time, then every key's full value set read once; items =
 //               values.  Anchors keep a std::vector per key under their
 //               own locking; cds_lfht keeps one node per pair (duplicates)
-// Contenders: cidstore, cidstore_serialized (opts.serialized), cds_lfht
+//   lookup_many16, lookup_many64
+//               cidstore only: the lookup workload's keys, same order,
+//               through cidstore_lookup_many in batches of 16 / 64 keys
+//   insert_many64
+//               cidstore only: the insert workload through
+//               cidstore_insert_many in batches of 64 pairs
+//   one_key, one_key_values
+//               cidstore only: N distinct values under ONE key (threads
+//               split the values), to compare with insert (N single-valued
+//               keys); then (1 thread) all N values read back through
+//               cidstore_values.  Items = values
+// Contenders: cidstore (expected_keys 0: grows from empty),
+// cidstore_presized (expected_keys = the keys the run will insert),
+// cidstore_serialized (opts.serialized), cds_lfht
 // (urcu-memb; "growing" from one bucket with AUTO_RESIZE|ACCOUNTING and
 // "presized" to the next power of two >= N, same flags), libcuckoo
 // cuckoohash_map, tbb::concurrent_hash_map, and an open-addressing table
@@ -39,13 +52,15 @@
 // thread count.  Results are checked: every lookup must find its key and
 // the sum of the values' first words must match the precomputed sum.
 //
-// Chains: one process runs insert -> lookup -> neg_lookup -> churn50_50 ->
-// lookup_latency -> mix90_10 for one contender, N and thread count; each
+// Chains: one process runs insert -> lookup -> (cidstore: lookup_many16 ->
+// lookup_many64 ->) neg_lookup -> churn50_50 -> lookup_latency -> mix90_10
+// for one contender, N and thread count; each
 // reuses the table the previous one left holding exactly keys [0, N)
 // (churn and latency delete their extra keys again, untimed; a prefill is
 // only done when insert is filtered out), and mix runs last.  Multi-value:
 // one process per (contender, K, threads) runs multiK_insert ->
-// multiK_lookup.  Before a timed lookup or mix the harness waits until the process
+// multiK_lookup; insert_many64 runs alone, one_key -> one_key_values (1
+// thread).  Before a timed lookup or mix the harness waits until the process
 // stops using CPU, so background work (cds_lfht's lazy resize) is not timed.
 //
 // Watchdog: some anchors crash or hang on this machine (libcuckoo 0.3.1
@@ -132,7 +147,12 @@ struct PerN {
 struct Data {
 	uint64_t seed = 0x5eedc1d5;
 	size_t nmax = 0;
-	KV *kv = nullptr; // nmax + nmax/10 random (key, value) pairs
+	KV *kv = nullptr; // nmax + nmax/10 random (key, value) pairs (+ 16 spare)
+	// kv[0, nmax) as two arrays (cidstore_insert_many takes keys and values
+	// apart); only generated when an insert_many benchmark is selected
+	cid_t *keys = nullptr, *vals = nullptr;
+	// one_key: the key all N values go under (the first spare key)
+	const cid_t &one_key() const { return kv[nmax + nmax / 10].k; }
 	std::vector<PerN> per;
 	const PerN &of(size_t n) const
 	{
@@ -154,7 +174,7 @@ void *big_alloc(size_t bytes)
 	return p;
 }
 
-void generate(const std::vector<size_t> &sizes)
+void generate(const std::vector<size_t> &sizes, bool soa)
 {
 	Data &d = g_data;
 	d.nmax = *std::max_element(sizes.begin(), sizes.end());
@@ -166,6 +186,14 @@ void generate(const std::vector<size_t> &sizes)
 			d.kv[i].k.w[j] = rng.next();
 			d.kv[i].v.w[j] = rng.next();
 		}
+	if (soa) {
+		d.keys = static_cast<cid_t *>(big_alloc(d.nmax * sizeof(cid_t)));
+		d.vals = static_cast<cid_t *>(big_alloc(d.nmax * sizeof(cid_t)));
+		for (size_t i = 0; i < d.nmax; i++) {
+			d.keys[i] = d.kv[i].k;
+			d.vals[i] = d.kv[i].v;
+		}
+	}
 	for (size_t n : sizes) {
 		PerN p;
 		p.n = n;
@@ -241,15 +269,18 @@ std::string read_first_line(const char *path)
 // bool lookup(k, out) (true: found).
 // ---------------------------------------------------------------------
 struct CidstoreTable {
-	bool serialized;
+	bool serialized, presized;
+	size_t nkeys = 0; // keys the run will insert (set by bench before open)
 	cidstore_t *s = nullptr;
-	explicit CidstoreTable(bool ser) : serialized(ser) {}
+	CidstoreTable(bool ser, bool pre) : serialized(ser), presized(pre) {}
 	std::string open(size_t)
 	{
 		cidstore_options_t o;
 		cidstore_options_init(&o);
 		o.dir = nullptr;
 		o.serialized = serialized;
+		// growth from empty is what `cidstore` measures; presized only on request
+		o.expected_keys = presized ? nkeys : 0;
 		int rc = cidstore_open(&o, &s);
 		if (rc != 0)
 			return std::string("cidstore_open: ") + cidstore_strerror(rc);
@@ -264,6 +295,26 @@ struct CidstoreTable {
 	static constexpr bool has_multi = true;
 	bool insert_mv(const cid_t &k, const cid_t &v) { return cidstore_insert(s, &k, &v) == 1; }
 	long lookup_mv(const cid_t &k, cid_t *out, size_t cap) { return cidstore_lookup(s, &k, out, cap); }
+	// Batched calls (lookup_many*, insert_many*): cidstore only.
+	int lookup_many(const cid_t *keys, size_t n, cid_t *out, long *counts)
+	{
+		return cidstore_lookup_many(s, keys, n, out, 1, counts);
+	}
+	long insert_many(const cid_t *keys, const cid_t *vals, size_t n, int *results)
+	{
+		return cidstore_insert_many(s, keys, vals, n, results);
+	}
+	// one_key_values: every value of k through cidstore_values; *sum gets
+	// the sum of their first words.
+	static int sum_chunk(const cid_t *v, size_t n, void *ctx)
+	{
+		uint64_t x = 0;
+		for (size_t i = 0; i < n; i++)
+			x += v[i].w[0];
+		*static_cast<uint64_t *>(ctx) += x;
+		return 0;
+	}
+	long values_sum(const cid_t &k, uint64_t *sum) { return cidstore_values(s, &k, sum_chunk, sum); }
 };
 
 struct LfhtNode {
@@ -658,7 +709,10 @@ using MutexTable = LockedTable<MutexLock>;
 // ---------------------------------------------------------------------
 // Benchmarks
 // ---------------------------------------------------------------------
-enum class Work { insert, lookup, mix, insert_seq, lookup_seq, neg_lookup, churn, latency, mv_insert, mv_lookup };
+enum class Work {
+	insert, lookup, mix, insert_seq, lookup_seq, neg_lookup, churn, latency, mv_insert, mv_lookup,
+	lookup_many, insert_many, one_key, one_key_values
+};
 std::string work_name(Work w, int vals)
 {
 	switch (w) {
@@ -672,15 +726,20 @@ std::string work_name(Work w, int vals)
 	case Work::latency: return "lookup_latency";
 	case Work::mv_insert: return "multi" + std::to_string(vals) + "_insert";
 	case Work::mv_lookup: return "multi" + std::to_string(vals) + "_lookup";
+	case Work::lookup_many: return "lookup_many" + std::to_string(vals);
+	case Work::insert_many: return "insert_many" + std::to_string(vals);
+	case Work::one_key: return "one_key";
+	case Work::one_key_values: return "one_key_values";
 	}
 	return "?";
 }
 
-enum class Who { cidstore, cidstore_serialized, lfht_growing, lfht_presized, cuckoo, tbb, rwlock, mutex };
+enum class Who { cidstore, cidstore_presized, cidstore_serialized, lfht_growing, lfht_presized, cuckoo, tbb, rwlock, mutex };
 const char *who_name(Who w)
 {
 	switch (w) {
 	case Who::cidstore: return "cidstore";
+	case Who::cidstore_presized: return "cidstore_presized";
 	case Who::cidstore_serialized: return "cidstore_serialized";
 	case Who::lfht_growing: return "cds_lfht_growing";
 	case Who::lfht_presized: return "cds_lfht_presized";
@@ -697,7 +756,7 @@ struct Spec {
 	Who who;
 	size_t n;
 	int threads;
-	int vals = 1; // multi-value: values per key (n = total pairs)
+	int vals = 1; // multi-value: values per key (n = total pairs); *_many: batch size
 	std::string base() const
 	{
 		std::string ns = n % (1u << 20) == 0 ? std::to_string(n >> 20) + "M" : std::to_string(n);
@@ -737,13 +796,16 @@ struct Keep {
 	void *table = nullptr;
 	Who who{};
 	size_t n = 0;
-	int kind = 0; // 0 random keys [0, n), 1 sequential keys, K > 1: multi-value with K-1 values a key
+	int kind = 0; // 0 random keys [0, n), 1 sequential keys, K > 1: multi-value with K-1 values a key,
+		      // kOneKind: the one key with n values
 } g_keep;
+
+constexpr int kOneKind = -1;
 
 template <class T> T *make_table(Who who)
 {
 	if constexpr (std::is_same_v<T, CidstoreTable>)
-		return new T(who == Who::cidstore_serialized);
+		return new T(who == Who::cidstore_serialized, who == Who::cidstore_presized);
 	else if constexpr (std::is_same_v<T, LfhtTable>)
 		return new T(who == Who::lfht_presized, g_lfht_initial);
 	else
@@ -770,6 +832,15 @@ template <class T> void fill_mv(T *t, size_t lo, size_t hi, int k, uint64_t *mis
 		*misses += !t->insert_mv(kv[i / k].k, kv[i].v);
 }
 
+// one_key: value i (i < n) under the one key.
+template <class T> void fill_one(T *t, size_t lo, size_t hi, uint64_t *misses)
+{
+	const KV *kv = g_data.kv;
+	const cid_t &key = g_data.one_key();
+	for (size_t i = lo; i < hi; i++)
+		*misses += !t->insert_mv(key, kv[i].v);
+}
+
 inline uint64_t now_ns()
 {
 	timespec ts;
@@ -782,6 +853,7 @@ constexpr size_t kChurnWindow = 1024; // churn: a key lives this many insert/del
 
 template <class T> void bench(benchmark::State &st, Spec spec)
 {
+	constexpr bool is_cid = std::is_same_v<T, CidstoreTable>; // batched calls, one_key
 	const int tid = st.thread_index(), nt = st.threads();
 	const size_t n = spec.n;
 	const PerN &pn = g_data.of(n);
@@ -790,11 +862,16 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 	const size_t nextra = n / 10;
 	const bool seq = spec.work == Work::insert_seq || spec.work == Work::lookup_seq;
 	const bool multi = spec.work == Work::mv_insert || spec.work == Work::mv_lookup;
-	const int k = spec.vals;
+	const bool one = spec.work == Work::one_key || spec.work == Work::one_key_values;
+	const bool batched = spec.work == Work::lookup_many || spec.work == Work::insert_many;
+	const int k = multi ? spec.vals : 1;
+	const size_t batch = batched ? (size_t)spec.vals : 1;
 	const size_t npairs = multi ? (n / k) * k : n; // multi: n / k keys, k values each
+	const size_t nkeys = one ? 1 : npairs / k;   // keys in the table after the fill
 	const bool is_insert = spec.work == Work::insert || spec.work == Work::insert_seq ||
-			       spec.work == Work::mv_insert;
-	const int kind = multi ? 1 + k : (seq ? 1 : 0);
+			       spec.work == Work::mv_insert || spec.work == Work::insert_many ||
+			       spec.work == Work::one_key;
+	const int kind = one ? kOneKind : multi ? 1 + k : (seq ? 1 : 0);
 	if (tid == 0) {
 		pthread_barrier_init(&g_run.bar, nullptr, nt);
 		g_run.sum = 0;
@@ -812,6 +889,8 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 		} else {
 			g_run.rss0 = rss_bytes();
 			T *t = make_table<T>(spec.who);
+			if constexpr (is_cid)
+				t->nkeys = nkeys; // cidstore_presized: expected_keys
 			g_run.err = t->open(n);
 			g_run.table = t;
 			g_run.need_fill = !is_insert;
@@ -828,7 +907,9 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 		size_t lo = npairs * tid / nt, hi = npairs * (tid + 1) / nt;
 		uint64_t misses = 0, sum = 0, items = hi - lo;
 		if (g_run.need_fill) {
-			if (multi)
+			if (one)
+				fill_one(t, lo, hi, &misses);
+			else if (multi)
 				fill_mv(t, lo, hi, k, &misses);
 			else
 				fill(t, lo, hi, seq, &misses);
@@ -853,6 +934,12 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 			items = (hi - lo) * k;
 			buf.resize(k);
 		}
+		std::vector<cid_t> bout(batch); // lookup_many: one value a key
+		std::vector<long> bcnt(batch);
+		std::vector<int> bres(batch);
+		if (spec.work == Work::one_key_values) { // thread 0 reads the whole set
+			items = tid == 0 ? n : 0;
+		}
 		size_t wpos = 0;
 		bool wdeleting = false;
 		pthread_barrier_wait(&g_run.bar);
@@ -865,6 +952,46 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 			break;
 		case Work::mv_insert:
 			fill_mv(t, lo, hi, k, &misses);
+			break;
+		case Work::insert_many: // pairs [lo, hi) in batches; every pair must be added
+			if constexpr (is_cid) {
+				for (size_t i = lo; i < hi; i += batch) {
+					size_t m = std::min(batch, hi - i);
+					long r = t->insert_many(g_data.keys + i, g_data.vals + i, m, bres.data());
+					if (r != (long)m) {
+						misses += m;
+						continue;
+					}
+					for (size_t j = 0; j < m; j++)
+						misses += bres[j] != 1;
+				}
+			}
+			break;
+		case Work::lookup_many: // the lookup stream, `batch` keys a call
+			if constexpr (is_cid) {
+				for (size_t i = lo; i < hi; i += batch) {
+					size_t m = std::min(batch, hi - i);
+					if (t->lookup_many(pn.lk + i, m, bout.data(), bcnt.data()) != 0) {
+						misses += m;
+						continue;
+					}
+					for (size_t j = 0; j < m; j++) {
+						if (bcnt[j] == 1)
+							sum += bout[j].w[0];
+						else
+							misses++;
+					}
+				}
+			}
+			break;
+		case Work::one_key:
+			fill_one(t, lo, hi, &misses);
+			break;
+		case Work::one_key_values:
+			if constexpr (is_cid) {
+				if (tid == 0)
+					misses += t->values_sum(g_data.one_key(), &sum) != (long)n;
+			}
 			break;
 		case Work::lookup:
 			for (size_t i = lo; i < hi; i++) {
@@ -959,6 +1086,26 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 		auto t1 = std::chrono::steady_clock::now();
 		if (tid == 0)
 			g_run.rss1 = rss_bytes();
+		// untimed checks of what the batched / one-key inserts stored
+		if constexpr (is_cid) {
+			if (spec.work == Work::insert_many) { // every own key holds its one value
+				for (size_t i = lo; i < hi; i += batch) {
+					size_t m = std::min(batch, hi - i);
+					if (t->lookup_many(g_data.keys + i, m, bout.data(), bcnt.data()) != 0) {
+						misses += m;
+						continue;
+					}
+					for (size_t j = 0; j < m; j++) {
+						if (bcnt[j] == 1)
+							sum += bout[j].w[0];
+						else
+							misses++;
+					}
+				}
+			}
+			if (spec.work == Work::one_key && tid == 0) // the key holds exactly the n values
+				misses += t->values_sum(g_data.one_key(), &sum) != (long)n;
+		}
 		// untimed clean-up: leave the table holding exactly keys [0, n) again
 		if (spec.work == Work::churn)
 			for (size_t p = pairs >= window ? pairs - window : 0; p < pairs; p++)
@@ -987,8 +1134,9 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 		pthread_barrier_destroy(&g_run.bar);
 	if (tid == 0 && g_run.err.empty()) {
 		uint64_t want = 0;
-		if (spec.work == Work::lookup || spec.work == Work::lookup_seq || spec.work == Work::latency)
-			want = pn.sum_lookup;
+		if (spec.work == Work::lookup || spec.work == Work::lookup_seq || spec.work == Work::latency ||
+		    spec.work == Work::lookup_many || (is_cid && (spec.work == Work::insert_many || one)))
+			want = pn.sum_lookup; // sum over all n values (one_key: the key's n values)
 		else if (spec.work == Work::mix)
 			want = pn.sum_mix;
 		else if (spec.work == Work::mv_lookup)
@@ -1001,10 +1149,16 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 			      (g_run.sum == want ? "ok" : "wrong");
 			st.SkipWithError(msg.c_str());
 		}
-		if (is_insert)
-			st.counters["bytes_per_key"] = (double)((long)g_run.rss1 - (long)g_run.rss0) / (double)(npairs / k);
+		if (is_insert && !one)
+			st.counters["bytes_per_key"] = (double)((long)g_run.rss1 - (long)g_run.rss0) / (double)nkeys;
+		if (spec.work == Work::one_key)
+			st.counters["bytes_per_value"] = (double)((long)g_run.rss1 - (long)g_run.rss0) / (double)n;
 		if (multi)
 			st.counters["values_per_key"] = k;
+		if (one)
+			st.counters["values_per_key"] = (double)n;
+		if (batched)
+			st.counters["batch"] = (double)batch;
 		if (spec.work == Work::latency && !g_run.lat.empty()) {
 			auto &l = g_run.lat;
 			std::sort(l.begin(), l.end());
@@ -1043,6 +1197,7 @@ void register_spec(const Spec &s)
 	benchmark::internal::Benchmark *b = nullptr;
 	switch (s.who) {
 	case Who::cidstore:
+	case Who::cidstore_presized:
 	case Who::cidstore_serialized:
 		b = benchmark::RegisterBenchmark(s.base().c_str(), bench<CidstoreTable>, s);
 		break;
@@ -1079,10 +1234,13 @@ public:
 			}
 			auto ips = r.counters.find("items_per_second");
 			auto bpk = r.counters.find("bytes_per_key");
+			if (bpk == r.counters.end())
+				bpk = r.counters.find("bytes_per_value");
 			std::printf("%-58s %8.3f Mops/s", r.benchmark_name().c_str(),
 				    ips != r.counters.end() ? ips->second.value / 1e6 : 0.0);
 			if (bpk != r.counters.end())
-				std::printf("  %7.1f bytes/key", bpk->second.value);
+				std::printf("  %7.1f bytes/%s", bpk->second.value,
+					    bpk->first == "bytes_per_value" ? "value" : "key");
 			auto p50 = r.counters.find("p50_ns"), p99 = r.counters.find("p99_ns"),
 			     p999 = r.counters.find("p999_ns");
 			if (p50 != r.counters.end() && p99 != r.counters.end() && p999 != r.counters.end())
@@ -1195,14 +1353,19 @@ Options parse(int argc, char **argv)
 }
 
 // Benchmarks grouped into chains, one process per chain and repetition:
-// (contender, N, threads) runs insert -> lookup -> mix90_10 on one table,
-// sequential keys insert_seq -> lookup_seq.
+// (contender, N, threads) runs insert -> lookup -> ... -> mix90_10 on one
+// table, sequential keys insert_seq -> lookup_seq (see the top of the file).
 using Chain = std::vector<Spec>;
 
 std::vector<Chain> all_chains(const Options &o)
 {
-	const Who contenders[] = {Who::cidstore, Who::cidstore_serialized, Who::lfht_growing,
-				  Who::lfht_presized, Who::cuckoo, Who::tbb, Who::rwlock, Who::mutex};
+	const Who contenders[] = {Who::cidstore, Who::cidstore_presized, Who::cidstore_serialized,
+				  Who::lfht_growing, Who::lfht_presized, Who::cuckoo, Who::tbb,
+				  Who::rwlock, Who::mutex};
+	// the batched calls exist for cidstore only (and are not serialized's point)
+	auto batched = [](Who c) { return c == Who::cidstore || c == Who::cidstore_presized; };
+	const int lookup_batches[] = {16, 64};
+	const int insert_batch = 64;
 	const int multi_vals[] = {1, 2, 3, 16, 1000};
 	bool neg = !o.filter.empty() && o.filter[0] == '-';
 	std::regex re(neg ? o.filter.substr(1) : (o.filter.empty() ? "." : o.filter));
@@ -1218,8 +1381,12 @@ std::vector<Chain> all_chains(const Options &o)
 	for (size_t n : o.sizes) {
 		for (Who c : contenders)
 			for (int t : o.threads) {
-				Chain ch{Spec{Work::insert, c, n, t}, Spec{Work::lookup, c, n, t},
-					 Spec{Work::neg_lookup, c, n, t}, Spec{Work::churn, c, n, t}};
+				Chain ch{Spec{Work::insert, c, n, t}, Spec{Work::lookup, c, n, t}};
+				if (batched(c)) // same keys, same order as lookup, same table
+					for (int b : lookup_batches)
+						ch.push_back(Spec{Work::lookup_many, c, n, t, b});
+				ch.push_back(Spec{Work::neg_lookup, c, n, t});
+				ch.push_back(Spec{Work::churn, c, n, t});
 				if (t >= 2) // one writer and t - 1 readers
 					ch.push_back(Spec{Work::latency, c, n, t});
 				ch.push_back(Spec{Work::mix, c, n, t});
@@ -1234,6 +1401,19 @@ std::vector<Chain> all_chains(const Options &o)
 		for (Who c : contenders)
 			for (int t : o.threads)
 				add({Spec{Work::insert_seq, c, n, t}, Spec{Work::lookup_seq, c, n, t}});
+		// batched inserts into a table that starts empty (presized: expected_keys = N)
+		for (Who c : contenders)
+			if (batched(c))
+				for (int t : o.threads)
+					add({Spec{Work::insert_many, c, n, t, insert_batch}});
+		// N values under one key (anchors: their multi-value insert scans the
+		// key's values, O(N) a value, so N = 1M would take hours)
+		for (int t : o.threads) {
+			Chain ch{Spec{Work::one_key, Who::cidstore, n, t}};
+			if (t == 1) // cidstore_values reads the set in one thread
+				ch.push_back(Spec{Work::one_key_values, Who::cidstore, n, t});
+			add(ch);
+		}
 	}
 	return v;
 }
@@ -1418,7 +1598,11 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_stop_signal);
 	signal(SIGTERM, on_stop_signal);
 	signal(SIGHUP, on_stop_signal);
-	generate(o.sizes);
+	bool soa = false; // insert_many needs keys and values as two arrays
+	for (auto &c : chains)
+		for (auto &s : c)
+			soa |= s.work == Work::insert_many;
+	generate(o.sizes, soa);
 	std::printf("keys: %zu (+10%% for the mix) generated in %.1f s; %zu benchmarks in %zu processes x %d "
 		    "repetitions; allocator %s; %u cores\n",
 		    g_data.nmax, std::chrono::duration<double>(std::chrono::steady_clock::now() - g0).count(),
