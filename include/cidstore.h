@@ -120,8 +120,11 @@ typedef struct cidstore_options {
 	uint64_t checkpoint_wal_bytes; /* automatic checkpoint when the log passes this; 0 = never */
 	uint64_t segment_bytes;        /* WAL segment file size (preallocated) */
 	unsigned recovery_threads;     /* parallel replay; 0 = number of cores */
-	unsigned initial_depth;        /* initial directory depth (0 = one bucket, max 20);
-					  recovery presizes from the checkpoint */
+	unsigned initial_depth;        /* at least 2^initial_depth index groups at open
+					  (0 = smallest, max 20); recovery presizes from
+					  the checkpoint */
+	uint64_t expected_keys;        /* presize the index for about this many keys
+					  (0: start small).  Growth stays online either way */
 } cidstore_options_t;
 
 /* Fills *o with every default.  Thread-safe, never waits.  NULL is ignored. */
@@ -143,15 +146,15 @@ typedef struct cidstore_op {
 typedef struct cidstore_stats {
 	uint64_t keys;            /* keys holding at least one value */
 	uint64_t values;          /* (key, value) pairs */
-	uint64_t spilled_keys;    /* keys whose values live in a value set (>= 3) */
-	uint64_t buckets;         /* live buckets */
-	unsigned global_depth;    /* directory depth (directory has 2^depth entries) */
-	unsigned max_local_depth; /* deepest bucket */
-	uint64_t splits;          /* bucket splits since open */
-	uint64_t compactions;     /* same-depth bucket rebuilds (dead slots dropped) */
-	uint64_t dir_rebuilds;    /* directory doublings and rebuilds since open */
+	uint64_t spilled_keys;    /* keys whose values live in a value set (>= 2) */
+	uint64_t buckets;         /* index groups (one cache line of 11 slots each) */
+	unsigned global_depth;    /* the index table holds 2^depth groups */
+	unsigned max_local_depth; /* = global_depth (kept for compatibility) */
+	uint64_t splits;          /* groups migrated into a bigger table since open */
+	uint64_t compactions;     /* value sets rebuilt (grown, or shrunk after deletes) */
+	uint64_t dir_rebuilds;    /* table doublings since open */
 	uint64_t retired_pending; /* objects retired but not yet freed (epoch garbage) */
-	uint64_t memory_bytes;    /* bytes held by the index (buckets, sets, directory) */
+	uint64_t memory_bytes;    /* bytes held by the index (tables, entries, value sets) */
 	uint64_t epoch_records;   /* thread records registered with the store's epoch */
 	/* durability (zero for in-memory stores) */
 	cidstore_durability_t durability;
@@ -227,6 +230,41 @@ CIDSTORE_API long cidstore_lookup(cidstore_t *s, const cid_t *key, cid_t *out, s
 /* Returns 1 when key holds val, 0 otherwise, CIDSTORE_EINVAL.  Lock-free
  * like cidstore_lookup. */
 CIDSTORE_API int cidstore_contains(cidstore_t *s, const cid_t *key, const cid_t *val);
+
+/* Batched lookups: many keys at once, their cache misses overlapped (the
+ * index prefetches every key's group line, then every matching entry, before
+ * reading any).  counts[i] = what cidstore_lookup(keys[i]) returns; out +
+ * i * cap gets its first min(counts[i], cap) values (out may be NULL only
+ * when cap == 0).  Each key's result is linearizable on its own; the batch
+ * is not one snapshot.  Returns 0, CIDSTORE_EINVAL (NULL s, keys or counts
+ * with n > 0, NULL out with cap > 0, n * cap overflowing), CIDSTORE_ENOMEM.
+ * Lock-free like cidstore_lookup.  Serialized mode: the global lock. */
+CIDSTORE_API int cidstore_lookup_many(cidstore_t *s, const cid_t *keys, size_t n, cid_t *out,
+				      size_t cap, long *counts);
+
+/* Batched inserts of the pairs (keys[i], vals[i]), their cache misses
+ * overlapped.  Not atomic as a whole (cidstore_apply is): each pair is
+ * linearizable on its own and other threads may see a prefix.  results
+ * (may be NULL) gets what cidstore_insert would return for each pair.
+ * Returns the number of pairs added, or the first error that stopped it
+ * (CIDSTORE_EINVAL, CIDSTORE_ENOMEM, CIDSTORE_EIO; pairs before it are in).
+ * Durability SYNC: returns after one fdatasync covering every pair.
+ * Waits for: as cidstore_insert, per pair. */
+CIDSTORE_API long cidstore_insert_many(cidstore_t *s, const cid_t *keys, const cid_t *vals,
+				       size_t n, int *results);
+
+/* Receives the values of one key in chunks; a non-zero return stops. */
+typedef int (*cidstore_values_fn)(const cid_t *values, size_t n, void *ctx);
+
+/* Delivers every value of key, from one instant, to fn in chunks (for sets
+ * too big for a buffer).  Returns the number of values delivered (0 when
+ * the key is absent), fn's non-zero return as is, CIDSTORE_EINVAL,
+ * CIDSTORE_ENOMEM.  fn runs inside the reader's epoch section: a slow fn
+ * delays memory reclamation, never another thread; fn may call the store.
+ * Lock-free: never waits for a writer.  Serialized mode: the global lock
+ * (fn must not call the store then). */
+CIDSTORE_API long cidstore_values(cidstore_t *s, const cid_t *key, cidstore_values_fn fn,
+				  void *ctx);
 
 /* Applies n operations as one crash-atomic batch (durable stores: after
  * recovery all or none of the batch is present).  Each operation is applied

@@ -54,12 +54,11 @@ struct ep_rec {
 	ep_domain_t *dom;            /* immutable */
 	unsigned retired_since_poll; /* owner thread only */
 	unsigned depth;              /* owner thread only: section nesting */
-	/* Owned by the index's bucket allocator; owner thread only (handed on
+	/* Owned by the index's entry allocator; owner thread only (handed on
 	 * with the record when a thread exits and another recycles it). */
-	void *alloc_free;            /* free list of bucket blocks */
-	char *alloc_cur;             /* unused tail of the current chunk */
-	size_t alloc_left;
-	size_t alloc_next;           /* size of the next chunk */
+	uint32_t ent_free;           /* head of the free-entry list (index; 0: none) */
+	uint32_t ent_next, ent_end;  /* unused entries [next, end) of the current chunk */
+	void *ent_retired;           /* entries retired, not yet handed to the epoch */
 };
 
 int ep_domain_init(ep_domain_t *d);

@@ -1,91 +1,134 @@
 /*
- * index.c — extendible hashing with lock-free buckets, reclaimed by epochs.
+ * index.c — index v2: two-choice groups of one cache line over dense,
+ * immutable entries, reclaimed by epochs, grown by incremental migration.
  *
- * STRUCTURE
- *   idx.cur  -> dir { depth G, e[2^G] }   (atomic pointer, replaced whole)
- *   dir.e[i] -> bucket                    (atomic pointer; a *hint*, see below)
- *   bucket   { fwd, fp[SLOTS], depth L, prefix | slot[SLOTS] }
- *            (the first cache line is all a lookup reads before a slot)
- *   slot     { meta, key, two inline values, vs -> vset (>= 3 values) }
+ * LAYOUT
+ *   idx.cur -> table { depth D, 2^D groups, next, prev }
+ *   group (64 B, one cache line):
+ *     tag[2]   16 B: one tag byte per slot (0: empty) for 11 slots, byte 11 =
+ *              overflow bits, bytes 12..15 unused
+ *     ctl       4 B: LOCK | FROZEN | MIGRATED
+ *     slot[11] 44 B: entry index (31 bits) | SPILLED
+ *   entry (64 B, in 2 MiB chunks, addressed by index): key (32 B) + either
+ *     the key's one value (32 B) or, when SPILLED, a pointer to its vset.
+ *     An entry never changes while a slot can reach it: a change of value
+ *     writes a new entry and swaps the slot word (copy on write).
  *
- *   A key routes by h = cid_hash64(seed, key): the top G bits pick the
- *   directory entry, the top L bits are the bucket's prefix, bit (63 - L)
- *   picks the child when a bucket of depth L splits, and bits 8..23 of h
- *   are the slot's fingerprint (1..0xfffe).
+ *   h1 = seeded hash of all 256 key bits (cid_hash64), h2 = mum(h1).  A key
+ *   lives in group g1 = top D bits of h1 or g2 = top D bits of h2; its tag
+ *   is the low byte of h1 (never 0); its overflow bit is bit (h1 >> 8) & 7.
+ *   A new key goes to g1 while g1 holds fewer than PREF_FIRST keys, else to
+ *   the less loaded of the two; when it goes to g2 the overflow bit is set
+ *   in g1 first.  Lookups read g2 only when g1's bit for them is set.
+ *
+ * ARITHMETIC (checked against bench/bench_index, see README "Benchmarks")
+ *   Load: two choices over 11-slot groups first fill both of a key's groups
+ *   at ~77% of the slots (simulated, 2^21 groups; 87% at 2^10); the table
+ *   doubles then, so it runs at 38-77% of its slots.  16M = 2^24 keys fit
+ *   in 2^21 groups (73%).
+ *   Bytes per single-valued key = 64 (entry) + 64 / (11 * load):
+ *   72 at 77% load, 80 right after a doubling (38%), 72 at 16M keys.
+ *   Cache lines touched (dependent misses in brackets):
+ *     positive lookup   g1 line [1] + entry [2]; g2's line is prefetched
+ *                       with g1 (independent), needed for the ~20% of keys
+ *                       placed second.  No write, no atomic RMW.
+ *     negative lookup   g1 line [1]; g2 [1, overlapped] when the overflow
+ *                       bit is set (~18% at the highest load); an entry only
+ *                       on a tag false positive (1/255 per occupied slot).
+ *     insert (new key)  g1 + g2 lines (overlapped) [1], lock word RMW on g1
+ *                       (same line), the new entry line (written, usually a
+ *                       recently freed or fresh line) [2].
+ *   lookup_many overlaps these: it prefetches every key's group line, then
+ *   every key's candidate entry, before resolving any.
  *
  * ATOMIC FIELDS AND WHAT THEY MEAN
- *   fp[i] (16 bits, the claim word of slot i):
- *                    FP_FREE -> fingerprint (claimed by CAS; immutable), or
- *                    FP_FREE -> FP_FROZEN (split began: never claimable).
- *   slot.meta (64 bits; all of a key's published state):
- *     kind (2 bits)  EMPTY -> KEYED, never back.  A claimed slot whose meta
- *                    is still EMPTY has its key being written ("reserved").
- *     LOCK           a writer of this key is in its critical section.
- *     FROZEN         the bucket is being split/compacted: no new LOCK or
- *                    claim may be taken; the slot's state is final.
- *     V0, V1         inline value 0 / 1 valid (not SPILLED).
- *     SPILLED        values live in slot.vs.
- *     gen (40 bits)  incremented by every publication.
- *   bucket.fwd       NULL, or the pair of buckets that replaced this one
- *                    (both the same bucket for a compaction).  Set once, by
- *                    CAS; from then on the bucket never changes again.
- *   dir.e[i]         the bucket for prefix i or one of its ancestors: a
- *                    reader that finds a forwarded bucket follows fwd by the
- *                    next hash bit.  Entries only move down the chain (CAS).
- *   idx.cur          the current directory (seq_cst store on rebuild).
- *   vset.napp        see vset.h.
+ *   group.tag[w]   a byte per slot: 0 empty, else the tag of the key whose
+ *                  entry the slot holds; written only by RMW (fetch_or to
+ *                  set a tag in an empty byte or an overflow bit,
+ *                  fetch_and to clear), so the overflow bits set by a
+ *                  migration never clobber a lock holder's tag store.
+ *   group.slot[i]  0 or entry index | SPILLED.  Changed only by the holder
+ *                  of the group's LOCK (or by the migration filling a group
+ *                  nobody can see yet).
+ *   group.ctl      LOCK: a writer holds the group (all changes to its slots
+ *                  and tags happen under it).  FROZEN: a migration began;
+ *                  no LOCK can be taken any more.  MIGRATED: the group's
+ *                  keys are in the next table's two children (2g, 2g+1).
+ *   table.next     the table this one migrates into (set once, CAS).
+ *   table.prev     the table still migrating into this one; NULL once every
+ *                  group of prev is MIGRATED (then prev is retired).
+ *   idx.cur        the newest table (CAS forward only).
+ *   vset fields    see vset.h.
  *
  * INVARIANTS
- *   I1  Claimed slots form a prefix of the bucket: a claimer takes the
- *       first FP_FREE slot after seeing every earlier slot claimed, and fp
- *       never returns to FP_FREE.  Hence all inserters of one key scan the
- *       same slots in the same order and cannot both claim: the second sees
- *       the first's claim with the same fingerprint, waits for the key to be
- *       written (meta KEYED), and finds the key.  A key is in at most one
- *       slot of the live bucket (a deleted key keeps its slot, KEYED with no
- *       values, until the bucket is compacted or split).
- *   I2  A writer changes a slot only while holding its LOCK, and only
- *       storage that the published meta does not reference (the free inline
- *       value, vset entries at index >= napp, a brand-new vset); readers
- *       validate what they read against meta's gen (seqlock pattern without
- *       a writer-held odd state, so readers never wait).
- *   I3  After FROZEN is set on every slot and every LOCK has cleared, the
- *       bucket's content is final; any thread may then build the children
- *       from it; the first CAS of fwd wins, losers free their copies.
- *   I4  Following fwd from any bucket reachable from the current directory
- *       reaches the live bucket for the hash.  A bucket leaves memory only
- *       when no directory that a thread could load still references it:
- *       forwarded buckets wait on the limbo list until a directory rebuild
- *       publishes a directory that cannot reference them (see rebuild()).
+ *   I1  A key is in at most one slot of the newest copy of its groups: all
+ *       writers of a key hold its g1's LOCK (g1 is the key lock; the per-key
+ *       linearization of writers), so the check "absent in g1 and g2" and
+ *       the insert are one critical section.  A change to a slot of g2
+ *       holds g2's LOCK too (two locks are taken in address order; a writer
+ *       never waits for anything else while holding one).
+ *   I2  Entries reachable from a slot are immutable.  A writer builds a new
+ *       entry (and vset) in private memory, calls the LSN hook, then
+ *       publishes with one release store of the slot word; the old entry is
+ *       retired.  Readers therefore never validate and never retry.
+ *   I3  A key in g2 has its overflow bit set in g1 before its tag is
+ *       published in g2; bits are cleared only by a migration, which
+ *       recomputes them for the new table.
+ *   I4  A group of table T is written by writers only after its parent in
+ *       T.prev is MIGRATED (writers help migrate the parents of both their
+ *       groups first), and a MIGRATED group is never written again.  So a
+ *       parent's keys move to its children exactly once, and a key's
+ *       location only moves from a group to one of its children.
+ *   I5  A table is freed only after a grace period following the last
+ *       moment a thread could reach it (prev cleared, cur moved past it).
  *
  * LINEARIZATION POINTS
- *   insert/delete (inline or spill/demote): the CAS that publishes meta.
- *   insert/delete into a vset with room: vset_append's store of napp.
- *   vset rebuild (append region full): the release store of slot.vs.
- *   delete_key: the CAS that publishes meta with no values.
- *   lookup/contains: the first meta load (s1) of the successful attempt; the
- *   attempt succeeds when meta is unchanged (ignoring LOCK/FROZEN) at the end.
- *   A lookup of a frozen bucket still returns the key's real state: a frozen
- *   slot's state held from the freeze until the children were installed, and
- *   the reader loaded the bucket before they were.
+ *   insert of a new key: the release fetch_or of its tag byte.
+ *   insert/delete of a value that changes the entry (spill, demote, set
+ *   rebuild): the release store of the slot word.  Inside a vset: the
+ *   release store of vset.pub (vset.h).
+ *   delete of a key's last value / delete_key: the release fetch_and that
+ *   clears the tag.
+ *   lookup/contains/values: the acquire load of the tag word that showed
+ *   the key (or, for an absent key, of g1's tag word without it — or of
+ *   g2's tag word when g1's overflow bit sent the reader there); the value
+ *   set read is the vset's state at the reader's load of pub.
+ *   A reader of a FROZEN group that is not yet MIGRATED reads its final
+ *   state: that state held from the freeze until MIGRATED was stored, and
+ *   the reader saw MIGRATED unset.
+ *
+ * GROWTH (online; nobody waits for a whole rebuild)
+ *   An insert that finds both its groups full allocates the table of depth
+ *   D + 1 (lazily zeroed mmap), links it as next, and moves idx.cur to it.
+ *   From then on every write helps: it first migrates the parents of its
+ *   own two groups (so I4 holds for what it touches), then a chunk of
+ *   MIG_CHUNK groups from a shared cursor.  Migrating a group: set FROZEN
+ *   (the thread that set it owns the copy; others wait for MIGRATED, a
+ *   bounded wait for a copy of 11 slot words), wait until no writer holds
+ *   its LOCK, copy every slot word into the child its key routes to in the
+ *   new table (the entries are shared, not copied), set overflow bits for
+ *   keys placed second, then set MIGRATED (release).  The thread whose
+ *   migrated-count reaches 2^D clears next.prev and retires the old table.
+ *   While a table has prev, readers check g2 regardless of overflow bits
+ *   (bits for keys of not-yet-migrated groups are not yet in the children).
  *
  * PROGRESS
- *   lookup/contains/scan: lock-free (retry only when a writer completed a
- *   change of the same key in between).  Writers: lock-free with respect to
- *   other keys except two bounded waits: a writer waits for another writer
- *   of the same key (per-key LOCK), an inserter whose fingerprint matches a
- *   reserved slot waits for that key's four-word write, and a thread that
- *   splits a bucket waits for writers already inside a per-key critical
- *   section of that bucket.  Splits are helped, never waited for; directory
- *   rebuilds are done by one thread at a time (try-flag) and nobody waits
- *   for them: until a rebuild finishes, accesses follow fwd chains.
+ *   lookup/contains/values/scan: lock-free and read-only: no retry loop at
+ *   all (I2); they follow at most one MIGRATED hop per table generation.
+ *   Writers: blocking at group granularity (striped locks, one cache line
+ *   per 11 slots: writers of keys in different groups never share a lock),
+ *   held for a few hundred instructions plus the LSN hook.
  *
  * MEMORY SAFETY
- *   Every access happens inside an epoch section.  Replaced vsets, replaced
- *   directories and forwarded buckets go through ep_retire, so they are
- *   freed only after every section that could have loaded them has ended.
- *   Forwarded buckets are retired by rebuild() only when the new directory
- *   cannot reference them (I4 argument there).
+ *   Every access happens inside an epoch section.  Replaced or deleted
+ *   entries are retired in batches (one epoch object per RET_BATCH
+ *   entries); replaced vsets and migrated tables are retired one by one.
+ *   Freed entries go to the free list of the thread that frees them and are
+ *   reused only after the grace period.
+ *
+ * The broken-build switch CIDSTORE_BROKEN_TWO_STEP_PUBLISH=1 replaces a
+ * slot word in two stores (0, then the new entry): readers in between see
+ * the key vanish, which stress_linearize must report.
  */
 #include "index/index.h"
 
@@ -95,6 +138,10 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "cid/hash.h"
 #include "index/epoch.h"
 #include "index/vset.h"
@@ -103,222 +150,265 @@
 #include "util/check.h"
 #include "util/shake.h"
 
-#ifndef CIDSTORE_BROKEN_SKIP_RETRY
-#define CIDSTORE_BROKEN_SKIP_RETRY 0
+#ifndef CIDSTORE_BROKEN_TWO_STEP_PUBLISH
+#define CIDSTORE_BROKEN_TWO_STEP_PUBLISH 0
 #endif
 
-#define SLOTS 16
-#define MAX_DIR_DEPTH 28 /* directory capped at 2^28 entries (2 GiB) */
+#define GSLOTS 11
+#define GMASK ((1u << GSLOTS) - 1)
+#define PREF_FIRST 6     /* below this many keys, a new key stays in g1 */
+#define MIN_DEPTH 2
+#define MAX_DEPTH 28
+#define MIG_CHUNK 8      /* groups migrated per write while a table grows */
 
-#define K_EMPTY 0ULL
-#define K_KEYED 2ULL
-#define M_KIND 3ULL
-#define M_LOCK (1ULL << 2)
-#define M_FROZEN (1ULL << 3)
-#define M_V0 (1ULL << 4)
-#define M_V1 (1ULL << 5)
-#define M_SPILLED (1ULL << 6)
-#define M_GEN_SHIFT 24
-#define M_GEN_ONE (1ULL << M_GEN_SHIFT)
-#define M_VALUES (M_V0 | M_V1 | M_SPILLED)
-#define M_IGNORE (M_LOCK | M_FROZEN) /* bits a reader's validation ignores */
+#define G_LOCK 1u
+#define G_FROZEN 2u
+#define G_MIGRATED 4u
 
-#define KIND(m) ((m) & M_KIND)
-#define FP_FREE 0       /* fp[i]: slot i unclaimed */
-#define FP_FROZEN 0xffff /* fp[i]: slot i unclaimed and never will be */
+#define SPILLED 0x80000000u
+#define EIDX(sw) ((sw) & 0x7fffffffu)
 
-/* Fingerprint in 1..0xfffe (0 and 0xffff are the markers above). */
-static inline unsigned fp_of(uint64_t h)
-{
-	unsigned f = (unsigned)(h >> 8) & 0xffff;
-	f += f == FP_FREE;
-	f -= f == FP_FROZEN;
-	return f;
-}
-#define FP_OF(h) fp_of(h)
+#define ENT_SHIFT 15     /* 32768 entries = 2 MiB per chunk */
+#define ENT_PER_CHUNK (1u << ENT_SHIFT)
+#define MAX_CHUNKS (1u << 16)
+#define CHUNK_BYTES ((size_t)ENT_PER_CHUNK * sizeof(struct entry))
+#define HUGE_AFTER 4     /* chunks from this one on are advised as huge pages */
 
-struct slot {
-	_Atomic uint64_t meta;    /* see ATOMIC FIELDS */
-	cid_t key;                /* written between claim and KEYED; immutable after */
-	_Atomic uint64_t v[2][4]; /* inline values: relaxed words, seqlock-validated */
-	_Atomic(vset_t *) vs;     /* release by the lock holder; epoch-protected */
+#define RET_BATCH 250
+
+struct entry {
+	cid_t key;
+	union {
+		cid_t val;
+		vset_t *vs;
+	} u;
 };
 
-struct fwd {
-	struct bucket *child[2];
+struct group {
+	_Atomic uint64_t tag[2];
+	_Atomic uint32_t ctl;
+	_Atomic uint32_t slot[GSLOTS];
 };
+_Static_assert(sizeof(struct group) == 64, "a group is one cache line");
+_Static_assert(sizeof(struct entry) == 64, "an entry is one cache line");
 
-/* The first cache line holds everything a lookup needs before it touches
- * a slot: fwd, the fingerprints, depth. */
-struct bucket {
-	_Atomic(struct fwd *) fwd;     /* set once by CAS (acq_rel) */
-	_Atomic uint16_t fp[SLOTS];    /* claim word per slot (CAS), see FP_* */
-	unsigned depth;                /* immutable */
-	uint32_t gen;                  /* immutable: parent's gen + 1 (0 at creation) */
-	uint64_t prefix;               /* immutable: top `depth` bits, left-aligned */
-	struct bucket *limbo_next;     /* Synchronization: limbo stack (release/acquire) */
-	struct slot slot[SLOTS];
-	ck_epoch_entry_t ep;
-	struct idx *ix;                /* immutable; for the free callback */
-};
-
-struct dir {
+struct table {
 	ck_epoch_entry_t ep;
 	struct idx *ix;
-	size_t map_bytes; /* mmap'd (huge pages) when non-zero, else malloc'd */
-	unsigned depth;
-	_Atomic(struct bucket *) e[];
+	unsigned depth;                /* immutable */
+	uint64_t n;                    /* 2^depth groups; immutable */
+	size_t map_bytes;              /* mmap'd when non-zero */
+	struct group *g;               /* immutable */
+	_Atomic(struct table *) next;  /* set once (CAS) */
+	_Atomic(struct table *) prev;  /* cleared once, when its migration ends */
+	_Atomic uint64_t mig_cursor;   /* as the old table: next group to offer */
+	_Atomic uint64_t mig_done;     /* as the old table: groups MIGRATED */
+};
+
+struct ret_batch {
+	ck_epoch_entry_t ep;
+	struct idx *ix;
+	uint32_t n;
+	uint32_t e[RET_BATCH];
 };
 
 struct idx {
-	_Atomic(struct dir *) cur;
+	_Atomic(struct table *) cur;
 	cid_hash_seed_t seed;
+	uint64_t k2a, k2b;             /* second-choice mix; immutable */
 	ep_domain_t ep;
-	_Atomic(struct bucket *) limbo; /* forwarded buckets awaiting rebuild */
-	_Atomic uint64_t limbo_n;
-	_Atomic int rebuilding;         /* try-flag: one rebuild at a time */
-	_Atomic uint64_t rseq;          /* odd while a rebuild runs (seq_cst) */
-	_Atomic(struct chunk *) chunks; /* bucket memory, freed at destroy */
+	_Atomic uint32_t nchunks;
+	_Atomic(struct entry *) *chunks; /* MAX_CHUNKS pointers */
 	/* statistics: relaxed counters */
-	_Atomic uint64_t nbuckets, splits, compactions, rebuilds, mem;
+	_Atomic uint64_t mem, migrated, growths, rebuilds, leaked;
 };
 
 /* ------------------------------------------------------------------ */
-/* allocation and retirement                                           */
+/* hashing and tags                                                    */
 /* ------------------------------------------------------------------ */
 
-static void dir_release(struct dir *d);
-
-/*
- * Bucket memory.  Buckets are carved from chunks owned by the index and
- * recycled through per-thread free lists kept in the thread's epoch record
- * (owner thread only, so no synchronization; a record and its lists pass to
- * another thread only through ck_epoch_unregister/recycle, annotated for
- * TSan in epoch.c).  Chunks grow from 64 KiB to 2 MiB; 2 MiB chunks are
- * aligned and advised as transparent huge pages, because a lookup's cost is
- * its dependent cache and TLB misses.  Chunks go back to the system only
- * when the index is destroyed.
- */
-#define BUCKET_BYTES ((sizeof(struct bucket) + 63) & ~(size_t)63)
-#define CHUNK_MIN (64u << 10)
-#define CHUNK_HUGE (2u << 20)
-
-struct chunk {
-	struct chunk *next; /* Synchronization: ix->chunks stack (release/acquire) */
-	size_t bytes;       /* mapping size (huge) or 0 (malloc'd) */
-	void *map;          /* start of the mapping (huge) */
-};
-
-static void *chunk_get(struct idx *ix, size_t size)
+static inline uint64_t h2_of(const struct idx *ix, uint64_t h1)
 {
-	struct chunk *c;
-	if (size >= CHUNK_HUGE) {
-		size_t len = size + CHUNK_HUGE;
-		char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
-			return NULL;
-		char *a = (char *)(((uintptr_t)p + CHUNK_HUGE - 1) & ~(uintptr_t)(CHUNK_HUGE - 1));
-		madvise(a, size, MADV_HUGEPAGE);
-		c = (struct chunk *)a;
-		c->bytes = len;
-		c->map = p;
-	} else {
-		c = cs_aligned(64, size);
-		if (!c)
-			return NULL;
-		c->bytes = 0;
-		c->map = NULL;
-	}
-	struct chunk *top = atomic_load_explicit(&ix->chunks, memory_order_relaxed);
-	do
-		c->next = top;
-	while (!atomic_compare_exchange_weak_explicit(&ix->chunks, &top, c,
-			memory_order_release, memory_order_relaxed));
-	atomic_fetch_add_explicit(&ix->mem, size, memory_order_relaxed);
-	return c;
+	return cid_mum(h1 ^ ix->k2a, ix->k2b);
 }
 
-static struct bucket *bucket_new(struct idx *ix, ep_rec_t *r, unsigned depth, uint64_t prefix,
-				 uint32_t gen)
+static inline unsigned tag_of(uint64_t h1)
 {
-	struct bucket *b;
-	if (r->alloc_free) {
-		b = r->alloc_free;
-		r->alloc_free = *(void **)b;
-	} else {
-		if (r->alloc_left < BUCKET_BYTES) {
-			size_t sz = r->alloc_next ? r->alloc_next : CHUNK_MIN;
-			char *c = chunk_get(ix, sz);
-			if (!c)
-				return NULL;
-			r->alloc_next = sz < CHUNK_HUGE ? sz * 2 : CHUNK_HUGE;
-			r->alloc_cur = c + 64; /* the chunk header */
-			r->alloc_left = sz - 64;
-		}
-		b = (struct bucket *)r->alloc_cur;
-		r->alloc_cur += BUCKET_BYTES;
-		r->alloc_left -= BUCKET_BYTES;
-	}
-	memset(b, 0, sizeof(*b));
-	b->depth = depth;
-	b->prefix = prefix;
-	b->gen = gen;
-	b->ix = ix;
-	return b;
+	unsigned t = (unsigned)h1 & 0xff;
+	return t ? t : 1;
 }
 
-/* Gives b's block to r's free list (r may be NULL when the whole index is
- * being destroyed: the chunks go anyway). */
-static void bucket_free(ep_rec_t *r, struct bucket *b)
+#define OVF_SHIFT 24 /* byte 3 of tag[1] */
+static inline uint64_t ovf_of(uint64_t h1)
 {
-	cs_free(atomic_load_explicit(&b->fwd, memory_order_relaxed));
-	cs_poison(b, sizeof(*b));
-	if (r && r->dom == &b->ix->ep) {
-		*(void **)b = r->alloc_free;
-		r->alloc_free = b;
-	}
+	return (uint64_t)1 << (OVF_SHIFT + ((h1 >> 8) & 7));
 }
 
-static void bucket_free_cb(ck_epoch_entry_t *e)
+static inline uint64_t gidx(const struct table *t, uint64_t h)
 {
-	struct bucket *b = (struct bucket *)((char *)e - offsetof(struct bucket, ep));
+	return h >> (64 - t->depth);
+}
+
+/* Bit i set when slot i's tag equals t (t == 0: slot i is empty). */
+static inline unsigned tag_match(uint64_t w0, uint64_t w1, unsigned t)
+{
+#if defined(__SSE2__)
+	__m128i m = _mm_set_epi64x((long long)w1, (long long)w0);
+	return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(m, _mm_set1_epi8((char)t))) & GMASK;
+#else
+	unsigned r = 0;
+	for (int i = 0; i < GSLOTS; i++) {
+		uint64_t w = i < 8 ? w0 : w1;
+		if (((w >> ((i & 7) * 8)) & 0xff) == t)
+			r |= 1u << i;
+	}
+	return r;
+#endif
+}
+
+static inline unsigned occupied(uint64_t w0, uint64_t w1)
+{
+	return ~tag_match(w0, w1, 0) & GMASK;
+}
+
+static inline void grp_tags(struct group *g, uint64_t *w0, uint64_t *w1)
+{
+	*w0 = atomic_load_explicit(&g->tag[0], memory_order_acquire);
+	*w1 = atomic_load_explicit(&g->tag[1], memory_order_acquire);
+}
+
+static inline unsigned grp_count(struct group *g)
+{
+	uint64_t w0, w1;
+	grp_tags(g, &w0, &w1);
+	return (unsigned)__builtin_popcount(occupied(w0, w1));
+}
+
+static inline void tag_set(struct group *g, int i, unsigned t)
+{
+	/* release: the slot word (and the entry behind it) before the tag */
+	atomic_fetch_or_explicit(&g->tag[i >> 3], (uint64_t)t << ((i & 7) * 8),
+				 memory_order_release);
+}
+
+static inline void tag_clear(struct group *g, int i)
+{
+	atomic_fetch_and_explicit(&g->tag[i >> 3], ~((uint64_t)0xff << ((i & 7) * 8)),
+				  memory_order_release);
+}
+
+/* ------------------------------------------------------------------ */
+/* entries: dense chunks, per-thread free lists, batched retirement     */
+/* ------------------------------------------------------------------ */
+
+static inline struct entry *ent_ptr(struct idx *ix, uint32_t e)
+{
+	/* relaxed: the chunk pointer was stored before the entry was written,
+	 * which happens before the slot word that led here (acquired). */
+	struct entry *c = atomic_load_explicit(&ix->chunks[e >> ENT_SHIFT], memory_order_relaxed);
+	return c + (e & (ENT_PER_CHUNK - 1));
+}
+
+static struct entry *chunk_map(struct idx *ix, uint32_t c)
+{
+	size_t len = CHUNK_BYTES * 2;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	char *a = (char *)(((uintptr_t)p + CHUNK_BYTES - 1) & ~(uintptr_t)(CHUNK_BYTES - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	if (a + CHUNK_BYTES < p + len)
+		munmap(a + CHUNK_BYTES, (size_t)(p + len - (a + CHUNK_BYTES)));
+	/* A lookup's cost is its dependent cache and TLB misses: big indexes
+	 * get huge pages; a small store stays small (only touched 4 KiB pages
+	 * are resident). */
+	if (c >= HUGE_AFTER)
+		madvise(a, CHUNK_BYTES, MADV_HUGEPAGE);
+	atomic_fetch_add_explicit(&ix->mem, CHUNK_BYTES, memory_order_relaxed);
+	return (struct entry *)a;
+}
+
+/* A free entry index for r's thread, or 0 when out of memory. */
+static uint32_t ent_alloc(struct idx *ix, ep_rec_t *r)
+{
+	uint32_t e = r->ent_free;
+	if (e) {
+		r->ent_free = (uint32_t)ent_ptr(ix, e)->key.w[0];
+		return e;
+	}
+	if (r->ent_next == r->ent_end) {
+		uint32_t c = atomic_fetch_add_explicit(&ix->nchunks, 1, memory_order_relaxed);
+		if (c >= MAX_CHUNKS)
+			return 0;
+		struct entry *p = chunk_map(ix, c);
+		if (!p)
+			return 0;
+		atomic_store_explicit(&ix->chunks[c], p, memory_order_release);
+		r->ent_next = c << ENT_SHIFT;
+		r->ent_end = r->ent_next + ENT_PER_CHUNK;
+		if (c == 0)
+			r->ent_next = 1; /* index 0 means "no entry" */
+	}
+	return r->ent_next++;
+}
+
+/* Gives back an entry that was never published. */
+static void ent_unalloc(struct idx *ix, ep_rec_t *r, uint32_t e)
+{
+	ent_ptr(ix, e)->key.w[0] = r->ent_free;
+	r->ent_free = e;
+}
+
+static void batch_free_cb(ck_epoch_entry_t *ep)
+{
+	struct ret_batch *b = (struct ret_batch *)((char *)ep - offsetof(struct ret_batch, ep));
 	struct idx *ix = b->ix;
 	/* ck decided inside libck.so that every reader has left: tell TSan
 	 * (pairs with the release in ep_exit). */
 	cidstore_tsan_acquire(&ix->ep.tsan_sync);
-	bucket_free(ep_dispatching(), b);
+	ep_rec_t *r = ep_dispatching();
+	if (r && r->dom == &ix->ep) {
+		for (uint32_t i = 0; i < b->n; i++) {
+			cs_poison(ent_ptr(ix, b->e[i]), sizeof(struct entry));
+			ent_unalloc(ix, r, b->e[i]);
+		}
+	}
+	cs_free(b);
 	ep_freed(&ix->ep);
 }
 
-static void vset_free(struct idx *ix, vset_t *s)
+/* Retires an entry that readers may still hold. */
+static void ent_retire(struct idx *ix, ep_rec_t *r, uint32_t e)
 {
-	atomic_fetch_sub_explicit(&ix->mem, vset_bytes(s), memory_order_relaxed);
-	cs_poison(s, vset_bytes(s));
-	cs_free(s);
+	struct ret_batch *b = r->ent_retired;
+	if (!b) {
+		b = cs_malloc(sizeof(*b));
+		if (!b) {
+			/* Out of memory: the entry is lost to reuse, not to safety. */
+			atomic_fetch_add_explicit(&ix->leaked, 1, memory_order_relaxed);
+			return;
+		}
+		b->ix = ix;
+		b->n = 0;
+		r->ent_retired = b;
+	}
+	b->e[b->n++] = e;
+	if (b->n == RET_BATCH) {
+		r->ent_retired = NULL;
+		ep_retire(r, &b->ep, batch_free_cb);
+	}
 }
 
-static void vset_free_cb(ck_epoch_entry_t *e)
+static void vset_free_cb(ck_epoch_entry_t *ep)
 {
-	vset_t *s = (vset_t *)((char *)e - offsetof(vset_t, ep));
+	vset_t *s = (vset_t *)((char *)ep - offsetof(vset_t, ep));
 	struct idx *ix = s->owner;
-	cidstore_tsan_acquire(&ix->ep.tsan_sync); /* as in bucket_free_cb */
-	vset_free(ix, s);
+	cidstore_tsan_acquire(&ix->ep.tsan_sync);
+	atomic_fetch_sub_explicit(&ix->mem, vset_bytes(s), memory_order_relaxed);
+	cs_poison(s->s, (size_t)s->cap * sizeof(vslot_t));
+	vset_free(s);
 	ep_freed(&ix->ep);
-}
-
-static void dir_free_cb(ck_epoch_entry_t *e)
-{
-	struct dir *d = (struct dir *)((char *)e - offsetof(struct dir, ep));
-	struct idx *ix = d->ix;
-	cidstore_tsan_acquire(&ix->ep.tsan_sync); /* as in bucket_free_cb */
-	dir_release(d);
-	ep_freed(&ix->ep);
-}
-
-static void retire_vset(struct idx *ix, ep_rec_t *r, vset_t *s)
-{
-	(void)ix;
-	ep_retire(r, &s->ep, vset_free_cb);
 }
 
 static vset_t *vset_track(struct idx *ix, vset_t *s)
@@ -330,817 +420,365 @@ static vset_t *vset_track(struct idx *ix, vset_t *s)
 	return s;
 }
 
-static size_t dir_bytes(unsigned depth)
+static void vset_drop(struct idx *ix, vset_t *s) /* never published */
 {
-	return sizeof(struct dir) + (sizeof(((struct dir *)0)->e[0]) << depth);
+	atomic_fetch_sub_explicit(&ix->mem, vset_bytes(s), memory_order_relaxed);
+	vset_free(s);
 }
 
-static struct dir *dir_new(struct idx *ix, unsigned depth)
+static void vset_retire(ep_rec_t *r, vset_t *s)
 {
-	size_t sz = dir_bytes(depth);
-	struct dir *d;
-	if (sz >= CHUNK_HUGE) {
-		d = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (d == MAP_FAILED)
+	ep_retire(r, &s->ep, vset_free_cb);
+}
+
+/* ------------------------------------------------------------------ */
+/* tables                                                              */
+/* ------------------------------------------------------------------ */
+
+#define MAP_MIN (2u << 20)
+
+static struct table *table_new(struct idx *ix, unsigned depth)
+{
+	struct table *t = cs_malloc(sizeof(*t));
+	if (!t)
+		return NULL;
+	memset(t, 0, sizeof(*t));
+	t->ix = ix;
+	t->depth = depth;
+	t->n = (uint64_t)1 << depth;
+	size_t bytes = t->n * sizeof(struct group);
+	if (bytes >= MAP_MIN) {
+		void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED) {
+			cs_free(t);
 			return NULL;
-		madvise(d, sz, MADV_HUGEPAGE); /* zero-filled already */
-		d->map_bytes = sz;
+		}
+		madvise(p, bytes, MADV_HUGEPAGE);
+		t->g = p;
+		t->map_bytes = bytes;
 	} else {
-		d = cs_malloc(sz);
-		if (!d)
+		t->g = cs_aligned(64, bytes);
+		if (!t->g) {
+			cs_free(t);
 			return NULL;
-		memset(d, 0, sz);
+		}
+		memset(t->g, 0, bytes);
 	}
-	d->ix = ix;
-	d->depth = depth;
-	atomic_fetch_add_explicit(&ix->mem, sz, memory_order_relaxed);
-	return d;
+	atomic_fetch_add_explicit(&ix->mem, bytes, memory_order_relaxed);
+	return t;
 }
 
-static void dir_release(struct dir *d)
+static void table_free(struct table *t)
 {
-	atomic_fetch_sub_explicit(&d->ix->mem, dir_bytes(d->depth), memory_order_relaxed);
-	if (d->map_bytes)
-		munmap(d, d->map_bytes);
+	size_t bytes = t->n * sizeof(struct group);
+	atomic_fetch_sub_explicit(&t->ix->mem, bytes, memory_order_relaxed);
+	if (t->map_bytes)
+		munmap(t->g, t->map_bytes);
 	else
-		cs_free(d);
+		cs_free(t->g);
+	cs_free(t);
 }
 
-static void chunks_release(struct idx *ix)
+static void table_free_cb(ck_epoch_entry_t *ep)
 {
-	struct chunk *c = atomic_load_explicit(&ix->chunks, memory_order_acquire);
-	while (c) {
-		struct chunk *n = c->next;
-		if (c->bytes)
-			munmap(c->map, c->bytes);
-		else
-			cs_free(c);
-		c = n;
-	}
+	struct table *t = (struct table *)((char *)ep - offsetof(struct table, ep));
+	struct idx *ix = t->ix;
+	cidstore_tsan_acquire(&ix->ep.tsan_sync);
+	table_free(t);
+	ep_freed(&ix->ep);
 }
 
 /* ------------------------------------------------------------------ */
-/* routing                                                             */
+/* group locks and migration                                           */
 /* ------------------------------------------------------------------ */
 
-static inline size_t dir_slot(const struct dir *d, uint64_t h)
+/* Takes g's LOCK; false (nothing held) when g is FROZEN. */
+static bool grp_lock(struct group *g)
 {
-	return d->depth ? (size_t)(h >> (64 - d->depth)) : 0;
-}
-
-static inline unsigned side_of(uint64_t h, unsigned depth)
-{
-	return (unsigned)((h >> (63 - depth)) & 1);
-}
-
-/* Walks over the leaves in hash order: the leaf of the given depth holding
- * hash c covers [c & ~(size - 1), + size), size = 2^(64 - depth); buckets
- * only split, so the next leaf starts exactly where this one ends.  Returns
- * that start, or 0 once the last leaf is done (the walk wrapped). */
-static inline uint64_t leaf_next(uint64_t c, unsigned depth)
-{
-	if (depth == 0)
-		return 0;
-	uint64_t size = 1ULL << (64 - depth);
-	return (c & ~(size - 1)) + size;
-}
-
-/* The live bucket for h.  Compresses the directory entry when it had to
- * follow forwarding (only to buckets the entry can address). */
-static struct bucket *route(struct idx *ix, uint64_t h)
-{
-	/* acquire: pairs with rebuild()'s publication of the directory */
-	struct dir *d = atomic_load_explicit(&ix->cur, memory_order_acquire);
-	CIDSTORE_SHAKE_POINT("route.after_dir");
-	size_t i = dir_slot(d, h);
-	/* acquire: pairs with the CAS that installed the bucket */
-	struct bucket *first = atomic_load_explicit(&d->e[i], memory_order_acquire);
-	struct bucket *b = first, *addr = first;
-	struct fwd *f;
-	/* acquire: pairs with the acq_rel CAS that set fwd (children built) */
-	while ((f = atomic_load_explicit(&b->fwd, memory_order_acquire)) != NULL) {
-		b = f->child[side_of(h, b->depth)];
-		CS_ASSERT(b->depth < 64);
-		if (b->depth <= d->depth)
-			addr = b;
-	}
-	if (addr != first)
-		atomic_compare_exchange_strong_explicit(&d->e[i], &first, addr,
-			memory_order_release, memory_order_relaxed);
-	return b;
-}
-
-/* ------------------------------------------------------------------ */
-/* reading a slot                                                      */
-/* ------------------------------------------------------------------ */
-
-static inline void load_val(struct slot *sl, int j, cid_t *out)
-{
-	for (int w = 0; w < 4; w++)
-		out->w[w] = atomic_load_explicit(&sl->v[j][w], memory_order_relaxed);
-}
-
-static inline void store_val(struct slot *sl, int j, const cid_t *v)
-{
-	for (int w = 0; w < 4; w++)
-		atomic_store_explicit(&sl->v[j][w], v->w[w], memory_order_relaxed);
-}
-
-/* Snapshot of a KEYED slot's values: count, min(count, cap) copied. */
-static size_t read_slot(struct bucket *b, int i, cid_t *out, size_t cap)
-{
-	struct slot *sl = &b->slot[i];
+	unsigned n = 0;
 	for (;;) {
-		/* acquire: pairs with the publishing CAS (release) */
-		uint64_t s1 = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
-		CIDSTORE_SHAKE_POINT("read_slot.after_s1");
-		size_t n = 0;
-		if (s1 & M_SPILLED) {
-			/* acquire: pairs with the release store of vs */
-			vset_t *p = atomic_load_explicit(&sl->vs, memory_order_acquire);
-			n = vset_read(p, out, cap);
-		} else {
-			for (int j = 0; j < 2; j++)
-				if (s1 & (M_V0 << j)) {
-					cid_t v;
-					load_val(sl, j, &v);
-					CIDSTORE_SHAKE_POINT("read_slot.between_values");
-					if (n < cap)
-						out[n] = v;
-					n++;
-				}
-		}
-		/* acquire fence: pairs with the writer's release fence taken
-		 * before it overwrote a free inline value, so a torn read implies
-		 * a changed gen below. */
-		CIDSTORE_SHAKE_POINT("read.before_s2");
-		atomic_thread_fence(memory_order_acquire);
-		uint64_t s2 = atomic_load_explicit(&b->slot[i].meta, memory_order_relaxed);
-		if (CIDSTORE_BROKEN_SKIP_RETRY || ((s1 ^ s2) & ~M_IGNORE) == 0)
-			return n;
+		uint32_t c = atomic_load_explicit(&g->ctl, memory_order_relaxed);
+		if (c & G_FROZEN)
+			return false;
+		if (!(c & G_LOCK) &&
+		    atomic_compare_exchange_weak_explicit(&g->ctl, &c, c | G_LOCK,
+				memory_order_acquire, memory_order_relaxed))
+			return true;
+		cidstore_backoff(&n);
 	}
 }
 
-static bool slot_contains(struct bucket *b, int i, const cid_t *v)
+static inline void grp_unlock(struct group *g)
 {
-	struct slot *sl = &b->slot[i];
-	for (;;) {
-		uint64_t s1 = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
-		CIDSTORE_SHAKE_POINT("slot_contains.after_s1");
-		bool found = false;
-		if (s1 & M_SPILLED) {
-			vset_t *p = atomic_load_explicit(&sl->vs, memory_order_acquire);
-			found = vset_contains(p, v);
-		} else {
-			for (int j = 0; j < 2; j++)
-				if (s1 & (M_V0 << j)) {
-					cid_t x;
-					load_val(sl, j, &x);
-					found |= cid_eq(&x, v);
-				}
-		}
-		CIDSTORE_SHAKE_POINT("read.before_s2");
-		atomic_thread_fence(memory_order_acquire);
-		uint64_t s2 = atomic_load_explicit(&b->slot[i].meta, memory_order_relaxed);
-		if (CIDSTORE_BROKEN_SKIP_RETRY || ((s1 ^ s2) & ~M_IGNORE) == 0)
-			return found;
-	}
+	/* release: every slot and tag change of the critical section */
+	atomic_fetch_and_explicit(&g->ctl, ~G_LOCK, memory_order_release);
 }
 
-/* Index of the KEYED slot holding key in b, or -1.  RESERVED slots are
- * skipped: their insert has not linearized. */
-static int find_keyed(struct bucket *b, const cid_t *key, unsigned fp)
+/* Locks a, and b when b is not NULL (b != a), in address order. */
+static bool lock_pair(struct group *a, struct group *b)
 {
-	for (int i = 0; i < SLOTS; i++) {
-		/* relaxed: the acquire on meta below orders the key read */
-		unsigned f = atomic_load_explicit(&b->fp[i], memory_order_relaxed);
-		if (f == FP_FREE || f == FP_FROZEN)
-			return -1; /* I1: claimed slots form a prefix */
-		if (f != fp)
-			continue;
-		uint64_t m = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
-		if (KIND(m) == K_KEYED && cid_eq(&b->slot[i].key, key))
-			return i;
+	if (!b)
+		return grp_lock(a);
+	struct group *lo = a < b ? a : b, *hi = a < b ? b : a;
+	if (!grp_lock(lo))
+		return false;
+	if (!grp_lock(hi)) {
+		grp_unlock(lo);
+		return false;
 	}
-	return -1;
+	return true;
 }
 
-/* ------------------------------------------------------------------ */
-/* splitting and directory maintenance                                 */
-/* ------------------------------------------------------------------ */
-
-static void rebuild(struct idx *ix, ep_rec_t *r, unsigned want_depth);
-
-/* Parks a forwarded bucket on the limbo stack (a Treiber stack emptied
- * only whole, by rebuild's exchange, so there is no ABA).  Returns the new
- * count.  release: limbo_next (and b's fwd) before the bucket is seen. */
-static uint64_t limbo_push(struct idx *ix, struct bucket *b)
+static void unlock_pair(struct group *a, struct group *b)
 {
-	struct bucket *top = atomic_load_explicit(&ix->limbo, memory_order_relaxed);
-	do
-		b->limbo_next = top;
-	while (!atomic_compare_exchange_weak_explicit(&ix->limbo, &top, b,
-			memory_order_release, memory_order_relaxed));
-	return atomic_fetch_add_explicit(&ix->limbo_n, 1, memory_order_relaxed) + 1;
+	if (b)
+		grp_unlock(b);
+	grp_unlock(a);
 }
 
-/*
- * Moves every entry of b's range in d below b: an entry still holding b or
- * one of b's ancestors (gen <= b->gen: along one chain gen grows by one per
- * forwarding) is moved down its chain by CAS, as deep as d can address.
- * Returns true when afterwards every entry of the range holds a descendant
- * of b.  Entries only ever move down, so that stays true.  b is forwarded
- * and b->depth <= d->depth.
- */
-static bool dir_sweep(struct dir *d, struct bucket *b)
+static void migrate_group(struct idx *ix, ep_rec_t *r, struct table *p, uint64_t gi);
+
+/* Migrates every group of p (waiting for groups other threads own). */
+static void migrate_all(struct idx *ix, ep_rec_t *r, struct table *p)
 {
-	size_t start = d->depth ? (size_t)(b->prefix >> (64 - d->depth)) : 0;
-	size_t count = (size_t)1 << (d->depth - b->depth);
-	bool below = true;
-	for (size_t j = start; j < start + count; j++) {
-		uint64_t pj = d->depth ? (uint64_t)j << (64 - d->depth) : 0;
-		struct bucket *x = atomic_load_explicit(&d->e[j], memory_order_acquire);
-		while (x->gen <= b->gen) {
-			struct bucket *y = x;
-			struct fwd *f;
-			while ((f = atomic_load_explicit(&y->fwd, memory_order_acquire)) != NULL) {
-				struct bucket *c = f->child[side_of(pj, y->depth)];
-				if (c->depth > d->depth)
-					break; /* deeper than d can address */
-				y = c;
-			}
-			if (y == x) {
-				below = false; /* must wait for a directory doubling */
-				break;
-			}
-			/* release: pairs with route()'s acquire of the entry */
-			if (atomic_compare_exchange_strong_explicit(&d->e[j], &x, y,
-					memory_order_release, memory_order_acquire))
-				x = y;
-		}
-	}
-	return below;
+	for (uint64_t gi = 0; gi < p->n; gi++)
+		if (!(atomic_load_explicit(&p->g[gi].ctl, memory_order_acquire) & G_MIGRATED))
+			migrate_group(ix, r, p, gi);
 }
 
-/* Freeze b, build its replacement, and try to install it.  Any thread may
- * call this for any bucket it reached; the first CAS of fwd wins. */
-static int split(struct idx *ix, ep_rec_t *r, struct bucket *b)
+static void migrate_group(struct idx *ix, ep_rec_t *r, struct table *p, uint64_t gi)
 {
-	if (atomic_load_explicit(&b->fwd, memory_order_acquire))
-		return 0;
-	unsigned fps[SLOTS];
-	for (int i = 0; i < SLOTS; i++) {
-		unsigned f = FP_FREE;
-		uint16_t expect = FP_FREE;
-		/* no more claims: unclaimed slots become FP_FROZEN */
-		if (!atomic_compare_exchange_strong_explicit(&b->fp[i], &expect, FP_FROZEN,
-				memory_order_acq_rel, memory_order_acquire))
-			f = expect;
-		else
-			f = FP_FROZEN;
-		fps[i] = f;
-		atomic_fetch_or_explicit(&b->slot[i].meta, M_FROZEN, memory_order_acq_rel);
-	}
-	CIDSTORE_SHAKE_POINT("split.after_freeze");
-	uint64_t m[SLOTS];
-	for (int i = 0; i < SLOTS; i++) {
-		unsigned spins = 0;
-		/* Wait for a claimer still writing its key (claimed, not KEYED)
-		 * and for lock holders.  acquire: pairs with their releasing
-		 * RMW, so the slot's final data is visible below. */
-		for (;;) {
-			m[i] = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
-			if (!(m[i] & M_LOCK) && (fps[i] == FP_FROZEN || KIND(m[i]) == K_KEYED))
-				break;
-			cidstore_backoff(&spins);
-		}
-	}
-	if (atomic_load_explicit(&b->fwd, memory_order_acquire))
-		return 0;
-
-	unsigned live = 0;
-	for (int i = 0; i < SLOTS; i++)
-		if (KIND(m[i]) == K_KEYED && (m[i] & M_VALUES))
-			live++;
-	bool do_split = live > SLOTS * 3 / 4 && b->depth < 63;
-	struct fwd *f = cs_malloc(sizeof(*f));
-	if (!f)
-		return CIDSTORE_ENOMEM;
-	unsigned nd = do_split ? b->depth + 1 : b->depth;
-	f->child[0] = bucket_new(ix, r, nd, b->prefix, b->gen + 1);
-	f->child[1] = do_split ? bucket_new(ix, r, nd, b->prefix | (1ULL << (63 - b->depth)),
-					    b->gen + 1)
-			       : f->child[0];
-	if (!f->child[0] || !f->child[1]) {
-		if (f->child[0])
-			bucket_free(r, f->child[0]);
-		if (do_split && f->child[1])
-			bucket_free(r, f->child[1]);
-		cs_free(f);
-		return CIDSTORE_ENOMEM;
-	}
-	int fill[2] = {0, 0};
-	for (int i = 0; i < SLOTS; i++) {
-		if (KIND(m[i]) != K_KEYED || !(m[i] & M_VALUES))
-			continue; /* dead slots are dropped here */
-		struct slot *sl = &b->slot[i];
-		unsigned side = 0;
-		if (do_split)
-			side = side_of(cid_hash64(&ix->seed, &sl->key), b->depth);
-		struct bucket *c = f->child[side];
-		int k = fill[side]++;
-		c->slot[k].key = sl->key;
-		for (int j = 0; j < 2; j++)
-			for (int w = 0; w < 4; w++)
-				atomic_init(&c->slot[k].v[j][w],
-					atomic_load_explicit(&sl->v[j][w], memory_order_relaxed));
-		atomic_init(&c->slot[k].vs, atomic_load_explicit(&sl->vs, memory_order_relaxed));
-		atomic_init(&c->slot[k].meta, m[i] & ~(M_LOCK | M_FROZEN));
-		atomic_init(&c->fp[k], (uint16_t)fps[i]);
-	}
-	CIDSTORE_SHAKE_POINT("split.before_fwd_cas");
-	struct fwd *expect = NULL;
-	/* seq_cst: release publishes the children built above, and the CAS is
-	 * ordered before the rseq load below (see the direct retirement).  On
-	 * failure, acquire lets us see the winner's children. */
-	CS_DEBUG_ASSERT(fill[0] <= SLOTS && fill[1] <= SLOTS);
-	if (!atomic_compare_exchange_strong_explicit(&b->fwd, &expect, f,
-			memory_order_seq_cst, memory_order_acquire)) {
-		bucket_free(r, f->child[0]);
-		if (do_split)
-			bucket_free(r, f->child[1]);
-		cs_free(f);
-		return 0;
-	}
-	atomic_fetch_add_explicit(do_split ? &ix->splits : &ix->compactions, 1,
-				  memory_order_relaxed);
-	if (do_split)
-		atomic_fetch_add_explicit(&ix->nbuckets, 1, memory_order_relaxed);
-	/*
-	 * b is forwarded.  Retire it at once when the current directory provably
-	 * cannot lead to it any more (I4): its range was swept below b, and no
-	 * rebuild ran from before our fwd CAS to after the sweep.  A rebuild
-	 * that copied b read b->fwd == NULL, so (seq_cst) its rseq increment
-	 * precedes our CAS and our s1 load sees it (odd, or changed by s2).  A
-	 * rebuild that starts after s2 resolves entries that are all below b.
-	 * A stale route() compression cannot store b either: it CASes from an
-	 * ancestor of b, and no entry of the range holds one any more.
-	 * Otherwise b waits on the limbo stack for a rebuild.
-	 */
-	CIDSTORE_SHAKE_POINT("split.before_dir_install");
-	uint64_t s1 = atomic_load_explicit(&ix->rseq, memory_order_seq_cst);
-	struct dir *d = atomic_load_explicit(&ix->cur, memory_order_seq_cst);
-	bool direct = false;
-	if (b->depth <= d->depth) {
-		bool below = dir_sweep(d, b);
-		uint64_t s2 = atomic_load_explicit(&ix->rseq, memory_order_seq_cst);
-		direct = below && !(s1 & 1) && s1 == s2 &&
-			 atomic_load_explicit(&ix->cur, memory_order_seq_cst) == d;
-	}
-	uint64_t nl = atomic_load_explicit(&ix->limbo_n, memory_order_relaxed);
-	if (direct) {
-		ep_retire(r, &b->ep, bucket_free_cb);
-	} else {
-		nl = limbo_push(ix, b);
-	}
-	if (nd > d->depth && d->depth < MAX_DIR_DEPTH)
-		rebuild(ix, r, nd);
-	else if (nl > 64 + atomic_load_explicit(&ix->nbuckets, memory_order_relaxed) / 16)
-		rebuild(ix, r, d->depth);
-	return 0;
-}
-
-/*
- * rebuild: publish a new directory of depth >= want_depth whose entries are
- * resolved through fwd chains, then retire what it made unreachable.
- *
- * Why the retired buckets are unreachable (I4): the limbo stack is emptied
- * (grabbed) before resolution starts, and every grabbed bucket was
- * forwarded before that.  Resolution follows fwd for every bucket of depth
- * < new depth, so the new directory holds no grabbed bucket of depth < new
- * depth; those with depth >= new depth may be held and are pushed back.
- * After publication, a thread stores into the new directory only buckets it
- * saw unforwarded after loading it — which excludes every grabbed bucket,
- * since their fwd was set before the publication it acquired.  Threads that
- * still use the old directory are inside epoch sections that began before
- * the retirement below, so freeing waits for them.
- */
-static void rebuild(struct idx *ix, ep_rec_t *r, unsigned want_depth)
-{
-	int zero = 0;
-	if (!atomic_compare_exchange_strong_explicit(&ix->rebuilding, &zero, 1,
-			memory_order_acquire, memory_order_relaxed))
-		return; /* someone else is rebuilding; nobody waits for it */
-	/* seq_cst: odd from here to the end (see split()'s direct retirement) */
-	atomic_fetch_add_explicit(&ix->rseq, 1, memory_order_seq_cst);
-	struct dir *d = atomic_load_explicit(&ix->cur, memory_order_acquire);
-	unsigned G = d->depth;
-	unsigned ng = want_depth > G ? want_depth : G;
-	if (ng > MAX_DIR_DEPTH)
-		ng = MAX_DIR_DEPTH;
-	/* acquire: pairs with the pushes' release; all their fwd are visible */
-	struct bucket *grab = atomic_exchange_explicit(&ix->limbo, NULL, memory_order_acquire);
-	uint64_t ngrab = 0;
-	for (struct bucket *x = grab; x; x = x->limbo_next)
-		ngrab++;
-	atomic_fetch_sub_explicit(&ix->limbo_n, ngrab, memory_order_relaxed);
-
-	struct dir *nd = dir_new(ix, ng);
-	if (!nd) {
-		/* Put the grabbed buckets back; try again later. */
-		while (grab) {
-			struct bucket *n = grab->limbo_next;
-			limbo_push(ix, grab);
-			grab = n;
-		}
-		atomic_fetch_add_explicit(&ix->rseq, 1, memory_order_seq_cst);
-		atomic_store_explicit(&ix->rebuilding, 0, memory_order_release);
+	struct group *g = &p->g[gi];
+	unsigned n = 0;
+	uint32_t c = atomic_fetch_or_explicit(&g->ctl, G_FROZEN, memory_order_acq_rel);
+	if (c & G_FROZEN) {
+		/* Another thread owns the copy: 11 slot words, bounded. */
+		while (!(atomic_load_explicit(&g->ctl, memory_order_acquire) & G_MIGRATED))
+			cidstore_backoff(&n);
 		return;
 	}
-	size_t n = (size_t)1 << ng;
-	for (size_t j = 0; j < n; j++) {
-		uint64_t pj = ng ? (uint64_t)j << (64 - ng) : 0;
-		struct bucket *x = atomic_load_explicit(&d->e[ng ? j >> (ng - G) : 0],
-							memory_order_acquire);
-		struct fwd *f;
-		while (x->depth < ng &&
-		       (f = atomic_load_explicit(&x->fwd, memory_order_seq_cst)) != NULL)
-			x = f->child[side_of(pj, x->depth)];
-		atomic_init(&nd->e[j], x);
+	CIDSTORE_SHAKE_POINT("migrate.after_freeze");
+	/* acquire: the last lock holder's changes */
+	while (atomic_load_explicit(&g->ctl, memory_order_acquire) & G_LOCK)
+		cidstore_backoff(&n);
+	struct table *t = atomic_load_explicit(&p->next, memory_order_acquire);
+	uint64_t w0, w1;
+	grp_tags(g, &w0, &w1);
+	unsigned occ = occupied(w0, w1);
+	uint32_t sw[GSLOTS];
+	struct entry *e[GSLOTS];
+	for (unsigned m = occ; m; m &= m - 1) {
+		int i = __builtin_ctz(m);
+		sw[i] = atomic_load_explicit(&g->slot[i], memory_order_relaxed);
+		e[i] = ent_ptr(ix, EIDX(sw[i]));
+		__builtin_prefetch(e[i]);
 	}
-	CIDSTORE_SHAKE_POINT("rebuild.before_publish");
-	/* seq_cst: the publication every route() acquires */
-	atomic_store_explicit(&ix->cur, nd, memory_order_seq_cst);
-	atomic_fetch_add_explicit(&ix->rebuilds, 1, memory_order_relaxed);
-	while (grab) {
-		struct bucket *next = grab->limbo_next;
-		if (grab->depth < ng) {
-			ep_retire(r, &grab->ep, bucket_free_cb);
-		} else {
-			limbo_push(ix, grab);
-		}
-		grab = next;
-	}
-	ep_retire(r, &d->ep, dir_free_cb);
-	atomic_fetch_add_explicit(&ix->rseq, 1, memory_order_seq_cst);
-	atomic_store_explicit(&ix->rebuilding, 0, memory_order_release);
-}
-
-/* ------------------------------------------------------------------ */
-/* writers                                                             */
-/* ------------------------------------------------------------------ */
-
-/* Result of locating a key for writing. */
-enum { LOC_LOCKED, LOC_ABSENT, LOC_RETRY, LOC_ERR };
-
-/* Locks key's slot in b (claiming one when create is set).  On LOC_LOCKED,
- * *slot is the index and *mv the meta value with LOCK held. */
-static int lock_key(struct idx *ix, ep_rec_t *r, struct bucket *b, const cid_t *key,
-		    unsigned fp, bool create, int *slot, uint64_t *mv, int *err)
-{
-	for (int i = 0; i < SLOTS; i++) {
-		unsigned f = atomic_load_explicit(&b->fp[i], memory_order_acquire);
-		if (f == FP_FROZEN) {
-			*err = split(ix, r, b);
-			return *err ? LOC_ERR : LOC_RETRY;
-		}
-		if (f == FP_FREE) {
-			if (!create)
-				return LOC_ABSENT;
-			CIDSTORE_SHAKE_POINT("lock_key.before_claim");
-			uint16_t expect = FP_FREE;
-			/* acq_rel: the claim; I1 needs every earlier slot seen
-			 * claimed, which the loads above established. */
-			if (!atomic_compare_exchange_strong_explicit(&b->fp[i], &expect,
-					(uint16_t)fp, memory_order_acq_rel, memory_order_acquire)) {
-				i--; /* re-examine slot i */
-				continue;
-			}
-			CIDSTORE_SHAKE_POINT("lock_key.claimed_before_key");
-			b->slot[i].key = *key;
-			/* release: the key is written before KEYED is seen.  An RMW,
-			 * so a FROZEN set meanwhile is kept. */
-			uint64_t m = atomic_fetch_or_explicit(&b->slot[i].meta, K_KEYED | M_LOCK,
-							      memory_order_release);
-			*slot = i;
-			*mv = m | K_KEYED | M_LOCK;
-			return LOC_LOCKED;
-		}
-		if (f != fp)
-			continue;
-		uint64_t m = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
-		if (KIND(m) != K_KEYED) {
-			/* a claimer is writing a key with our fingerprint */
-			unsigned spins = 0;
-			do {
-				cidstore_backoff(&spins);
-				m = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
-			} while (KIND(m) != K_KEYED);
-		}
-		if (!cid_eq(&b->slot[i].key, key))
-			continue;
-		/* our key: take its lock */
-		unsigned spins = 0;
-		for (;;) {
-			if (m & M_FROZEN) {
-				*err = split(ix, r, b);
-				return *err ? LOC_ERR : LOC_RETRY;
-			}
-			if (m & M_LOCK) {
-				cidstore_backoff(&spins);
-				m = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
-				continue;
-			}
-			CIDSTORE_SHAKE_POINT("lock_key.before_lock_cas");
-			/* acquire: pairs with the previous holder's release */
-			if (atomic_compare_exchange_weak_explicit(&b->slot[i].meta, &m, m | M_LOCK,
-					memory_order_acquire, memory_order_acquire)) {
-				*slot = i;
-				*mv = m | M_LOCK;
-				/* release fence: pairs with read_slot's acquire fence;
-				 * a reader that sees our later stores of inline values
-				 * also sees meta at least as new as this lock. */
-				atomic_thread_fence(memory_order_release);
-				return LOC_LOCKED;
-			}
+	unsigned fill[2] = {0, 0};
+	for (unsigned m = occ; m; m &= m - 1) {
+		int i = __builtin_ctz(m);
+		uint64_t h1 = cid_hash64(&ix->seed, &e[i]->key);
+		bool first = gidx(p, h1) == gi;
+		uint64_t h = first ? h1 : h2_of(ix, h1);
+		uint64_t ci = gidx(t, h);
+		CS_ASSERT((ci >> 1) == gi);
+		struct group *child = &t->g[ci];
+		unsigned j = fill[ci & 1]++;
+		/* The children are invisible until MIGRATED (release below);
+		 * their tag words may meanwhile receive overflow bits from other
+		 * migrations, hence RMW. */
+		atomic_store_explicit(&child->slot[j], sw[i], memory_order_relaxed);
+		atomic_fetch_or_explicit(&child->tag[j >> 3], (uint64_t)tag_of(h1) << ((j & 7) * 8),
+					 memory_order_relaxed);
+		if (!first) {
+			uint64_t c1 = gidx(t, h1);
+			if (c1 != ci)
+				atomic_fetch_or_explicit(&t->g[c1].tag[1], ovf_of(h1),
+							 memory_order_release);
 		}
 	}
-	/* bucket full */
-	if (!create)
-		return LOC_ABSENT;
-	*err = split(ix, r, b);
-	return *err ? LOC_ERR : LOC_RETRY;
-}
-
-/* Publishes new state bits (values + gen) and drops LOCK, keeping FROZEN. */
-static void publish(struct bucket *b, int i, uint64_t locked, uint64_t newbits)
-{
-	CIDSTORE_SHAKE_POINT("publish.before_cas");
-	uint64_t next = (locked & ~(M_VALUES | M_LOCK | M_FROZEN)) | newbits;
-	next += M_GEN_ONE;
-	uint64_t cur = atomic_load_explicit(&b->slot[i].meta, memory_order_relaxed);
-	/* release: everything written under the lock is visible to a reader
-	 * that acquires this value.  Only FROZEN can change while we hold LOCK. */
-	while (!atomic_compare_exchange_weak_explicit(&b->slot[i].meta, &cur,
-			next | (cur & M_FROZEN), memory_order_release, memory_order_relaxed))
-		;
-}
-
-static void unlock(struct bucket *b, int i)
-{
-	/* release: pairs with the next holder's acquire */
-	atomic_fetch_and_explicit(&b->slot[i].meta, ~M_LOCK, memory_order_release);
-}
-
-static inline int log_op(idx_hook_t *hook, int op, const cid_t *key, const cid_t *val)
-{
-	if (!hook || !hook->fn)
-		return 0;
-	return hook->fn(hook->ctx, op, key, val, &hook->lsn);
-}
-
-/* The three ways a spilled key changes, each ending the critical section.
- * They log first: a failed log append abandons the change (nothing was
- * published) and returns its error. */
-
-/* Appends an insert or a tombstone to the key's value set (room checked). */
-static int set_append(struct bucket *b, int i, uint64_t m, vset_t *p, idx_hook_t *hook, int op,
-		      const cid_t *key, const cid_t *val, bool tombstone)
-{
-	int rc = log_op(hook, op, key, val);
-	if (rc < 0) {
-		unlock(b, i);
-		return rc;
+	CIDSTORE_SHAKE_POINT("migrate.before_done");
+	/* release: the children's contents before anyone routes to them */
+	atomic_fetch_or_explicit(&g->ctl, G_MIGRATED, memory_order_release);
+	atomic_fetch_add_explicit(&ix->migrated, 1, memory_order_relaxed);
+	uint64_t done = atomic_fetch_add_explicit(&p->mig_done, 1, memory_order_acq_rel) + 1;
+	if (done == p->n) {
+		/* Every group is in t: readers may trust t's overflow bits again,
+		 * and nothing can reach p once they reload t.prev (I5). */
+		atomic_store_explicit(&t->prev, NULL, memory_order_release);
+		ep_retire(r, &p->ep, table_free_cb);
 	}
-	vset_append(p, val, tombstone);
-	publish(b, i, m, M_SPILLED);
-	return 1;
 }
 
-/* Installs np (built privately; NULL: out of memory) as the key's value set
- * in place of p (NULL when the key was inline), then retires p. */
-static int set_swap(struct idx *ix, ep_rec_t *r, struct bucket *b, int i, uint64_t m,
-		    vset_t *p, vset_t *np, idx_hook_t *hook, int op, const cid_t *key,
-		    const cid_t *val)
+/* A writer's share of an ongoing migration. */
+static void help_migrate(struct idx *ix, ep_rec_t *r, struct table *t)
 {
-	if (!np) {
-		unlock(b, i);
-		return CIDSTORE_ENOMEM;
+	struct table *p = atomic_load_explicit(&t->prev, memory_order_acquire);
+	if (!p)
+		return;
+	uint64_t start = atomic_fetch_add_explicit(&p->mig_cursor, MIG_CHUNK, memory_order_relaxed);
+	for (uint64_t gi = start; gi < start + MIG_CHUNK && gi < p->n; gi++)
+		if (!(atomic_load_explicit(&p->g[gi].ctl, memory_order_relaxed) & G_FROZEN))
+			migrate_group(ix, r, p, gi);
+}
+
+/* The group of t for hash h that a writer may lock: its parent (if t is
+ * still being filled) is migrated first (I4). */
+static struct group *wr_group(struct idx *ix, ep_rec_t *r, struct table *t, uint64_t h)
+{
+	struct table *p = atomic_load_explicit(&t->prev, memory_order_acquire);
+	if (p) {
+		uint64_t pi = gidx(p, h);
+		if (!(atomic_load_explicit(&p->g[pi].ctl, memory_order_acquire) & G_MIGRATED))
+			migrate_group(ix, r, p, pi);
 	}
-	int rc = log_op(hook, op, key, val);
-	if (rc < 0) {
-		vset_free(ix, np);
-		unlock(b, i);
-		return rc;
+	return &t->g[gidx(t, h)];
+}
+
+/* Moves idx.cur past t when t already has a successor. */
+static void advance_cur(struct idx *ix, struct table *t)
+{
+	struct table *n = atomic_load_explicit(&t->next, memory_order_acquire);
+	if (n) {
+		struct table *exp = t;
+		CIDSTORE_SHAKE_POINT("grow.before_cur");
+		atomic_compare_exchange_strong_explicit(&ix->cur, &exp, n, memory_order_acq_rel,
+							memory_order_relaxed);
 	}
-	/* release: the new set's contents before its pointer */
-	atomic_store_explicit(&b->slot[i].vs, np, memory_order_release);
-	publish(b, i, m, M_SPILLED);
+}
+
+static int grow(struct idx *ix, ep_rec_t *r, struct table *t)
+{
+	struct table *p = atomic_load_explicit(&t->prev, memory_order_acquire);
 	if (p)
-		retire_vset(ix, r, p);
-	return 1;
-}
-
-typedef int (*slot_op_fn)(struct idx *ix, ep_rec_t *r, struct bucket *b, int i,
-			  uint64_t m, const cid_t *key, const cid_t *val, idx_hook_t *hook,
-			  long *removed);
-
-static long with_key(idx_t *ix, const cid_t *key, const cid_t *val, idx_hook_t *hook,
-		     bool create, slot_op_fn op)
-{
-	ep_rec_t *r = ep_record(&ix->ep);
-	if (!r)
-		return CIDSTORE_ENOMEM;
-	uint64_t h = cid_hash64(&ix->seed, key);
-	unsigned fp = FP_OF(h);
-	long ret;
-	ep_enter(r);
-	for (;;) {
-		struct bucket *b = route(ix, h);
-		int i, err = 0;
-		uint64_t m;
-		int st = lock_key(ix, r, b, key, fp, create, &i, &m, &err);
-		if (st == LOC_RETRY)
-			continue;
-		if (st == LOC_ERR) {
-			ret = err;
-			break;
-		}
-		if (st == LOC_ABSENT) {
-			ret = 0;
-			break;
-		}
-		long removed = 0;
-		ret = op(ix, r, b, i, m, key, val, hook, &removed);
-		if (ret >= 0 && removed)
-			ret = removed;
-		break;
-	}
-	ep_exit(r);
-	return ret;
-}
-
-static int op_insert(struct idx *ix, ep_rec_t *r, struct bucket *b, int i, uint64_t m,
-		     const cid_t *key, const cid_t *val, idx_hook_t *hook, long *removed)
-{
-	(void)removed;
-	struct slot *sl = &b->slot[i];
-	int rc;
-	if (m & M_SPILLED) {
-		vset_t *p = atomic_load_explicit(&sl->vs, memory_order_relaxed);
-		if (vset_contains(p, val)) {
-			unlock(b, i);
-			return 0;
-		}
-		if (vset_can_append(p))
-			return set_append(b, i, m, p, hook, CIDSTORE_OP_INSERT, key, val, false);
-		return set_swap(ix, r, b, i, m, p, vset_track(ix, vset_rebuild(p, val, NULL)),
-				hook, CIDSTORE_OP_INSERT, key, val);
-	}
-	cid_t cur[2];
-	int n = 0, freej = -1;
-	for (int j = 0; j < 2; j++) {
-		if (m & (M_V0 << j)) {
-			load_val(sl, j, &cur[n]);
-			if (cid_eq(&cur[n], val)) {
-				unlock(b, i);
-				return 0;
-			}
-			n++;
-		} else if (freej < 0) {
-			freej = j;
+		migrate_all(ix, r, p); /* t must be complete before it migrates on */
+	struct table *n = atomic_load_explicit(&t->next, memory_order_acquire);
+	if (!n) {
+		if (t->depth >= MAX_DEPTH)
+			return CIDSTORE_ENOMEM;
+		n = table_new(ix, t->depth + 1);
+		if (!n)
+			return CIDSTORE_ENOMEM;
+		atomic_init(&n->prev, t);
+		struct table *exp = NULL;
+		if (atomic_compare_exchange_strong_explicit(&t->next, &exp, n, memory_order_acq_rel,
+							    memory_order_acquire)) {
+			atomic_fetch_add_explicit(&ix->growths, 1, memory_order_relaxed);
+		} else {
+			table_free(n);
 		}
 	}
-	if (freej >= 0) {
-		if ((rc = log_op(hook, CIDSTORE_OP_INSERT, key, val)) < 0) {
-			unlock(b, i);
-			return rc;
-		}
-		CIDSTORE_SHAKE_POINT("insert.before_store_val");
-		store_val(sl, freej, val); /* slot not referenced by published meta */
-		publish(b, i, m, (m & (M_V0 | M_V1)) | (M_V0 << freej));
-		return 1;
-	}
-	/* third value: promote to a value set */
-	cid_t three[3] = {cur[0], cur[1], *val};
-	return set_swap(ix, r, b, i, m, NULL, vset_track(ix, vset_new(three, 3)), hook,
-			CIDSTORE_OP_INSERT, key, val);
-}
-
-static int op_delete_value(struct idx *ix, ep_rec_t *r, struct bucket *b, int i, uint64_t m,
-			   const cid_t *key, const cid_t *val, idx_hook_t *hook, long *removed)
-{
-	(void)removed;
-	struct slot *sl = &b->slot[i];
-	int rc;
-	if (m & M_SPILLED) {
-		vset_t *p = atomic_load_explicit(&sl->vs, memory_order_relaxed);
-		if (!vset_contains(p, val)) {
-			unlock(b, i);
-			return 0;
-		}
-		if (p->live - 1 <= 2) {
-			/* demote immediately: the remaining (two) values go inline */
-			cid_t rest[3];
-			size_t n = vset_read(p, rest, 3), k = 0;
-			if ((rc = log_op(hook, CIDSTORE_OP_DELETE_VALUE, key, val)) < 0) {
-				unlock(b, i);
-				return rc;
-			}
-			uint64_t bits = 0;
-			for (size_t j = 0; j < n; j++)
-				if (!cid_eq(&rest[j], val)) {
-					store_val(sl, (int)k, &rest[j]);
-					bits |= M_V0 << k;
-					k++;
-				}
-			publish(b, i, m, bits);
-			retire_vset(ix, r, p);
-			return 1;
-		}
-		if (vset_can_append(p))
-			return set_append(b, i, m, p, hook, CIDSTORE_OP_DELETE_VALUE, key, val, true);
-		return set_swap(ix, r, b, i, m, p, vset_track(ix, vset_rebuild(p, NULL, val)),
-				hook, CIDSTORE_OP_DELETE_VALUE, key, val);
-	}
-	for (int j = 0; j < 2; j++) {
-		if (!(m & (M_V0 << j)))
-			continue;
-		cid_t x;
-		load_val(sl, j, &x);
-		if (cid_eq(&x, val)) {
-			if ((rc = log_op(hook, CIDSTORE_OP_DELETE_VALUE, key, val)) < 0) {
-				unlock(b, i);
-				return rc;
-			}
-			publish(b, i, m, (m & (M_V0 | M_V1)) & ~(M_V0 << j));
-			return 1;
-		}
-	}
-	unlock(b, i);
+	advance_cur(ix, t);
 	return 0;
 }
 
-static int op_delete_key(struct idx *ix, ep_rec_t *r, struct bucket *b, int i, uint64_t m,
-			 const cid_t *key, const cid_t *val, idx_hook_t *hook, long *removed)
-{
-	(void)val;
-	struct slot *sl = &b->slot[i];
-	long n;
-	vset_t *p = NULL;
-	if (m & M_SPILLED) {
-		p = atomic_load_explicit(&sl->vs, memory_order_relaxed);
-		n = p->live;
-	} else {
-		n = !!(m & M_V0) + !!(m & M_V1);
-	}
-	if (n == 0) {
-		unlock(b, i);
-		return 0;
-	}
-	int rc = log_op(hook, CIDSTORE_OP_DELETE_KEY, key, NULL);
-	if (rc < 0) {
-		unlock(b, i);
-		return rc;
-	}
-	publish(b, i, m, 0);
-	if (p)
-		retire_vset(ix, r, p);
-	*removed = n;
-	return 1;
-}
-
-int idx_insert(idx_t *ix, const cid_t *key, const cid_t *val, idx_hook_t *hook)
-{
-	return (int)with_key(ix, key, val, hook, true, op_insert);
-}
-
-int idx_delete_value(idx_t *ix, const cid_t *key, const cid_t *val, idx_hook_t *hook)
-{
-	return (int)with_key(ix, key, val, hook, false, op_delete_value);
-}
-
-long idx_delete_key(idx_t *ix, const cid_t *key, idx_hook_t *hook)
-{
-	return with_key(ix, key, NULL, hook, false, op_delete_key);
-}
-
 /* ------------------------------------------------------------------ */
-/* readers                                                             */
+/* reading                                                             */
 /* ------------------------------------------------------------------ */
+
+/* The group a reader should read for hash h, starting at table t.
+ * *unsure is set when the group's table is still being filled (its
+ * overflow bits may miss keys of unmigrated groups). */
+static struct group *rd_group(struct table *t, uint64_t h, bool *unsure)
+{
+	for (;;) {
+		struct table *p = atomic_load_explicit(&t->prev, memory_order_acquire);
+		if (p) {
+			*unsure = true;
+			struct group *pg = &p->g[gidx(p, h)];
+			if (!(atomic_load_explicit(&pg->ctl, memory_order_acquire) & G_MIGRATED))
+				return pg;
+		}
+		struct group *g = &t->g[gidx(t, h)];
+		if (!(atomic_load_explicit(&g->ctl, memory_order_acquire) & G_MIGRATED))
+			return g;
+		CIDSTORE_SHAKE_POINT("rd.follow_next");
+		t = atomic_load_explicit(&t->next, memory_order_acquire);
+	}
+}
+
+struct hit {
+	struct group *g;
+	int i;
+	uint32_t sw;
+	struct entry *e;
+};
+
+/* Finds key in g; on a miss *w1 holds g's second tag word (overflow bits). */
+static bool grp_find(struct idx *ix, struct group *g, const cid_t *key, unsigned t,
+		     struct hit *h, uint64_t *w1)
+{
+	uint64_t w0;
+	grp_tags(g, &w0, w1);
+	CIDSTORE_SHAKE_POINT("rd.after_tags");
+	for (unsigned m = tag_match(w0, *w1, t); m; m &= m - 1) {
+		int i = __builtin_ctz(m);
+		uint32_t sw = atomic_load_explicit(&g->slot[i], memory_order_acquire);
+		if (!sw)
+			continue; /* being deleted */
+		struct entry *e = ent_ptr(ix, EIDX(sw));
+		if (cid_eq(&e->key, key)) {
+			*h = (struct hit){g, i, sw, e};
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool rd_find(struct idx *ix, uint64_t h1, const cid_t *key, struct hit *h)
+{
+	struct table *t = atomic_load_explicit(&ix->cur, memory_order_acquire);
+	uint64_t h2 = h2_of(ix, h1);
+	__builtin_prefetch(&t->g[gidx(t, h2)]);
+	bool unsure = false;
+	unsigned tg = tag_of(h1);
+	uint64_t w1;
+	struct group *g = rd_group(t, h1, &unsure);
+	if (grp_find(ix, g, key, tg, h, &w1))
+		return true;
+	if (!unsure && !(w1 & ovf_of(h1)))
+		return false;
+	struct group *g2 = rd_group(t, h2, &unsure);
+	return g2 != g && grp_find(ix, g2, key, tg, h, &w1);
+}
+
+/* Reads the key's values from its entry (count; fills min(count, cap)). */
+static long hit_read(const struct hit *h, cid_t *out, size_t cap)
+{
+	if (!(h->sw & SPILLED)) {
+		if (cap)
+			out[0] = h->e->u.val;
+		return 1;
+	}
+	vset_t *vs = h->e->u.vs;
+	uint32_t live;
+	uint32_t v = vset_snap(vs, &live);
+	size_t pos = 0;
+	if (cap)
+		vset_copy(vs, v, &pos, out, cap < live ? cap : live);
+	return (long)live;
+}
+
+static inline uint64_t key_hash(struct idx *ix, const cid_t *key)
+{
+	return cid_hash64(&ix->seed, key);
+}
+
+static long lookup_h(struct idx *ix, ep_rec_t *r, uint64_t h1, const cid_t *key, cid_t *out,
+		     size_t cap)
+{
+	ep_enter(r);
+	struct hit h;
+	long n = rd_find(ix, h1, key, &h) ? hit_read(&h, out, cap) : 0;
+	ep_exit(r);
+	return n;
+}
 
 long idx_lookup(idx_t *ix, const cid_t *key, cid_t *out, size_t cap)
 {
 	ep_rec_t *r = ep_record(&ix->ep);
 	if (!r)
 		return CIDSTORE_ENOMEM;
-	uint64_t h = cid_hash64(&ix->seed, key);
-	ep_enter(r);
-	struct bucket *b = route(ix, h);
-	int i = find_keyed(b, key, FP_OF(h));
-	long n = i < 0 ? 0 : (long)read_slot(b, i, out, cap);
-	ep_exit(r);
-	return n;
+	return lookup_h(ix, r, key_hash(ix, key), key, out, cap);
 }
 
 int idx_contains(idx_t *ix, const cid_t *key, const cid_t *val)
@@ -1148,49 +786,571 @@ int idx_contains(idx_t *ix, const cid_t *key, const cid_t *val)
 	ep_rec_t *r = ep_record(&ix->ep);
 	if (!r)
 		return CIDSTORE_ENOMEM;
-	uint64_t h = cid_hash64(&ix->seed, key);
 	ep_enter(r);
-	struct bucket *b = route(ix, h);
-	int i = find_keyed(b, key, FP_OF(h));
-	int found = i >= 0 && slot_contains(b, i, val);
+	struct hit h;
+	int ret = 0;
+	if (rd_find(ix, key_hash(ix, key), key, &h)) {
+		if (!(h.sw & SPILLED)) {
+			ret = cid_eq(&h.e->u.val, val);
+		} else {
+			uint32_t live;
+			uint32_t v = vset_snap(h.e->u.vs, &live);
+			ret = vset_contains_at(h.e->u.vs, v, val);
+		}
+	}
 	ep_exit(r);
-	return found;
+	return ret;
 }
 
-/* Collected keys of one leaf bucket, handed to the callback outside the
- * epoch section so a slow callback never holds back reclamation. */
+#define MANY 16
+
+int idx_lookup_many(idx_t *ix, const cid_t *keys, size_t n, cid_t *out, size_t cap,
+		    long *counts)
+{
+	ep_rec_t *r = ep_record(&ix->ep);
+	if (!r)
+		return CIDSTORE_ENOMEM;
+	uint64_t h[MANY];
+	ep_enter(r);
+	for (size_t base = 0; base < n; base += MANY) {
+		size_t m = n - base < MANY ? n - base : MANY;
+		struct table *t = atomic_load_explicit(&ix->cur, memory_order_acquire);
+		/* Stage 1: every key's group lines. */
+		for (size_t j = 0; j < m; j++) {
+			h[j] = key_hash(ix, &keys[base + j]);
+			__builtin_prefetch(&t->g[gidx(t, h[j])]);
+			__builtin_prefetch(&t->g[gidx(t, h2_of(ix, h[j]))]);
+		}
+		/* Stage 2: every key's candidate entries (tag matches). */
+		for (size_t j = 0; j < m; j++) {
+			struct group *g = &t->g[gidx(t, h[j])];
+			uint64_t w0, w1;
+			grp_tags(g, &w0, &w1);
+			for (unsigned mm = tag_match(w0, w1, tag_of(h[j])); mm; mm &= mm - 1) {
+				uint32_t sw = atomic_load_explicit(&g->slot[__builtin_ctz(mm)],
+								   memory_order_relaxed);
+				if (sw)
+					__builtin_prefetch(ent_ptr(ix, EIDX(sw)));
+			}
+		}
+		/* Stage 3: resolve (lines are in cache now; a key that migrated
+		 * or sits in g2 takes the general path). */
+		for (size_t j = 0; j < m; j++)
+			counts[base + j] = lookup_h(ix, r, h[j], &keys[base + j],
+						    cap ? out + (base + j) * cap : NULL, cap);
+	}
+	ep_exit(r);
+	return 0;
+}
+
+long idx_values(idx_t *ix, const cid_t *key, cidstore_values_fn fn, void *ctx)
+{
+	ep_rec_t *r = ep_record(&ix->ep);
+	if (!r)
+		return CIDSTORE_ENOMEM;
+	ep_enter(r);
+	struct hit h;
+	long ret = 0;
+	if (rd_find(ix, key_hash(ix, key), key, &h)) {
+		if (!(h.sw & SPILLED)) {
+			cid_t v = h.e->u.val;
+			int rc = fn(&v, 1, ctx);
+			ret = rc ? rc : 1;
+		} else {
+			vset_t *vs = h.e->u.vs;
+			uint32_t live;
+			uint32_t v = vset_snap(vs, &live);
+			cid_t buf[256];
+			size_t pos = 0, total = 0;
+			while (total < live) {
+				size_t k = vset_copy(vs, v, &pos, buf, 256);
+				if (!k)
+					break;
+				total += k;
+				int rc = fn(buf, k, ctx);
+				if (rc) {
+					ret = rc;
+					goto out;
+				}
+			}
+			ret = (long)total;
+		}
+	}
+out:
+	ep_exit(r);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* writing                                                             */
+/* ------------------------------------------------------------------ */
+
+enum wop { W_INSERT, W_DEL_VALUE, W_DEL_KEY, W_INSERT_SET };
+
+struct wargs {
+	enum wop op;
+	const cid_t *key;
+	const cid_t *val;   /* W_INSERT, W_DEL_VALUE */
+	const cid_t *vals;  /* W_INSERT_SET */
+	size_t n;
+	idx_hook_t *hook;
+	uint64_t h1;
+};
+
+static inline int log_op(idx_hook_t *hook, int op, const cid_t *key, const cid_t *val)
+{
+	if (!hook || !hook->fn)
+		return 0;
+	CIDSTORE_SHAKE_POINT("log.before_hook");
+	return hook->fn(hook->ctx, op, key, val, &hook->lsn);
+}
+
+/* Publishes a replacement of slot i's entry (the key stays in the slot). */
+static void slot_replace(struct group *g, int i, uint32_t sw)
+{
+#if CIDSTORE_BROKEN_TWO_STEP_PUBLISH
+	atomic_store_explicit(&g->slot[i], 0, memory_order_release);
+	CIDSTORE_SHAKE_POINT("broken.between");
+#endif
+	CIDSTORE_SHAKE_POINT("publish.before_slot");
+	atomic_store_explicit(&g->slot[i], sw, memory_order_release);
+}
+
+/* Removes the key in slot i (its tag first: the linearization point). */
+static void slot_remove(struct group *g, int i)
+{
+	tag_clear(g, i);
+	CIDSTORE_SHAKE_POINT("remove.between");
+	atomic_store_explicit(&g->slot[i], 0, memory_order_release);
+}
+
+/* A new private entry (key, inline value or vset); 0 when out of memory. */
+static uint32_t ent_make(struct idx *ix, ep_rec_t *r, const cid_t *key, const cid_t *val,
+			 vset_t *vs)
+{
+	uint32_t e = ent_alloc(ix, r);
+	if (!e)
+		return 0;
+	struct entry *p = ent_ptr(ix, e);
+	p->key = *key;
+	if (vs) {
+		memset(&p->u, 0, sizeof(p->u));
+		p->u.vs = vs;
+	} else {
+		p->u.val = *val;
+	}
+	return e;
+}
+
+/* Replaces the key's entry at h with a new one; retires the old entry (and
+ * old_vs when not NULL).  The hook was called by the caller. */
+static void entry_swap(struct idx *ix, ep_rec_t *r, const struct hit *h, uint32_t nsw,
+		       vset_t *old_vs)
+{
+	slot_replace(h->g, h->i, nsw);
+	ent_retire(ix, r, EIDX(h->sw));
+	if (old_vs)
+		vset_retire(r, old_vs);
+}
+
+/* The key (absent) goes into dst (g1 or g2); the hook was not called yet. */
+static long put_new(struct wargs *a, struct group *g1, struct group *dst, uint32_t nsw,
+		    const cid_t *logval)
+{
+	if (a->op == W_INSERT) {
+		int rc = log_op(a->hook, CIDSTORE_OP_INSERT, a->key, logval);
+		if (rc < 0)
+			return rc;
+	}
+	uint64_t w0, w1;
+	grp_tags(dst, &w0, &w1);
+	int i = __builtin_ctz(~occupied(w0, w1) & GMASK);
+	if (dst != g1)
+		atomic_fetch_or_explicit(&g1->tag[1], ovf_of(a->h1), memory_order_release); /* I3 */
+	atomic_store_explicit(&dst->slot[i], nsw, memory_order_release);
+	CIDSTORE_SHAKE_POINT("publish.before_tag");
+	tag_set(dst, i, tag_of(a->h1));
+	return 0;
+}
+
+/* The locked part of every write.  Returns the op's result, or 1 << 40 to
+ * ask for g2 to be locked too, or 2 << 40 when both groups are full. */
+#define NEED_G2 (1L << 40)
+#define NEED_GROW (2L << 40)
+
+static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct group *g1,
+			 struct group *g2, bool have2)
+{
+	unsigned tg = tag_of(a->h1);
+	struct hit h;
+	uint64_t w1;
+	bool found = grp_find(ix, g1, a->key, tg, &h, &w1);
+	if (!found && g2 && (w1 & ovf_of(a->h1)))
+		found = grp_find(ix, g2, a->key, tg, &h, &w1);
+	if (found && h.g != g1 && !have2)
+		return NEED_G2;
+
+	if (!found) {
+		if (a->op == W_DEL_VALUE || a->op == W_DEL_KEY)
+			return 0;
+		if (a->op == W_INSERT_SET && a->n == 0)
+			return 0;
+		/* Where a new key goes (see the top comment). */
+		unsigned c1 = grp_count(g1);
+		struct group *dst;
+		if (!g2 || c1 < PREF_FIRST) {
+			dst = c1 < GSLOTS ? g1 : NULL;
+		} else {
+			unsigned c2 = grp_count(g2);
+			if (c2 < c1)
+				dst = g2;
+			else
+				dst = c1 < GSLOTS ? g1 : (c2 < GSLOTS ? g2 : NULL);
+		}
+		if (!dst)
+			return g2 && !have2 ? NEED_G2 : NEED_GROW;
+		if (dst == g2 && !have2)
+			return NEED_G2;
+		if (a->op == W_INSERT) {
+			uint32_t e = ent_make(ix, r, a->key, a->val, NULL);
+			if (!e)
+				return CIDSTORE_ENOMEM;
+			long rc = put_new(a, g1, dst, e, a->val);
+			if (rc < 0) {
+				ent_unalloc(ix, r, e);
+				return rc;
+			}
+			return 1;
+		}
+		/* W_INSERT_SET of an absent key (recovery: no hook). */
+		vset_t *vs = a->n > 1 ? vset_track(ix, vset_build(&ix->seed, a->vals, a->n, 0)) : NULL;
+		if (a->n > 1 && !vs)
+			return CIDSTORE_ENOMEM;
+		long live = vs ? (long)vs->live : 1;
+		uint32_t e;
+		if (live == 1) {
+			cid_t v = a->n > 1 ? vset_only(vs) : a->vals[0];
+			if (vs)
+				vset_drop(ix, vs);
+			e = ent_make(ix, r, a->key, &v, NULL);
+			if (!e)
+				return CIDSTORE_ENOMEM;
+		} else {
+			e = ent_make(ix, r, a->key, NULL, vs);
+			if (!e) {
+				vset_drop(ix, vs);
+				return CIDSTORE_ENOMEM;
+			}
+			e |= SPILLED;
+		}
+		put_new(a, g1, dst, e, NULL);
+		return live;
+	}
+
+	bool spilled = (h.sw & SPILLED) != 0;
+	vset_t *vs = spilled ? h.e->u.vs : NULL;
+	switch (a->op) {
+	case W_INSERT: {
+		if (!spilled) {
+			if (cid_eq(&h.e->u.val, a->val))
+				return 0;
+			cid_t two[2] = {h.e->u.val, *a->val};
+			vset_t *nvs = vset_track(ix, vset_build(&ix->seed, two, 2, 2));
+			uint32_t e = nvs ? ent_make(ix, r, a->key, NULL, nvs) : 0;
+			if (!e) {
+				if (nvs)
+					vset_drop(ix, nvs);
+				return CIDSTORE_ENOMEM;
+			}
+			int rc = log_op(a->hook, CIDSTORE_OP_INSERT, a->key, a->val);
+			if (rc < 0) {
+				ent_unalloc(ix, r, e);
+				vset_drop(ix, nvs);
+				return rc;
+			}
+			entry_swap(ix, r, &h, e | SPILLED, NULL);
+			return 1;
+		}
+		if (vset_has(vs, a->val))
+			return 0;
+		if (vset_room(vs)) {
+			int rc = log_op(a->hook, CIDSTORE_OP_INSERT, a->key, a->val);
+			if (rc < 0)
+				return rc;
+			vset_add(vs, a->val);
+			return 1;
+		}
+		vset_t *nvs = vset_track(ix, vset_rebuild(vs, 1));
+		uint32_t e = nvs ? ent_make(ix, r, a->key, NULL, nvs) : 0;
+		if (!e) {
+			if (nvs)
+				vset_drop(ix, nvs);
+			return CIDSTORE_ENOMEM;
+		}
+		int rc = log_op(a->hook, CIDSTORE_OP_INSERT, a->key, a->val);
+		if (rc < 0) {
+			ent_unalloc(ix, r, e);
+			vset_drop(ix, nvs);
+			return rc;
+		}
+		vset_add(nvs, a->val); /* still private */
+		atomic_fetch_add_explicit(&ix->rebuilds, 1, memory_order_relaxed);
+		entry_swap(ix, r, &h, e | SPILLED, vs);
+		return 1;
+	}
+	case W_DEL_VALUE: {
+		if (!spilled) {
+			if (!cid_eq(&h.e->u.val, a->val))
+				return 0;
+			int rc = log_op(a->hook, CIDSTORE_OP_DELETE_VALUE, a->key, a->val);
+			if (rc < 0)
+				return rc;
+			slot_remove(h.g, h.i);
+			ent_retire(ix, r, EIDX(h.sw));
+			return 1;
+		}
+		if (!vset_has(vs, a->val))
+			return 0;
+		if (vs->live == 2) {
+			/* Demote: the other value goes back inline. */
+			cid_t two[2];
+			uint32_t live;
+			size_t pos = 0;
+			vset_copy(vs, vset_snap(vs, &live), &pos, two, 2);
+			const cid_t *other = cid_eq(&two[0], a->val) ? &two[1] : &two[0];
+			uint32_t e = ent_make(ix, r, a->key, other, NULL);
+			if (!e)
+				return CIDSTORE_ENOMEM;
+			int rc = log_op(a->hook, CIDSTORE_OP_DELETE_VALUE, a->key, a->val);
+			if (rc < 0) {
+				ent_unalloc(ix, r, e);
+				return rc;
+			}
+			entry_swap(ix, r, &h, e, vs);
+			return 1;
+		}
+		int rc = log_op(a->hook, CIDSTORE_OP_DELETE_VALUE, a->key, a->val);
+		if (rc < 0)
+			return rc;
+		vset_del(vs, a->val);
+		if (vset_should_shrink(vs)) {
+			/* Compaction is an optimization: skipped when out of memory. */
+			vset_t *nvs = vset_track(ix, vset_rebuild(vs, 0));
+			uint32_t e = nvs ? ent_make(ix, r, a->key, NULL, nvs) : 0;
+			if (e) {
+				atomic_fetch_add_explicit(&ix->rebuilds, 1, memory_order_relaxed);
+				entry_swap(ix, r, &h, e | SPILLED, vs);
+			} else if (nvs) {
+				vset_drop(ix, nvs);
+			}
+		}
+		return 1;
+	}
+	case W_DEL_KEY: {
+		long n = spilled ? (long)vs->live : 1;
+		int rc = log_op(a->hook, CIDSTORE_OP_DELETE_KEY, a->key, NULL);
+		if (rc < 0)
+			return rc;
+		slot_remove(h.g, h.i);
+		ent_retire(ix, r, EIDX(h.sw));
+		if (vs)
+			vset_retire(r, vs);
+		return n;
+	}
+	case W_INSERT_SET: {
+		/* Recovery's bulk path: one new set for all the values. */
+		vset_t *nvs;
+		if (spilled) {
+			nvs = vset_rebuild(vs, a->n);
+		} else {
+			nvs = vset_build(&ix->seed, &h.e->u.val, 1, a->n);
+		}
+		vset_track(ix, nvs);
+		if (!nvs)
+			return CIDSTORE_ENOMEM;
+		long before = nvs->live;
+		for (size_t k = 0; k < a->n; k++)
+			if (!vset_has(nvs, &a->vals[k]))
+				vset_add(nvs, &a->vals[k]);
+		long added = (long)nvs->live - before;
+		if (nvs->live == 1 || added == 0) {
+			vset_drop(ix, nvs);
+			return 0;
+		}
+		uint32_t e = ent_make(ix, r, a->key, NULL, nvs);
+		if (!e) {
+			vset_drop(ix, nvs);
+			return CIDSTORE_ENOMEM;
+		}
+		entry_swap(ix, r, &h, e | SPILLED, vs);
+		return added;
+	}
+	}
+	return CIDSTORE_EINVAL;
+}
+
+static long write_op(struct idx *ix, struct wargs *a)
+{
+	ep_rec_t *r = ep_record(&ix->ep);
+	if (!r)
+		return CIDSTORE_ENOMEM;
+	uint64_t h2 = h2_of(ix, a->h1);
+	bool need2 = false;
+	long ret;
+	ep_enter(r);
+	for (;;) {
+		struct table *t = atomic_load_explicit(&ix->cur, memory_order_acquire);
+		help_migrate(ix, r, t);
+		struct group *g1 = wr_group(ix, r, t, a->h1);
+		struct group *g2 = wr_group(ix, r, t, h2);
+		if (g2 == g1)
+			g2 = NULL;
+		bool have2 = need2 && g2;
+		if (!lock_pair(g1, have2 ? g2 : NULL)) {
+			advance_cur(ix, t); /* FROZEN: t has a successor */
+			continue;
+		}
+		CIDSTORE_SHAKE_POINT("write.locked");
+		ret = write_locked(ix, r, a, g1, g2, have2);
+		unlock_pair(g1, have2 ? g2 : NULL);
+		if (ret == NEED_G2) {
+			need2 = true;
+			continue;
+		}
+		if (ret == NEED_GROW) {
+			ret = grow(ix, r, t);
+			if (ret < 0)
+				break;
+			continue;
+		}
+		break;
+	}
+	ep_exit(r);
+	return ret;
+}
+
+int idx_insert(idx_t *ix, const cid_t *key, const cid_t *val, idx_hook_t *hook)
+{
+	struct wargs a = {W_INSERT, key, val, NULL, 0, hook, key_hash(ix, key)};
+	return (int)write_op(ix, &a);
+}
+
+int idx_delete_value(idx_t *ix, const cid_t *key, const cid_t *val, idx_hook_t *hook)
+{
+	struct wargs a = {W_DEL_VALUE, key, val, NULL, 0, hook, key_hash(ix, key)};
+	return (int)write_op(ix, &a);
+}
+
+long idx_delete_key(idx_t *ix, const cid_t *key, idx_hook_t *hook)
+{
+	struct wargs a = {W_DEL_KEY, key, NULL, NULL, 0, hook, key_hash(ix, key)};
+	return write_op(ix, &a);
+}
+
+long idx_insert_set(idx_t *ix, const cid_t *key, const cid_t *vals, size_t n)
+{
+	struct wargs a = {W_INSERT_SET, key, NULL, vals, n, NULL, key_hash(ix, key)};
+	return write_op(ix, &a);
+}
+
+long idx_insert_many(idx_t *ix, const cid_t *keys, const cid_t *vals, size_t n, int *results,
+		     idx_hook_t *hook)
+{
+	ep_rec_t *r = ep_record(&ix->ep);
+	if (!r)
+		return CIDSTORE_ENOMEM;
+	uint64_t h[MANY];
+	long added = 0;
+	for (size_t base = 0; base < n; base += MANY) {
+		size_t m = n - base < MANY ? n - base : MANY;
+		ep_enter(r);
+		struct table *t = atomic_load_explicit(&ix->cur, memory_order_acquire);
+		for (size_t j = 0; j < m; j++) {
+			h[j] = key_hash(ix, &keys[base + j]);
+			__builtin_prefetch(&t->g[gidx(t, h[j])], 1);
+			__builtin_prefetch(&t->g[gidx(t, h2_of(ix, h[j]))], 1);
+		}
+		for (size_t j = 0; j < m; j++) {
+			struct wargs a = {W_INSERT, &keys[base + j], &vals[base + j], NULL, 0, hook, h[j]};
+			long rc = write_op(ix, &a);
+			if (rc < 0) {
+				ep_exit(r);
+				return rc;
+			}
+			if (results)
+				results[base + j] = (int)rc;
+			added += rc;
+		}
+		ep_exit(r);
+	}
+	return added;
+}
+
+/* ------------------------------------------------------------------ */
+/* scan, stats, checks                                                 */
+/* ------------------------------------------------------------------ */
+
+/* The group covering hash-space position pos, and its table's depth. */
+static struct group *route_pos(struct table *t, uint64_t pos, unsigned *depth)
+{
+	for (;;) {
+		struct table *p = atomic_load_explicit(&t->prev, memory_order_acquire);
+		if (p) {
+			struct group *pg = &p->g[gidx(p, pos)];
+			if (!(atomic_load_explicit(&pg->ctl, memory_order_acquire) & G_MIGRATED)) {
+				*depth = p->depth;
+				return pg;
+			}
+		}
+		struct group *g = &t->g[gidx(t, pos)];
+		if (!(atomic_load_explicit(&g->ctl, memory_order_acquire) & G_MIGRATED)) {
+			*depth = t->depth;
+			return g;
+		}
+		t = atomic_load_explicit(&t->next, memory_order_acquire);
+	}
+}
+
+/* The keys of one group, collected inside a section and handed to the
+ * callback outside it, so a slow callback never holds back reclamation. */
 struct scan_buf {
 	cid_t *vals;
 	size_t nvals, capvals;
 	struct {
 		cid_t key;
 		size_t off, n;
-	} keys[SLOTS];
+	} keys[GSLOTS];
 	int nkeys;
 };
 
-static int scan_collect(struct bucket *b, struct scan_buf *sb)
+static int scan_collect(struct idx *ix, struct group *g, struct scan_buf *sb)
 {
 	sb->nkeys = 0;
 	sb->nvals = 0;
-	for (int i = 0; i < SLOTS; i++) {
-		unsigned f = atomic_load_explicit(&b->fp[i], memory_order_relaxed);
-		if (f == FP_FREE || f == FP_FROZEN)
-			break;
-		uint64_t m = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
-		if (KIND(m) != K_KEYED)
+	uint64_t w0, w1;
+	grp_tags(g, &w0, &w1);
+	for (unsigned m = occupied(w0, w1); m; m &= m - 1) {
+		int i = __builtin_ctz(m);
+		uint32_t sw = atomic_load_explicit(&g->slot[i], memory_order_acquire);
+		if (!sw)
 			continue;
+		struct hit h = {g, i, sw, ent_ptr(ix, EIDX(sw))};
 		for (;;) {
 			size_t room = sb->capvals - sb->nvals;
-			size_t n = read_slot(b, i, sb->vals + sb->nvals, room);
+			size_t n = (size_t)hit_read(&h, sb->vals + sb->nvals, room);
 			if (n <= room) {
-				if (n) {
-					sb->keys[sb->nkeys].key = b->slot[i].key;
-					sb->keys[sb->nkeys].off = sb->nvals;
-					sb->keys[sb->nkeys].n = n;
+				/* A key deleted and re-added in another slot of this
+				 * group during the read is kept once (the later). */
+				int k;
+				for (k = 0; k < sb->nkeys; k++)
+					if (cid_eq(&sb->keys[k].key, &h.e->key))
+						break;
+				sb->keys[k].key = h.e->key;
+				sb->keys[k].off = sb->nvals;
+				sb->keys[k].n = n;
+				if (k == sb->nkeys)
 					sb->nkeys++;
-					sb->nvals += n;
-				}
+				sb->nvals += n;
 				break;
 			}
 			size_t nc = (sb->nvals + n) * 2;
@@ -1215,14 +1375,15 @@ int idx_scan(idx_t *ix, cidstore_scan_fn fn, void *ctx)
 	if (!sb.vals)
 		return CIDSTORE_ENOMEM;
 	int ret = 0;
-	/* Leaf by leaf (leaf_next): no key is visited twice; the section ends
-	 * before the callbacks run. */
-	uint64_t c = 0;
+	/* Group by group in hash-space order: a key only moves from a group
+	 * to one of its children (I4), which cover the same positions, so no
+	 * key is visited twice because of a migration. */
+	uint64_t pos = 0;
 	do {
+		unsigned depth;
 		ep_enter(r);
-		struct bucket *b = route(ix, c);
-		int rc = scan_collect(b, &sb);
-		unsigned depth = b->depth;
+		struct table *t = atomic_load_explicit(&ix->cur, memory_order_acquire);
+		int rc = scan_collect(ix, route_pos(t, pos, &depth), &sb);
 		ep_exit(r);
 		if (rc) {
 			ret = rc;
@@ -1232,15 +1393,11 @@ int idx_scan(idx_t *ix, cidstore_scan_fn fn, void *ctx)
 			ret = fn(&sb.keys[k].key, sb.vals + sb.keys[k].off, sb.keys[k].n, ctx);
 		if (ret)
 			break;
-		c = leaf_next(c, depth);
-	} while (c != 0);
+		pos += (uint64_t)1 << (64 - depth);
+	} while (pos != 0);
 	free(sb.vals);
 	return ret;
 }
-
-struct stats_ctx {
-	cidstore_stats_t *st;
-};
 
 static int stats_cb(const cid_t *key, const cid_t *values, size_t n, void *ctx)
 {
@@ -1249,7 +1406,7 @@ static int stats_cb(const cid_t *key, const cid_t *values, size_t n, void *ctx)
 	cidstore_stats_t *st = ctx;
 	st->keys++;
 	st->values += n;
-	if (n > 2)
+	if (n > 1)
 		st->spilled_keys++;
 	return 0;
 }
@@ -1261,106 +1418,84 @@ void idx_stats(idx_t *ix, cidstore_stats_t *st)
 	ep_rec_t *r = ep_record(&ix->ep);
 	if (r) {
 		ep_enter(r);
-		struct dir *d = atomic_load_explicit(&ix->cur, memory_order_acquire);
-		st->global_depth = d->depth;
-		unsigned maxd = 0;
-		uint64_t c = 0;
-		do {
-			struct bucket *b = route(ix, c);
-			if (b->depth > maxd)
-				maxd = b->depth;
-			c = leaf_next(c, b->depth);
-		} while (c != 0);
-		st->max_local_depth = maxd;
+		struct table *t = atomic_load_explicit(&ix->cur, memory_order_acquire);
+		st->buckets = t->n;
+		st->global_depth = t->depth;
+		st->max_local_depth = t->depth;
 		ep_exit(r);
 	}
-	st->buckets = atomic_load_explicit(&ix->nbuckets, memory_order_relaxed);
-	st->splits = atomic_load_explicit(&ix->splits, memory_order_relaxed);
-	st->compactions = atomic_load_explicit(&ix->compactions, memory_order_relaxed);
-	st->dir_rebuilds = atomic_load_explicit(&ix->rebuilds, memory_order_relaxed);
+	st->splits = atomic_load_explicit(&ix->migrated, memory_order_relaxed);
+	st->compactions = atomic_load_explicit(&ix->rebuilds, memory_order_relaxed);
+	st->dir_rebuilds = atomic_load_explicit(&ix->growths, memory_order_relaxed);
 	int64_t pend = atomic_load_explicit(&ix->ep.pending, memory_order_relaxed);
 	st->retired_pending = pend > 0 ? (uint64_t)pend : 0;
 	st->memory_bytes = atomic_load_explicit(&ix->mem, memory_order_relaxed);
 	st->epoch_records = atomic_load_explicit(&ix->ep.nrecs, memory_order_relaxed);
 }
 
-/* ------------------------------------------------------------------ */
-/* lifecycle                                                           */
-/* ------------------------------------------------------------------ */
-
-int idx_create(const idx_options_t *o, idx_t **out)
+int idx_valid(idx_t *ix)
 {
-	struct idx *ix = calloc(1, sizeof(*ix));
-	if (!ix)
-		return CIDSTORE_ENOMEM;
-	uint64_t seed = o ? o->seed : 0;
-	while (seed == 0) {
-		if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
-			seed = (uint64_t)(uintptr_t)ix ^ 0x9e3779b97f4a7c15ULL;
-	}
-	cid_hash_seed_init(&ix->seed, seed);
-	if (ep_domain_init(&ix->ep) != 0) {
-		free(ix);
-		return CIDSTORE_ENOMEM;
-	}
-	unsigned g = o ? o->initial_depth : 0;
-	if (g > 22)
-		g = 22;
 	ep_rec_t *r = ep_record(&ix->ep);
-	struct dir *d = r ? dir_new(ix, g) : NULL;
-	if (!d)
-		goto nomem;
-	for (size_t j = 0; j < ((size_t)1 << g); j++) {
-		struct bucket *b = bucket_new(ix, r, g, g ? (uint64_t)j << (64 - g) : 0, 0);
-		if (!b) {
-			dir_release(d);
-			goto nomem;
+	if (!r)
+		return CIDSTORE_ENOMEM;
+	int ret = 0;
+	ep_enter(r);
+	struct table *t = atomic_load_explicit(&ix->cur, memory_order_acquire);
+	struct table *p = atomic_load_explicit(&t->prev, memory_order_acquire);
+	if (p)
+		migrate_all(ix, r, p); /* no writer runs: finish the growth */
+	for (uint64_t gi = 0; gi < t->n && !ret; gi++) {
+		struct group *g = &t->g[gi];
+		uint32_t ctl = atomic_load_explicit(&g->ctl, memory_order_acquire);
+		if (ctl & G_LOCK)
+			ret = CIDSTORE_ECORRUPT; /* quiescence */
+		uint64_t w0, w1;
+		grp_tags(g, &w0, &w1);
+		unsigned occ = occupied(w0, w1);
+		for (int i = 0; i < GSLOTS && !ret; i++) {
+			uint32_t sw = atomic_load_explicit(&g->slot[i], memory_order_acquire);
+			if (!(occ & (1u << i))) {
+				if (sw)
+					ret = CIDSTORE_ECORRUPT;
+				continue;
+			}
+			if (!sw || EIDX(sw) == 0) {
+				ret = CIDSTORE_ECORRUPT;
+				break;
+			}
+			struct entry *e = ent_ptr(ix, EIDX(sw));
+			uint64_t h1 = cid_hash64(&ix->seed, &e->key);
+			uint64_t h2 = h2_of(ix, h1);
+			unsigned tg = (unsigned)((i < 8 ? w0 : w1) >> ((i & 7) * 8)) & 0xff;
+			if (tg != tag_of(h1))
+				ret = CIDSTORE_ECORRUPT;
+			uint64_t g1 = gidx(t, h1), g2 = gidx(t, h2);
+			if (gi != g1 && gi != g2)
+				ret = CIDSTORE_ECORRUPT;
+			if (gi != g1 && !(atomic_load_explicit(&t->g[g1].tag[1], memory_order_relaxed) &
+					  ovf_of(h1)))
+				ret = CIDSTORE_ECORRUPT; /* I3 */
+			/* I1: nowhere else in either group */
+			uint64_t cand[2] = {g1, g2};
+			int seen = 0;
+			for (int c = 0; c < (g1 == g2 ? 1 : 2); c++) {
+				struct group *o = &t->g[cand[c]];
+				for (int j = 0; j < GSLOTS; j++) {
+					uint32_t s2 = atomic_load_explicit(&o->slot[j], memory_order_relaxed);
+					if (s2 && cid_eq(&ent_ptr(ix, EIDX(s2))->key, &e->key))
+						seen++;
+				}
+			}
+			if (seen != 1)
+				ret = CIDSTORE_ECORRUPT;
+			if (sw & SPILLED) {
+				if (!vset_valid(e->u.vs) || e->u.vs->live < 2)
+					ret = CIDSTORE_ECORRUPT;
+			}
 		}
-		atomic_init(&d->e[j], b);
 	}
-	atomic_init(&ix->nbuckets, (uint64_t)1 << g);
-	atomic_init(&ix->cur, d);
-	*out = ix;
-	return 0;
-nomem:
-	ep_domain_fini(&ix->ep);
-	chunks_release(ix);
-	free(ix);
-	return CIDSTORE_ENOMEM;
-}
-
-void idx_destroy(idx_t *ix)
-{
-	if (!ix)
-		return;
-	/* First free what is pending in the epoch (retired buckets, sets and
-	 * directories are unreachable from what follows). */
-	ep_domain_fini(&ix->ep);
-	struct dir *d = atomic_load_explicit(&ix->cur, memory_order_relaxed);
-	/* Leaves in hash order; no other thread runs, so no section is needed. */
-	uint64_t c = 0;
-	do {
-		struct bucket *b = route(ix, c);
-		unsigned depth = b->depth;
-		for (int k = 0; k < SLOTS; k++) {
-			uint64_t m = atomic_load_explicit(&b->slot[k].meta, memory_order_relaxed);
-			if (KIND(m) == K_KEYED && (m & M_SPILLED))
-				vset_free(ix, atomic_load_explicit(&b->slot[k].vs, memory_order_relaxed));
-		}
-		bucket_free(NULL, b);
-		c = leaf_next(c, depth);
-	} while (c != 0);
-	/* Limbo buckets are forwarded: free their fwd (their vsets belong to
-	 * the children) only now, after the walk above followed it. */
-	struct bucket *x = atomic_load_explicit(&ix->limbo, memory_order_relaxed);
-	while (x) {
-		struct bucket *n = x->limbo_next;
-		bucket_free(NULL, x);
-		x = n;
-	}
-	dir_release(d);
-	chunks_release(ix);
-	free(ix);
+	ep_exit(r);
+	return ret;
 }
 
 int idx_quiesce(idx_t *ix)
@@ -1374,45 +1509,91 @@ int idx_quiesce(idx_t *ix)
 	return 0;
 }
 
-int idx_valid(idx_t *ix)
+/* ------------------------------------------------------------------ */
+/* lifecycle                                                           */
+/* ------------------------------------------------------------------ */
+
+int idx_create(const idx_options_t *o, idx_t **out)
 {
-	ep_rec_t *r = ep_record(&ix->ep);
-	if (!r)
+	struct idx *ix = calloc(1, sizeof(*ix));
+	if (!ix)
 		return CIDSTORE_ENOMEM;
-	int ret = 0;
-	ep_enter(r);
-	uint64_t c = 0;
-	do {
-		struct bucket *b = route(ix, c);
-		uint64_t mask = b->depth ? ~0ULL << (64 - b->depth) : 0;
-		if ((c & mask) != b->prefix)
-			ret = CIDSTORE_ECORRUPT;
-		bool seen_empty = false;
-		for (int i = 0; i < SLOTS; i++) {
-			unsigned f = atomic_load_explicit(&b->fp[i], memory_order_acquire);
-			uint64_t m = atomic_load_explicit(&b->slot[i].meta, memory_order_acquire);
-			if (f == FP_FREE || f == FP_FROZEN) {
-				seen_empty = true;
-				continue;
-			}
-			if (seen_empty || KIND(m) != K_KEYED || (m & M_LOCK))
-				ret = CIDSTORE_ECORRUPT; /* I1, and quiescence */
-			uint64_t h = cid_hash64(&ix->seed, &b->slot[i].key);
-			if ((h & mask) != b->prefix || FP_OF(h) != f)
-				ret = CIDSTORE_ECORRUPT;
-			for (int j = i + 1; j < SLOTS; j++) {
-				uint64_t mj = atomic_load_explicit(&b->slot[j].meta, memory_order_acquire);
-				if (KIND(mj) == K_KEYED && cid_eq(&b->slot[j].key, &b->slot[i].key))
-					ret = CIDSTORE_ECORRUPT;
-			}
-			if (m & M_SPILLED) {
-				vset_t *p = atomic_load_explicit(&b->slot[i].vs, memory_order_acquire);
-				if (!vset_valid(p) || p->live < 3)
-					ret = CIDSTORE_ECORRUPT;
+	ix->chunks = calloc(MAX_CHUNKS, sizeof(*ix->chunks));
+	if (!ix->chunks) {
+		free(ix);
+		return CIDSTORE_ENOMEM;
+	}
+	uint64_t seed = o ? o->seed : 0;
+	while (seed == 0) {
+		if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+			seed = (uint64_t)(uintptr_t)ix ^ 0x9e3779b97f4a7c15ULL;
+	}
+	cid_hash_seed_init(&ix->seed, seed);
+	ix->k2a = ix->seed.k[1] ^ ix->seed.k[4];
+	ix->k2b = ix->seed.k[3] | 1;
+	if (ep_domain_init(&ix->ep) != 0) {
+		free(ix->chunks);
+		free(ix);
+		return CIDSTORE_ENOMEM;
+	}
+	unsigned d = o ? o->initial_depth : 0;
+	if (d > 22)
+		d = 22;
+	if (d < MIN_DEPTH)
+		d = MIN_DEPTH;
+	/* expected_keys: enough groups that the keys fill ~70% of the slots. */
+	uint64_t want = o ? o->expected_keys : 0;
+	while (d < MAX_DEPTH && ((uint64_t)1 << d) * GSLOTS * 7 / 10 < want)
+		d++;
+	struct table *t = table_new(ix, d);
+	if (!t) {
+		ep_domain_fini(&ix->ep);
+		free(ix->chunks);
+		free(ix);
+		return CIDSTORE_ENOMEM;
+	}
+	atomic_init(&ix->cur, t);
+	*out = ix;
+	return 0;
+}
+
+void idx_destroy(idx_t *ix)
+{
+	if (!ix)
+		return;
+	ep_rec_t *r = ep_record(&ix->ep);
+	struct table *t = atomic_load_explicit(&ix->cur, memory_order_relaxed);
+	struct table *p = atomic_load_explicit(&t->prev, memory_order_relaxed);
+	if (p && r)
+		migrate_all(ix, r, p); /* every vset is then reachable from t once */
+	/* Partial retirement batches are not epoch objects yet. */
+	for (ep_rec_t *x = ix->ep.all_recs; x; x = x->next_all) {
+		cs_free(x->ent_retired);
+		x->ent_retired = NULL;
+	}
+	/* Pending objects (retired entries, vsets, tables) are unreachable
+	 * from t's slots: free them first. */
+	ep_domain_fini(&ix->ep);
+	for (uint64_t gi = 0; gi < t->n; gi++) {
+		struct group *g = &t->g[gi];
+		for (int i = 0; i < GSLOTS; i++) {
+			uint32_t sw = atomic_load_explicit(&g->slot[i], memory_order_relaxed);
+			if (sw & SPILLED) {
+				vset_t *vs = ent_ptr(ix, EIDX(sw))->u.vs;
+				atomic_fetch_sub_explicit(&ix->mem, vset_bytes(vs), memory_order_relaxed);
+				vset_free(vs);
 			}
 		}
-		c = leaf_next(c, b->depth);
-	} while (c != 0);
-	ep_exit(r);
-	return ret;
+	}
+	table_free(t);
+	uint32_t nc = atomic_load_explicit(&ix->nchunks, memory_order_relaxed);
+	if (nc > MAX_CHUNKS)
+		nc = MAX_CHUNKS;
+	for (uint32_t c = 0; c < nc; c++) {
+		struct entry *e = atomic_load_explicit(&ix->chunks[c], memory_order_relaxed);
+		if (e)
+			munmap(e, CHUNK_BYTES);
+	}
+	free(ix->chunks);
+	free(ix);
 }

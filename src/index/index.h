@@ -3,12 +3,14 @@
  *
  * Knows nothing about files.  The log layer reaches it only through the
  * idx_log_fn hook below (called inside the per-key critical section, so the
- * LSN it takes orders the change exactly as memory does) and idx_scan().
+ * LSN it takes orders the change exactly as memory does), idx_scan() and the
+ * bulk path idx_insert_set().
  *
  * Every function may be called by any thread at any time, except
  * idx_destroy (no other call may run).  No registration: the first call
  * from a thread registers its epoch record; the record goes back to the
- * index when the thread exits.
+ * index when the thread exits.  The design (layout, arithmetic, invariants)
+ * is the top comment of index.c.
  */
 #ifndef CIDSTORE_INDEX_H
 #define CIDSTORE_INDEX_H
@@ -22,7 +24,8 @@ typedef struct idx idx_t;
 
 typedef struct idx_options {
 	uint64_t seed;          /* routing seed (0: getrandom) */
-	unsigned initial_depth; /* directory depth at creation (at most 22) */
+	unsigned initial_depth; /* at least 2^depth groups at creation (at most 2^22) */
+	uint64_t expected_keys; /* presize for about this many keys (0: start small) */
 } idx_options_t;
 
 /* Log hook: called while the key is locked, after the index has decided the
@@ -51,15 +54,41 @@ int idx_contains(idx_t *ix, const cid_t *key, const cid_t *val);
 int idx_scan(idx_t *ix, cidstore_scan_fn fn, void *ctx);
 void idx_stats(idx_t *ix, cidstore_stats_t *out);
 
+/* Batched lookups (cidstore_lookup_many): counts[i] as idx_lookup(keys[i]),
+ * out + i * cap gets its first min(counts[i], cap) values.  The cache misses
+ * of the keys are overlapped (group prefetching).  Returns 0 or
+ * CIDSTORE_ENOMEM. */
+int idx_lookup_many(idx_t *ix, const cid_t *keys, size_t n, cid_t *out, size_t cap,
+		    long *counts);
+
+/* Batched inserts (cidstore_insert_many): results[i] (results may be NULL)
+ * as idx_insert(keys[i], vals[i]); the hook is called for every pair that
+ * changes the store and hook->lsn ends as the last LSN it set.  Returns the
+ * number of pairs added, or the first error (pairs before it are in). */
+long idx_insert_many(idx_t *ix, const cid_t *keys, const cid_t *vals, size_t n, int *results,
+		     idx_hook_t *hook);
+
+/* All values of key from one instant, in chunks (cidstore_values): fn runs
+ * inside the reader's epoch section (a slow fn delays memory reclamation,
+ * never another thread's operation).  Returns the number of values
+ * delivered, fn's non-zero return as is, or CIDSTORE_ENOMEM. */
+long idx_values(idx_t *ix, const cid_t *key, cidstore_values_fn fn, void *ctx);
+
+/* Bulk path for recovery (no hook, no log): adds the n values vals (any
+ * order, duplicates and values already present allowed) to key in one
+ * operation, building a large value set at once instead of one insert per
+ * value.  Returns the number of values added or CIDSTORE_ENOMEM. */
+long idx_insert_set(idx_t *ix, const cid_t *key, const cid_t *vals, size_t n);
+
 /* Waits until every operation that had started when it was called has
  * finished (an epoch grace period).  Used by checkpoints: an operation that
  * took its LSN before the call has published its change after it.
  * Waits for: other threads' operations in progress. */
 int idx_quiesce(idx_t *ix); /* 0 or CIDSTORE_ENOMEM */
 
-/* Expensive structural check (tests, recovery): every key reachable from
- * the directory sits in the bucket its hash routes to, no key appears twice,
- * value sets are well-formed.  Returns 0 or a negative code; only call while
+/* Expensive structural check (tests, recovery): every key sits in one of
+ * the two groups its hash routes to, no key appears twice, value sets are
+ * well-formed, counts agree.  Returns 0 or a negative code; only call while
  * no writer runs. */
 int idx_valid(idx_t *ix);
 

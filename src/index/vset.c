@@ -1,205 +1,211 @@
 /*
- * vset.c — value sets: sorted region + appended region with tombstones.
- *
- * Invariants (checked by vset_valid):
- *  - v[0..nsorted) is strictly increasing (cid_cmp) and never written after
- *    the set is first published;
- *  - an appended entry i < napp is never written again; an insert entry is
- *    appended only when the value is absent, a tombstone only when present,
- *    so the set is exactly: sorted values with no appended entry, plus the
- *    values whose last appended entry is an insert;
- *  - live == that set's size (maintained by the writer under the key lock).
- * Linearization points: vset_append's release store of napp (the caller's
- * index.c publishes the key's state right after; see there).
- * Memory: a set is freed only through the epoch after the slot's pointer
- * moved away from it (index.c).
+ * vset.c — versioned hash set of a key's values (see vset.h for the
+ * protocol, the invariants and the linearization points).
  */
 #include "index/vset.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "util/alloc.h"
-#include "util/check.h"
 
-int cid_cmp(const cid_t *a, const cid_t *b)
+static inline uint32_t home_of(const vset_t *s, const cid_t *v)
 {
-	for (int i = 0; i < 4; i++)
-		if (a->w[i] != b->w[i])
-			return a->w[i] < b->w[i] ? -1 : 1;
-	return 0;
+	return (uint32_t)cid_hash64(s->seed, v) & (s->cap - 1);
 }
 
-static int cmp_void(const void *a, const void *b)
+static inline bool live_at(const vslot_t *sl, uint32_t v)
 {
-	return cid_cmp(a, b);
-}
-
-static size_t bytes_for(size_t nsorted, uint32_t app_cap)
-{
-	return sizeof(vset_t) + (nsorted + app_cap) * sizeof(cid_t);
+	uint32_t ins = atomic_load_explicit(&((vslot_t *)sl)->ins, memory_order_acquire);
+	if (ins == 0 || ins > v)
+		return false;
+	uint32_t del = atomic_load_explicit(&((vslot_t *)sl)->del, memory_order_acquire);
+	return del == 0 || del > v;
 }
 
 size_t vset_bytes(const vset_t *s)
 {
-	return bytes_for(s->nsorted, s->app_cap);
+	return sizeof(vset_t) + (size_t)s->cap * sizeof(vslot_t);
 }
 
-vset_t *vset_new(const cid_t *vals, size_t n)
+static vset_t *vset_alloc(const cid_hash_seed_t *seed, size_t want)
 {
-	if (n > UINT32_MAX - VSET_APPEND_CAP)
+	size_t cap = VSET_MIN_CAP;
+	while (cap < want)
+		cap <<= 1;
+	if (cap > ((size_t)1 << 31))
 		return NULL;
-	/* Room to append about as many entries as the set holds (at least
-	 * VSET_APPEND_MIN, at most VSET_APPEND_CAP) before the next rebuild:
-	 * rebuild work stays amortized O(1) per change up to 64 values, then
-	 * O(n / 64).  A freshly promoted 3-value key gets 4 slots: 7 * 32 bytes
-	 * of values instead of 19 * 32 with a fixed minimum of 16. */
-	uint32_t cap = n < VSET_APPEND_MIN ? VSET_APPEND_MIN
-		       : n > VSET_APPEND_CAP ? VSET_APPEND_CAP : (uint32_t)n;
-	vset_t *s = cs_malloc(bytes_for(n, cap));
+	vset_t *s = cs_malloc(sizeof(vset_t) + cap * sizeof(vslot_t));
 	if (!s)
 		return NULL;
-	s->app_cap = cap;
-	s->owner = NULL;
-	s->nsorted = (uint32_t)n;
-	s->live = (uint32_t)n;
-	atomic_init(&s->napp, 0);
-	memcpy(s->v, vals, n * sizeof(cid_t));
-	qsort(s->v, n, sizeof(cid_t), cmp_void);
+	memset(s, 0, sizeof(vset_t));
+	/* ins = 0 marks a slot empty; the value words of an empty slot are
+	 * never read, so only the stamps need clearing. */
+	for (size_t i = 0; i < cap; i++) {
+		atomic_init(&s->s[i].ins, 0);
+		atomic_init(&s->s[i].del, 0);
+	}
+	s->seed = seed;
+	s->cap = (uint32_t)cap;
+	atomic_init(&s->pub, 0);
 	return s;
 }
 
-static long sorted_find(const vset_t *s, const cid_t *v)
+/* Private fill of a set nobody else can see yet (stamp 1, no del). */
+static bool fill_one(vset_t *s, const cid_t *val)
 {
-	size_t lo = 0, hi = s->nsorted;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = cid_cmp(&s->v[mid], v);
-		if (c == 0)
-			return (long)mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+	uint32_t m = s->cap - 1;
+	for (uint32_t i = home_of(s, val);; i = (i + 1) & m) {
+		vslot_t *sl = &s->s[i];
+		if (atomic_load_explicit(&sl->ins, memory_order_relaxed) == 0) {
+			sl->v = *val;
+			atomic_store_explicit(&sl->ins, 1, memory_order_relaxed);
+			s->used++;
+			s->live++;
+			return true;
+		}
+		if (cid_eq(&sl->v, val))
+			return false;
 	}
-	return -1;
 }
 
-static bool contains_n(const vset_t *s, uint32_t napp, const cid_t *v)
+/* Capacity for `live` values plus `extra` adds below the 3/4 threshold. */
+static size_t cap_for(size_t live, size_t extra)
 {
-	const cid_t *app = s->v + s->nsorted;
-	for (uint32_t i = napp; i-- > 0;)
-		if (cid_eq(&app[i], v))
-			return !s->tomb[i];
-	return sorted_find(s, v) >= 0;
+	size_t need = live + extra + 1;
+	size_t want = live * 2 > need * 4 / 3 + 1 ? live * 2 : need * 4 / 3 + 1;
+	return want;
 }
 
-bool vset_contains(const vset_t *s, const cid_t *v)
+vset_t *vset_build(const cid_hash_seed_t *seed, const cid_t *vals, size_t n, size_t extra)
 {
-	/* acquire: pairs with vset_append's release; entries < napp are final */
-	uint32_t napp = atomic_load_explicit(&s->napp, memory_order_acquire);
-	return contains_n(s, napp, v);
+	vset_t *s = vset_alloc(seed, cap_for(n, extra));
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		fill_one(s, &vals[i]);
+	s->stamp = 1;
+	/* The set becomes visible only through the release store of the entry
+	 * that points at it; this store needs no ordering of its own. */
+	atomic_store_explicit(&s->pub, ((uint64_t)1 << 32) | s->live, memory_order_relaxed);
+	return s;
 }
 
-static int cmp_u32(const void *a, const void *b)
+vset_t *vset_rebuild(const vset_t *old, size_t extra)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
+	vset_t *s = vset_alloc(old->seed, cap_for(old->live, extra));
+	if (!s)
+		return NULL;
+	for (uint32_t i = 0; i < old->cap; i++) {
+		const vslot_t *sl = &old->s[i];
+		if (live_at(sl, old->stamp))
+			fill_one(s, &sl->v);
+	}
+	s->stamp = 1;
+	atomic_store_explicit(&s->pub, ((uint64_t)1 << 32) | s->live, memory_order_relaxed);
+	return s;
 }
 
-/* Emits the live set of the snapshot (napp entries) through out/cap. */
-static size_t read_n(const vset_t *s, uint32_t napp, cid_t *out, size_t cap)
+void vset_free(vset_t *s)
 {
-	const cid_t *app = s->v + s->nsorted;
-	uint32_t skip[VSET_APPEND_CAP];
-	unsigned nskip = 0;
+	cs_free(s);
+}
+
+size_t vset_copy(const vset_t *s, uint32_t v, size_t *pos, cid_t *out, size_t cap)
+{
 	size_t n = 0;
-
-	/* Sorted values that have an appended entry are decided there. */
-	for (uint32_t i = 0; i < napp; i++) {
-		long k = sorted_find(s, &app[i]);
-		if (k >= 0) {
-			bool dup = false;
-			for (unsigned j = 0; j < nskip; j++)
-				dup |= skip[j] == (uint32_t)k;
-			if (!dup)
-				skip[nskip++] = (uint32_t)k;
-		}
+	size_t i = *pos;
+	for (; i < s->cap && n < cap; i++) {
+		const vslot_t *sl = &s->s[i];
+		if (live_at(sl, v))
+			out[n++] = sl->v; /* written before ins (acquired in live_at) */
 	}
-	qsort(skip, nskip, sizeof(skip[0]), cmp_u32);
-	unsigned si = 0;
-	for (uint32_t k = 0; k < s->nsorted; k++) {
-		if (si < nskip && skip[si] == k) {
-			si++;
-			continue;
-		}
-		if (n < cap)
-			out[n] = s->v[k];
-		n++;
-	}
-	/* Appended values whose last entry is an insert. */
-	for (uint32_t i = 0; i < napp; i++) {
-		if (s->tomb[i])
-			continue;
-		bool later = false;
-		for (uint32_t j = i + 1; j < napp && !later; j++)
-			later = cid_eq(&app[j], &app[i]);
-		if (later)
-			continue;
-		if (n < cap)
-			out[n] = app[i];
-		n++;
-	}
+	*pos = i;
 	return n;
 }
 
-size_t vset_read(const vset_t *s, cid_t *out, size_t cap)
+/* The slot holding val live as of v, or NULL. */
+static const vslot_t *find_at(const vset_t *s, uint32_t v, const cid_t *val)
 {
-	uint32_t napp = atomic_load_explicit(&s->napp, memory_order_acquire);
-	return read_n(s, napp, out, cap);
+	uint32_t m = s->cap - 1;
+	for (uint32_t i = home_of(s, val), k = 0; k < s->cap; i = (i + 1) & m, k++) {
+		const vslot_t *sl = &s->s[i];
+		uint32_t ins = atomic_load_explicit(&((vslot_t *)sl)->ins, memory_order_acquire);
+		if (ins == 0)
+			return NULL; /* see vset.h: nothing visible lies beyond */
+		if (ins > v || !cid_eq(&sl->v, val))
+			continue;
+		uint32_t del = atomic_load_explicit(&((vslot_t *)sl)->del, memory_order_acquire);
+		if (del == 0 || del > v)
+			return sl;
+	}
+	return NULL;
 }
 
-bool vset_can_append(const vset_t *s)
+bool vset_contains_at(const vset_t *s, uint32_t v, const cid_t *val)
 {
-	return atomic_load_explicit(&s->napp, memory_order_relaxed) < s->app_cap;
+	return find_at(s, v, val) != NULL;
 }
 
-void vset_append(vset_t *s, const cid_t *v, bool tombstone)
+bool vset_has(const vset_t *s, const cid_t *val)
 {
-	/* relaxed: only the lock holder writes napp */
-	uint32_t i = atomic_load_explicit(&s->napp, memory_order_relaxed);
-	s->v[s->nsorted + i] = *v;
-	s->tomb[i] = tombstone;
-	s->live += tombstone ? -1u : 1u;
-	/* release: pairs with the acquire loads of napp in readers, making the
-	 * entry written above visible before it counts. */
-	atomic_store_explicit(&s->napp, i + 1, memory_order_release);
+	return find_at(s, s->stamp, val) != NULL;
 }
 
-vset_t *vset_rebuild(const vset_t *s, const cid_t *add, const cid_t *del)
+bool vset_room(const vset_t *s)
 {
-	uint32_t napp = atomic_load_explicit(&s->napp, memory_order_relaxed);
-	size_t n = read_n(s, napp, NULL, 0);
-	cid_t *tmp = malloc((n + 1) * sizeof(cid_t));
-	if (!tmp)
-		return NULL;
-	read_n(s, napp, tmp, n);
-	size_t m = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!del || !cid_eq(&tmp[i], del))
-			tmp[m++] = tmp[i];
-	if (add)
-		tmp[m++] = *add;
-	vset_t *ns = vset_new(tmp, m);
-	free(tmp);
-	CS_DEBUG_ASSERT(!ns || vset_valid(ns));
-	return ns;
+	return (uint64_t)(s->used + 1) * 4 <= (uint64_t)s->cap * 3 && s->stamp < (1u << 31);
+}
+
+bool vset_should_shrink(const vset_t *s)
+{
+	return s->cap > VSET_MIN_CAP * 4 && (uint64_t)s->live * 8 < s->cap;
+}
+
+void vset_add(vset_t *s, const cid_t *val)
+{
+	uint32_t m = s->cap - 1;
+	uint32_t i = home_of(s, val);
+	while (atomic_load_explicit(&s->s[i].ins, memory_order_relaxed) != 0)
+		i = (i + 1) & m;
+	uint32_t st = ++s->stamp;
+	s->s[i].v = *val;
+	/* release: the value words before ins (a reader acquires ins) */
+	atomic_store_explicit(&s->s[i].ins, st, memory_order_release);
+	s->used++;
+	s->live++;
+	/* release: every slot store of this change before the stamp is seen */
+	atomic_store_explicit(&s->pub, ((uint64_t)st << 32) | s->live, memory_order_release);
+}
+
+void vset_del(vset_t *s, const cid_t *val)
+{
+	vslot_t *sl = (vslot_t *)find_at(s, s->stamp, val);
+	uint32_t st = ++s->stamp;
+	atomic_store_explicit(&sl->del, st, memory_order_release);
+	s->live--;
+	atomic_store_explicit(&s->pub, ((uint64_t)st << 32) | s->live, memory_order_release);
+}
+
+cid_t vset_only(const vset_t *s)
+{
+	for (uint32_t i = 0; i < s->cap; i++)
+		if (live_at(&s->s[i], s->stamp))
+			return s->s[i].v;
+	cid_t z = {{0, 0, 0, 0}};
+	return z;
 }
 
 bool vset_valid(const vset_t *s)
 {
-	for (uint32_t i = 1; i < s->nsorted; i++)
-		if (cid_cmp(&s->v[i - 1], &s->v[i]) >= 0)
-			return false;
-	return vset_read(s, NULL, 0) == s->live;
+	uint32_t live;
+	uint32_t v = vset_snap(s, &live);
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < s->cap; i++) {
+		if (!live_at(&s->s[i], v))
+			continue;
+		n++;
+		if (find_at(s, v, &s->s[i].v) != &s->s[i])
+			return false; /* the value is live twice */
+	}
+	return n == live;
 }

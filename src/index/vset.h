@@ -1,20 +1,49 @@
 /*
- * vset.h — the value set of a key holding three or more values.  Internal.
+ * vset.h — the value set of a key holding two or more values.  Internal.
  *
- * Layout: a sorted region v[0..nsorted) (immutable once published) followed
- * by an appended region v[nsorted..nsorted+napp) of inserts and tombstones
- * (tomb[i] != 0) in the order they happened.  A value's presence is decided
- * by its LAST appended entry if it has one, else by the sorted region.
+ * A versioned open-addressing hash set (multi-version, one writer at a
+ * time): O(1) expected per add / remove / contains at any size, and readers
+ * get the set of one instant without a lock or a copy.
  *
- * Concurrency (see index.c for the whole argument):
- *  - Only the writer holding the key's lock bit appends: it writes the entry
- *    at position napp, then publishes with a release store of napp + 1 (the
- *    linearization point of that insert/delete).  Published entries are
- *    never written again, so readers read them as plain memory after an
- *    acquire load of napp.
- *  - When the appended region is full the writer builds a new, fully sorted
- *    set and swaps the slot's pointer (release); the old set is retired
- *    through the epoch, never freed while a reader may hold it.
+ * LAYOUT
+ *   vset { pub, cap, used, stamp, ... | slot[cap] }   slot = { value (32 B),
+ *   ins (4 B), del (4 B) } = 40 bytes.  cap is a power of two; a value's
+ *   home slot is a seeded hash of all 256 bits (crafted values cannot pile
+ *   up without the store's seed); linear probing.
+ *
+ * ATOMIC FIELDS
+ *   pub (64 bits)  (stamp << 32) | live: the newest published change and the
+ *                  number of values live at it.  Only the key's writer
+ *                  stores it (release); readers load it once (acquire) and
+ *                  read the whole set "as of stamp".
+ *   slot.ins       0: the slot is empty; else the stamp of the change that
+ *                  added the value (release, after the value's words).
+ *   slot.del       0: not removed; else the stamp of the change that
+ *                  removed it (release).
+ *   A value is in the set as of stamp v iff 0 < ins <= v and (del == 0 or
+ *   del > v).  A value removed and added again takes a new slot; a slot is
+ *   never emptied or rewritten while the set is reachable, so a reader
+ *   never sees a value word change under it (no validation needed).
+ *
+ * LINEARIZATION POINTS
+ *   add / remove: the release store of pub carrying its stamp.
+ *   read (count, copy, contains, iterate): the acquire load of pub.
+ *
+ * WHY A READER NEVER MISSES A VALUE IT SHOULD SEE
+ *   Slots are filled in probe order and never emptied, so every slot on a
+ *   value's probe path before it was occupied when it was added; those
+ *   slots' ins stores happened before pub's store of that value's stamp, so
+ *   a reader that loaded pub >= that stamp sees them non-empty and keeps
+ *   probing.  A slot still empty to the reader holds nothing it may see.
+ *
+ * GROWTH AND MEMORY
+ *   When used (slots ever filled) would pass 3/4 of cap, or when few live
+ *   values remain in a large set, the writer builds a new set of the live
+ *   values (cap = next power of two >= 2 * live, at least VSET_MIN_CAP) and
+ *   the index publishes it by swapping the key's entry; the old set is
+ *   retired through the epoch.  Each rebuild is paid for by cap/4 changes,
+ *   so adding n values costs O(n) in all.  Stamps restart at 1 in a new set
+ *   (a set is rebuilt long before 2^31 changes).
  */
 #ifndef CIDSTORE_INDEX_VSET_H
 #define CIDSTORE_INDEX_VSET_H
@@ -25,25 +54,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cid/hash.h"
 #include "cidstore.h"
 
-#define VSET_APPEND_CAP 64 /* largest appended region */
-#define VSET_APPEND_MIN 4  /* smallest appended region */
+#define VSET_MIN_CAP 8
+
+typedef struct vslot {
+	cid_t v;                 /* written once, before ins */
+	_Atomic uint32_t ins;    /* stamp that added v; 0: empty */
+	_Atomic uint32_t del;    /* stamp that removed v; 0: not removed */
+} vslot_t;
 
 typedef struct vset {
-	ck_epoch_entry_t ep;   /* retirement */
-	void *owner;           /* the index that accounts for it; immutable */
-	uint32_t nsorted;      /* immutable */
-	uint32_t app_cap;      /* immutable: appended region size, grows with the
-				  set (VSET_APPEND_MIN..VSET_APPEND_CAP) so a 3-value
-				  key stays small */
-	uint32_t live;         /* live values; Synchronization: key lock (writers only) */
-	_Atomic uint32_t napp; /* published appended entries; release by writer */
-	uint8_t tomb[VSET_APPEND_CAP]; /* written before napp publishes them */
-	cid_t v[];             /* nsorted + app_cap */
+	ck_epoch_entry_t ep;     /* retirement */
+	void *owner;             /* the index that accounts for it; immutable */
+	const cid_hash_seed_t *seed; /* immutable */
+	_Atomic uint64_t pub;    /* (stamp << 32) | live; release by the writer */
+	uint32_t cap;            /* immutable, power of two */
+	uint32_t used;           /* slots with ins != 0; writer only */
+	uint32_t stamp;          /* last stamp handed out; writer only */
+	uint32_t live;           /* live values as of stamp; writer only */
+	vslot_t s[];
 } vset_t;
 
-int cid_cmp(const cid_t *a, const cid_t *b);
 static inline bool cid_eq(const cid_t *a, const cid_t *b)
 {
 	return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) | (a->w[2] ^ b->w[2]) |
@@ -53,23 +86,43 @@ static inline bool cid_eq(const cid_t *a, const cid_t *b)
 /* Bytes allocated for s (accounting). */
 size_t vset_bytes(const vset_t *s);
 
-/* A new set holding the n distinct values vals (any order), napp == 0. */
-vset_t *vset_new(const cid_t *vals, size_t n);
+/* A new set holding the distinct values among vals[0..n) (duplicates are
+ * dropped), with room for `extra` more adds before it must be rebuilt.
+ * NULL when out of memory. */
+vset_t *vset_build(const cid_hash_seed_t *seed, const cid_t *vals, size_t n, size_t extra);
 
-/* Reader side: snapshot with napp = atomic load (acquire).  Returns the
- * number of live values and copies min(count, cap) of them into out. */
-size_t vset_read(const vset_t *s, cid_t *out, size_t cap);
-bool vset_contains(const vset_t *s, const cid_t *v);
+/* A new set with the live values of s (as of the writer's stamp) plus
+ * `extra` room; NULL when out of memory.  Writer only. */
+vset_t *vset_rebuild(const vset_t *s, size_t extra);
 
-/* Writer side (key lock held).  vset_can_append: room for one more entry.
- * vset_append publishes one entry (release).  vset_rebuild returns a new
- * fully sorted set of the live values plus `add` (if not NULL) minus `del`
- * (if not NULL); NULL when out of memory. */
-bool vset_can_append(const vset_t *s);
-void vset_append(vset_t *s, const cid_t *v, bool tombstone);
-vset_t *vset_rebuild(const vset_t *s, const cid_t *add, const cid_t *del);
+void vset_free(vset_t *s);
 
-/* Expensive check: sorted region strictly increasing, live matches. */
+/* Reader side (any thread, inside an epoch section). */
+static inline uint32_t vset_snap(const vset_t *s, uint32_t *live)
+{
+	uint64_t p = atomic_load_explicit(&((vset_t *)s)->pub, memory_order_acquire);
+	*live = (uint32_t)p;
+	return (uint32_t)(p >> 32);
+}
+/* Copies up to cap of the values live as of stamp v into out; returns how
+ * many were copied.  *pos is the slot to start from and is advanced (for
+ * chunked delivery); start with 0. */
+size_t vset_copy(const vset_t *s, uint32_t v, size_t *pos, cid_t *out, size_t cap);
+bool vset_contains_at(const vset_t *s, uint32_t v, const cid_t *val);
+
+/* Writer side (key lock held).  vset_has: val live now.  vset_room: one
+ * more add fits without a rebuild.  vset_add / vset_del publish one change
+ * (caller checked vset_has / vset_room first).  vset_should_shrink: the set
+ * is mostly empty slots and worth rebuilding smaller. */
+bool vset_has(const vset_t *s, const cid_t *val);
+bool vset_room(const vset_t *s);
+void vset_add(vset_t *s, const cid_t *val);
+void vset_del(vset_t *s, const cid_t *val);
+bool vset_should_shrink(const vset_t *s);
+/* The one live value of a set with live == 1 (writer only). */
+cid_t vset_only(const vset_t *s);
+
+/* Expensive check: live matches the visible values, no value twice. */
 bool vset_valid(const vset_t *s);
 
 #endif

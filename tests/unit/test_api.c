@@ -613,7 +613,7 @@ START_TEST(test_many_keys_growth)
 	cidstore_t *s = open_store(17, 0, false);
 	cidstore_stats_t st0;
 	ck_assert_int_eq(cidstore_stats(s, &st0), 0);
-	ck_assert_int_eq(st0.global_depth, 0);
+	ck_assert_int_eq(st0.global_depth, 2); /* the smallest table: 4 groups */
 
 	uint64_t values = 0, spilled = 0;
 	for (uint64_t i = 0; i < N; i++) {
@@ -625,7 +625,7 @@ START_TEST(test_many_keys_growth)
 			ck_assert_msg(rc == 1, "key %" PRIu64 " value %u: insert %d", i, j, rc);
 		}
 		values += nv;
-		spilled += nv >= 3;
+		spilled += nv >= 2; /* one value lives inline, more in a value set */
 	}
 	cidstore_stats_t st;
 	ck_assert_int_eq(cidstore_stats(s, &st), 0);
