@@ -406,7 +406,7 @@ static void vset_free_cb(ck_epoch_entry_t *ep)
 	struct idx *ix = s->owner;
 	cidstore_tsan_acquire(&ix->ep.tsan_sync);
 	atomic_fetch_sub_explicit(&ix->mem, vset_bytes(s), memory_order_relaxed);
-	cs_poison(s->s, (size_t)s->cap * sizeof(vslot_t));
+	cs_poison(s->s, (size_t)s->nslots * sizeof(vslot_t));
 	vset_free(s);
 	ep_freed(&ix->ep);
 }

@@ -13,9 +13,14 @@ static inline uint32_t home_of(const vset_t *s, const cid_t *v)
 	return (uint32_t)cid_hash64(s->seed, v) & (s->cap - 1);
 }
 
+static inline uint32_t ins_of(const vslot_t *sl)
+{
+	return atomic_load_explicit(&((vslot_t *)sl)->ins, memory_order_acquire);
+}
+
 static inline bool live_at(const vslot_t *sl, uint32_t v)
 {
-	uint32_t ins = atomic_load_explicit(&((vslot_t *)sl)->ins, memory_order_acquire);
+	uint32_t ins = ins_of(sl);
 	if (ins == 0 || ins > v)
 		return false;
 	uint32_t del = atomic_load_explicit(&((vslot_t *)sl)->del, memory_order_acquire);
@@ -24,65 +29,90 @@ static inline bool live_at(const vslot_t *sl, uint32_t v)
 
 size_t vset_bytes(const vset_t *s)
 {
-	return sizeof(vset_t) + (size_t)s->cap * sizeof(vslot_t);
+	return sizeof(vset_t) + (size_t)s->cap * sizeof(uint32_t) +
+	       (size_t)s->nslots * sizeof(vslot_t);
 }
 
-static vset_t *vset_alloc(const cid_hash_seed_t *seed, size_t want)
+/* An empty set with at least `slots` slots. */
+static vset_t *vset_alloc(const cid_hash_seed_t *seed, size_t slots)
 {
 	size_t cap = VSET_MIN_CAP;
-	while (cap < want)
+	while (cap / 4 * 3 < slots)
 		cap <<= 1;
 	if (cap > ((size_t)1 << 31))
 		return NULL;
-	vset_t *s = cs_malloc(sizeof(vset_t) + cap * sizeof(vslot_t));
+	size_t nslots = cap / 4 * 3;
+	size_t bytes = sizeof(vset_t) + cap * sizeof(uint32_t);
+	bytes = (bytes + 63) & ~(size_t)63; /* slots start on a cache line */
+	vset_t *s = cs_aligned(64, bytes + nslots * sizeof(vslot_t));
 	if (!s)
 		return NULL;
-	memset(s, 0, sizeof(vset_t));
-	/* ins = 0 marks a slot empty; the value words of an empty slot are
-	 * never read, so only the stamps need clearing. */
-	for (size_t i = 0; i < cap; i++) {
+	memset(s, 0, bytes);
+	s->s = (vslot_t *)((char *)s + bytes);
+	/* ins = 0 marks a slot unfilled; the value words of an unfilled slot
+	 * are never read, so only the stamps need clearing. */
+	for (size_t i = 0; i < nslots; i++) {
 		atomic_init(&s->s[i].ins, 0);
 		atomic_init(&s->s[i].del, 0);
 	}
 	s->seed = seed;
 	s->cap = (uint32_t)cap;
+	s->nslots = (uint32_t)nslots;
 	atomic_init(&s->pub, 0);
 	return s;
 }
 
-/* Private fill of a set nobody else can see yet (stamp 1, no del). */
-static bool fill_one(vset_t *s, const cid_t *val)
+/* The slot holding val live as of v, or NULL. */
+static const vslot_t *find_at(const vset_t *s, uint32_t v, const cid_t *val)
 {
 	uint32_t m = s->cap - 1;
-	for (uint32_t i = home_of(s, val);; i = (i + 1) & m) {
-		vslot_t *sl = &s->s[i];
-		if (atomic_load_explicit(&sl->ins, memory_order_relaxed) == 0) {
-			sl->v = *val;
-			atomic_store_explicit(&sl->ins, 1, memory_order_relaxed);
-			s->used++;
-			s->live++;
-			return true;
-		}
-		if (cid_eq(&sl->v, val))
-			return false;
+	for (uint32_t i = home_of(s, val), k = 0; k < s->cap; i = (i + 1) & m, k++) {
+		uint32_t p = atomic_load_explicit(&((vset_t *)s)->ix[i], memory_order_acquire);
+		if (p == 0)
+			return NULL; /* see vset.h: nothing visible lies beyond */
+		const vslot_t *sl = &s->s[p - 1];
+		uint32_t ins = ins_of(sl);
+		if (ins > v || !cid_eq(&sl->v, val))
+			continue;
+		uint32_t del = atomic_load_explicit(&((vslot_t *)sl)->del, memory_order_acquire);
+		if (del == 0 || del > v)
+			return sl;
 	}
+	return NULL;
 }
 
-/* Capacity for `live` values plus `extra` adds below the 3/4 threshold. */
-static size_t cap_for(size_t live, size_t extra)
+/* Appends val with stamp st (the caller publishes pub). */
+static void append(vset_t *s, const cid_t *val, uint32_t st)
 {
-	size_t need = live + extra + 1;
-	size_t want = live * 2 > need * 4 / 3 + 1 ? live * 2 : need * 4 / 3 + 1;
-	return want;
+	uint32_t pos = s->used++;
+	vslot_t *sl = &s->s[pos];
+	sl->v = *val;
+	/* release: the value words before ins (a reader acquires ins) */
+	atomic_store_explicit(&sl->ins, st, memory_order_release);
+	uint32_t m = s->cap - 1;
+	uint32_t i = home_of(s, val);
+	while (atomic_load_explicit(&s->ix[i], memory_order_relaxed) != 0)
+		i = (i + 1) & m;
+	/* release: the slot before the index word that leads to it */
+	atomic_store_explicit(&s->ix[i], pos + 1, memory_order_release);
+	s->live++;
+}
+
+/* Slots for `live` values plus `extra` adds, and room to grow by half. */
+static size_t slots_for(size_t live, size_t extra)
+{
+	size_t a = live + extra, b = live + live / 2 + 1;
+	return a > b ? a : b;
 }
 
 vset_t *vset_build(const cid_hash_seed_t *seed, const cid_t *vals, size_t n, size_t extra)
 {
-	vset_t *s = vset_alloc(seed, cap_for(n, extra));
+	vset_t *s = vset_alloc(seed, slots_for(n, extra));
 	if (!s)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		fill_one(s, &vals[i]);
+		if (!find_at(s, 1, &vals[i]))
+			append(s, &vals[i], 1);
 	s->stamp = 1;
 	/* The set becomes visible only through the release store of the entry
 	 * that points at it; this store needs no ordering of its own. */
@@ -92,14 +122,13 @@ vset_t *vset_build(const cid_hash_seed_t *seed, const cid_t *vals, size_t n, siz
 
 vset_t *vset_rebuild(const vset_t *old, size_t extra)
 {
-	vset_t *s = vset_alloc(old->seed, cap_for(old->live, extra));
+	vset_t *s = vset_alloc(old->seed, slots_for(old->live, extra));
 	if (!s)
 		return NULL;
-	for (uint32_t i = 0; i < old->cap; i++) {
-		const vslot_t *sl = &old->s[i];
-		if (live_at(sl, old->stamp))
-			fill_one(s, &sl->v);
-	}
+	/* The live values are distinct: no duplicate check needed. */
+	for (uint32_t i = 0; i < old->used; i++)
+		if (live_at(&old->s[i], old->stamp))
+			append(s, &old->s[i].v, 1);
 	s->stamp = 1;
 	atomic_store_explicit(&s->pub, ((uint64_t)1 << 32) | s->live, memory_order_relaxed);
 	return s;
@@ -114,31 +143,19 @@ size_t vset_copy(const vset_t *s, uint32_t v, size_t *pos, cid_t *out, size_t ca
 {
 	size_t n = 0;
 	size_t i = *pos;
-	for (; i < s->cap && n < cap; i++) {
+	for (; i < s->nslots && n < cap; i++) {
 		const vslot_t *sl = &s->s[i];
-		if (live_at(sl, v))
-			out[n++] = sl->v; /* written before ins (acquired in live_at) */
+		uint32_t ins = ins_of(sl);
+		if (ins == 0 || ins > v) {
+			i = s->nslots; /* slots are filled in stamp order: done */
+			break;
+		}
+		uint32_t del = atomic_load_explicit(&((vslot_t *)sl)->del, memory_order_acquire);
+		if (del == 0 || del > v)
+			out[n++] = sl->v; /* written before ins (acquired above) */
 	}
 	*pos = i;
 	return n;
-}
-
-/* The slot holding val live as of v, or NULL. */
-static const vslot_t *find_at(const vset_t *s, uint32_t v, const cid_t *val)
-{
-	uint32_t m = s->cap - 1;
-	for (uint32_t i = home_of(s, val), k = 0; k < s->cap; i = (i + 1) & m, k++) {
-		const vslot_t *sl = &s->s[i];
-		uint32_t ins = atomic_load_explicit(&((vslot_t *)sl)->ins, memory_order_acquire);
-		if (ins == 0)
-			return NULL; /* see vset.h: nothing visible lies beyond */
-		if (ins > v || !cid_eq(&sl->v, val))
-			continue;
-		uint32_t del = atomic_load_explicit(&((vslot_t *)sl)->del, memory_order_acquire);
-		if (del == 0 || del > v)
-			return sl;
-	}
-	return NULL;
 }
 
 bool vset_contains_at(const vset_t *s, uint32_t v, const cid_t *val)
@@ -153,27 +170,19 @@ bool vset_has(const vset_t *s, const cid_t *val)
 
 bool vset_room(const vset_t *s)
 {
-	return (uint64_t)(s->used + 1) * 4 <= (uint64_t)s->cap * 3 && s->stamp < (1u << 31);
+	return s->used < s->nslots && s->stamp < (1u << 31);
 }
 
 bool vset_should_shrink(const vset_t *s)
 {
-	return s->cap > VSET_MIN_CAP * 4 && (uint64_t)s->live * 8 < s->cap;
+	return s->cap > VSET_MIN_CAP * 4 && (uint64_t)s->live * 8 < s->nslots;
 }
 
 void vset_add(vset_t *s, const cid_t *val)
 {
-	uint32_t m = s->cap - 1;
-	uint32_t i = home_of(s, val);
-	while (atomic_load_explicit(&s->s[i].ins, memory_order_relaxed) != 0)
-		i = (i + 1) & m;
 	uint32_t st = ++s->stamp;
-	s->s[i].v = *val;
-	/* release: the value words before ins (a reader acquires ins) */
-	atomic_store_explicit(&s->s[i].ins, st, memory_order_release);
-	s->used++;
-	s->live++;
-	/* release: every slot store of this change before the stamp is seen */
+	append(s, val, st);
+	/* release: every store of this change before its stamp is seen */
 	atomic_store_explicit(&s->pub, ((uint64_t)st << 32) | s->live, memory_order_release);
 }
 
@@ -188,7 +197,7 @@ void vset_del(vset_t *s, const cid_t *val)
 
 cid_t vset_only(const vset_t *s)
 {
-	for (uint32_t i = 0; i < s->cap; i++)
+	for (uint32_t i = 0; i < s->used; i++)
 		if (live_at(&s->s[i], s->stamp))
 			return s->s[i].v;
 	cid_t z = {{0, 0, 0, 0}};
@@ -199,13 +208,17 @@ bool vset_valid(const vset_t *s)
 {
 	uint32_t live;
 	uint32_t v = vset_snap(s, &live);
-	uint32_t n = 0;
-	for (uint32_t i = 0; i < s->cap; i++) {
+	uint32_t n = 0, prev = 0;
+	for (uint32_t i = 0; i < s->used; i++) {
+		uint32_t ins = ins_of(&s->s[i]);
+		if (ins == 0 || ins < prev)
+			return false; /* slots are filled in stamp order */
+		prev = ins;
 		if (!live_at(&s->s[i], v))
 			continue;
 		n++;
 		if (find_at(s, v, &s->s[i].v) != &s->s[i])
-			return false; /* the value is live twice */
+			return false; /* the value is live twice, or unreachable */
 	}
 	return n == live;
 }

@@ -1,49 +1,55 @@
 /*
  * vset.h — the value set of a key holding two or more values.  Internal.
  *
- * A versioned open-addressing hash set (multi-version, one writer at a
- * time): O(1) expected per add / remove / contains at any size, and readers
- * get the set of one instant without a lock or a copy.
+ * A versioned hash set (multi-version, one writer at a time): O(1)
+ * expected per add / remove / contains at any size, and readers get the set
+ * of one instant without a lock, a retry or a copy.
  *
  * LAYOUT
- *   vset { pub, cap, used, stamp, ... | slot[cap] }   slot = { value (32 B),
- *   ins (4 B), del (4 B) } = 40 bytes.  cap is a power of two; a value's
- *   home slot is a seeded hash of all 256 bits (crafted values cannot pile
- *   up without the store's seed); linear probing.
+ *   vset { pub, cap, nslots, used, stamp, ... | ix[cap] | slot[nslots] }
+ *   slot = { value (32 B), ins (4 B), del (4 B) } = 40 bytes, appended in
+ *   order (slot k is filled before slot k + 1, with a larger stamp), so a
+ *   full read walks a dense array and stops at the first slot newer than
+ *   its snapshot.  ix is an open-addressing index over the slots (4 bytes
+ *   each: slot position + 1, 0 = empty), cap a power of two, nslots =
+ *   3/4 cap; a value's home is a seeded hash of all 256 bits (crafted
+ *   values cannot pile up without the store's seed); linear probing.
  *
  * ATOMIC FIELDS
  *   pub (64 bits)  (stamp << 32) | live: the newest published change and the
  *                  number of values live at it.  Only the key's writer
  *                  stores it (release); readers load it once (acquire) and
  *                  read the whole set "as of stamp".
- *   slot.ins       0: the slot is empty; else the stamp of the change that
+ *   slot.ins       0: not filled yet; else the stamp of the change that
  *                  added the value (release, after the value's words).
  *   slot.del       0: not removed; else the stamp of the change that
  *                  removed it (release).
+ *   ix[h]          0 or slot position + 1 (release, after the slot's ins).
  *   A value is in the set as of stamp v iff 0 < ins <= v and (del == 0 or
- *   del > v).  A value removed and added again takes a new slot; a slot is
- *   never emptied or rewritten while the set is reachable, so a reader
- *   never sees a value word change under it (no validation needed).
+ *   del > v).  A value removed and added again takes a new slot; a slot or
+ *   index word is never emptied or rewritten while the set is reachable, so
+ *   a reader never sees a value change under it (no validation needed).
  *
  * LINEARIZATION POINTS
  *   add / remove: the release store of pub carrying its stamp.
  *   read (count, copy, contains, iterate): the acquire load of pub.
  *
  * WHY A READER NEVER MISSES A VALUE IT SHOULD SEE
- *   Slots are filled in probe order and never emptied, so every slot on a
- *   value's probe path before it was occupied when it was added; those
- *   slots' ins stores happened before pub's store of that value's stamp, so
- *   a reader that loaded pub >= that stamp sees them non-empty and keeps
- *   probing.  A slot still empty to the reader holds nothing it may see.
+ *   Index words are filled in probe order and never emptied, so every word
+ *   on a value's probe path before its own was non-zero when it was added;
+ *   those stores happened before pub's store of that value's stamp, so a
+ *   reader that loaded pub >= that stamp sees them non-zero and keeps
+ *   probing.  An index word still 0 to the reader leads to nothing it may
+ *   see.  Slots are filled in stamp order, so a walk may stop at the first
+ *   slot with ins == 0 or ins > its stamp.
  *
  * GROWTH AND MEMORY
- *   When used (slots ever filled) would pass 3/4 of cap, or when few live
- *   values remain in a large set, the writer builds a new set of the live
- *   values (cap = next power of two >= 2 * live, at least VSET_MIN_CAP) and
- *   the index publishes it by swapping the key's entry; the old set is
- *   retired through the epoch.  Each rebuild is paid for by cap/4 changes,
- *   so adding n values costs O(n) in all.  Stamps restart at 1 in a new set
- *   (a set is rebuilt long before 2^31 changes).
+ *   When the slots run out, or when few live values remain in a large set,
+ *   the writer builds a new set of the live values (cap = the power of two
+ *   that leaves room for as many adds again) and the index publishes it by
+ *   swapping the key's entry; the old set is retired through the epoch.
+ *   Each rebuild is paid for by at least live/2 changes, so adding n values
+ *   costs O(n) in all.  Stamps restart at 1 in a new set.
  */
 #ifndef CIDSTORE_INDEX_VSET_H
 #define CIDSTORE_INDEX_VSET_H
@@ -57,7 +63,7 @@
 #include "cid/hash.h"
 #include "cidstore.h"
 
-#define VSET_MIN_CAP 8
+#define VSET_MIN_CAP 8 /* smallest index: 6 slots */
 
 typedef struct vslot {
 	cid_t v;                 /* written once, before ins */
@@ -70,11 +76,13 @@ typedef struct vset {
 	void *owner;             /* the index that accounts for it; immutable */
 	const cid_hash_seed_t *seed; /* immutable */
 	_Atomic uint64_t pub;    /* (stamp << 32) | live; release by the writer */
-	uint32_t cap;            /* immutable, power of two */
-	uint32_t used;           /* slots with ins != 0; writer only */
+	uint32_t cap;            /* index words; immutable, power of two */
+	uint32_t nslots;         /* slots (3/4 cap); immutable */
+	uint32_t used;           /* slots filled; writer only */
 	uint32_t stamp;          /* last stamp handed out; writer only */
 	uint32_t live;           /* live values as of stamp; writer only */
-	vslot_t s[];
+	vslot_t *s;              /* nslots slots after ix[]; immutable */
+	_Atomic uint32_t ix[];   /* cap words */
 } vset_t;
 
 static inline bool cid_eq(const cid_t *a, const cid_t *b)
@@ -105,8 +113,8 @@ static inline uint32_t vset_snap(const vset_t *s, uint32_t *live)
 	return (uint32_t)(p >> 32);
 }
 /* Copies up to cap of the values live as of stamp v into out; returns how
- * many were copied.  *pos is the slot to start from and is advanced (for
- * chunked delivery); start with 0. */
+ * many were copied (0: no more).  *pos is the slot to start from and is
+ * advanced (for chunked delivery); start with 0. */
 size_t vset_copy(const vset_t *s, uint32_t v, size_t *pos, cid_t *out, size_t cap);
 bool vset_contains_at(const vset_t *s, uint32_t v, const cid_t *val);
 
