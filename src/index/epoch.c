@@ -21,9 +21,21 @@
  */
 #include "index/epoch.h"
 
+#include <linux/membarrier.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int ep_asym_fence; /* written once in key_init, before any domain exists */
+
+/* The reclaimer's half of the asymmetric fence (epoch.h). */
+static inline void asym_fence(void)
+{
+	if (ep_asym_fence)
+		syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+}
 
 struct tls_ent {
 	ep_domain_t *dom;
@@ -64,6 +76,7 @@ static void rec_release(ep_rec_t *r)
 {
 	/* A grace period, then free everything this record retired (the free
 	 * callbacks carry the TSan acquire). */
+	asym_fence();
 	ck_epoch_synchronize(&r->ck);
 	dispatching = r;
 	ck_epoch_reclaim(&r->ck);
@@ -91,6 +104,11 @@ static void thread_exit(void *arg)
 static void key_init(void)
 {
 	pthread_key_create(&tls_key, thread_exit);
+	/* CIDSTORE_EPOCH_FENCE=1 forces the fenced reader entry (comparison). */
+	const char *e = getenv("CIDSTORE_EPOCH_FENCE");
+	if (!(e && *e == '1') &&
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+		ep_asym_fence = 1;
 }
 
 int ep_domain_init(ep_domain_t *d)
@@ -213,6 +231,7 @@ void ep_poll(ep_rec_t *r)
 	/* Readers' section exits (released in ep_exit) happen before the
 	 * frees that ck_epoch_poll performs below. */
 	cidstore_tsan_acquire(&r->dom->tsan_sync);
+	asym_fence();
 	dispatching = r;
 	ck_epoch_poll(&r->ck);
 	dispatching = NULL;
@@ -228,6 +247,7 @@ void ep_retire(ep_rec_t *r, ck_epoch_entry_t *e, ck_epoch_cb_t *fn)
 
 void ep_synchronize(ep_rec_t *r)
 {
+	asym_fence();
 	ck_epoch_synchronize(&r->ck);
 	dispatching = r;
 	ck_epoch_reclaim(&r->ck); /* everything retired before is now safe */

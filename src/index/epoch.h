@@ -69,10 +69,37 @@ void ep_domain_fini(ep_domain_t *d);
  * when out of memory.  Never waits except on d->recs_lock at first use. */
 ep_rec_t *ep_record(ep_domain_t *d);
 
+/*
+ * Asymmetric fence.  ck_epoch_begin needs store-load ordering (its "active"
+ * store must be visible before the section's loads): on x86 an xchg, which
+ * also stops the core from overlapping one lookup's cache misses with the
+ * next one's.  Where the kernel offers membarrier(PRIVATE_EXPEDITED), the
+ * reader side does the same two stores with a compiler barrier only, and
+ * every reclaimer (ep_poll, ep_synchronize, a thread's exit) first calls
+ * membarrier(), which runs a full barrier on every CPU running one of our
+ * threads — liburcu's urcu-memb scheme.  Either a reader's "active" store
+ * was globally visible before that barrier, and the reclaimer sees it, or
+ * the reader's later loads come after the barrier, which follows every
+ * unlink the reclaimer's objects went through, so they cannot reach them.
+ * ep_asym_fence is set once, before any domain exists; TSan builds always
+ * take ck_epoch_begin (TSan models neither membarrier nor fences).
+ */
+extern int ep_asym_fence;
+
 static inline void ep_enter(ep_rec_t *r)
 {
-	if (r->depth++ == 0)
+	if (r->depth++ == 0) {
+#if !defined(CIDSTORE_TSAN)
+		if (__builtin_expect(ep_asym_fence, 1)) {
+			ck_epoch_record_t *c = &r->ck;
+			ck_pr_store_uint(&c->active, 1);
+			ck_pr_barrier(); /* compiler barrier: the CPU barrier is the reclaimer's membarrier() */
+			ck_pr_store_uint(&c->epoch, ck_pr_load_uint(&c->global->epoch));
+			return;
+		}
+#endif
 		ck_epoch_begin(&r->ck, NULL);
+	}
 }
 
 void ep_poll(ep_rec_t *r);
