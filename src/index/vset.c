@@ -8,9 +8,18 @@
 
 #include "util/alloc.h"
 
-static inline uint32_t home_of(const vset_t *s, const cid_t *v)
+/* Index words: (fingerprint << 32) | (slot position + 1); 0 = empty.  The
+ * fingerprint (high half of the value's hash, never 0) lets a probe skip a
+ * slot without reading it, so adding a new value costs one random line. */
+static inline uint64_t vhash(const vset_t *s, const cid_t *v)
 {
-	return (uint32_t)cid_hash64(s->seed, v) & (s->cap - 1);
+	return cid_hash64(s->seed, v);
+}
+
+static inline uint64_t fp_of(uint64_t h)
+{
+	uint64_t f = h >> 32;
+	return (f ? f : 1) << 32;
 }
 
 static inline uint32_t ins_of(const vslot_t *sl)
@@ -29,8 +38,8 @@ static inline bool live_at(const vslot_t *sl, uint32_t v)
 
 size_t vset_bytes(const vset_t *s)
 {
-	return sizeof(vset_t) + (size_t)s->cap * sizeof(uint32_t) +
-	       (size_t)s->nslots * sizeof(vslot_t);
+	size_t bytes = (sizeof(vset_t) + (size_t)s->cap * sizeof(uint64_t) + 63) & ~(size_t)63;
+	return bytes + (size_t)s->nslots * sizeof(vslot_t);
 }
 
 /* An empty set with at least `slots` slots. */
@@ -42,7 +51,7 @@ static vset_t *vset_alloc(const cid_hash_seed_t *seed, size_t slots)
 	if (cap > ((size_t)1 << 31))
 		return NULL;
 	size_t nslots = cap / 4 * 3;
-	size_t bytes = sizeof(vset_t) + cap * sizeof(uint32_t);
+	size_t bytes = sizeof(vset_t) + cap * sizeof(uint64_t);
 	bytes = (bytes + 63) & ~(size_t)63; /* slots start on a cache line */
 	vset_t *s = cs_aligned(64, bytes + nslots * sizeof(vslot_t));
 	if (!s)
@@ -66,11 +75,14 @@ static vset_t *vset_alloc(const cid_hash_seed_t *seed, size_t slots)
 static const vslot_t *find_at(const vset_t *s, uint32_t v, const cid_t *val)
 {
 	uint32_t m = s->cap - 1;
-	for (uint32_t i = home_of(s, val), k = 0; k < s->cap; i = (i + 1) & m, k++) {
-		uint32_t p = atomic_load_explicit(&((vset_t *)s)->ix[i], memory_order_acquire);
-		if (p == 0)
+	uint64_t h = vhash(s, val), fp = fp_of(h);
+	for (uint32_t i = (uint32_t)h & m, k = 0; k < s->cap; i = (i + 1) & m, k++) {
+		uint64_t w = atomic_load_explicit(&((vset_t *)s)->ix[i], memory_order_acquire);
+		if (w == 0)
 			return NULL; /* see vset.h: nothing visible lies beyond */
-		const vslot_t *sl = &s->s[p - 1];
+		if ((w & ~(uint64_t)0xffffffffu) != fp)
+			continue;
+		const vslot_t *sl = &s->s[(uint32_t)w - 1];
 		uint32_t ins = ins_of(sl);
 		if (ins > v || !cid_eq(&sl->v, val))
 			continue;
@@ -90,11 +102,12 @@ static void append(vset_t *s, const cid_t *val, uint32_t st)
 	/* release: the value words before ins (a reader acquires ins) */
 	atomic_store_explicit(&sl->ins, st, memory_order_release);
 	uint32_t m = s->cap - 1;
-	uint32_t i = home_of(s, val);
+	uint64_t h = vhash(s, val);
+	uint32_t i = (uint32_t)h & m;
 	while (atomic_load_explicit(&s->ix[i], memory_order_relaxed) != 0)
 		i = (i + 1) & m;
 	/* release: the slot before the index word that leads to it */
-	atomic_store_explicit(&s->ix[i], pos + 1, memory_order_release);
+	atomic_store_explicit(&s->ix[i], fp_of(h) | (pos + 1), memory_order_release);
 	s->live++;
 }
 

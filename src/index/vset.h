@@ -10,8 +10,10 @@
  *   slot = { value (32 B), ins (4 B), del (4 B) } = 40 bytes, appended in
  *   order (slot k is filled before slot k + 1, with a larger stamp), so a
  *   full read walks a dense array and stops at the first slot newer than
- *   its snapshot.  ix is an open-addressing index over the slots (4 bytes
- *   each: slot position + 1, 0 = empty), cap a power of two, nslots =
+ *   its snapshot.  ix is an open-addressing index over the slots (8 bytes
+ *   each: 32 bits of the value's hash as a fingerprint, slot position + 1;
+ *   0 = empty), so a probe reads a slot only on a fingerprint match and
+ *   adding a new value touches one random line; cap a power of two, nslots =
  *   3/4 cap; a value's home is a seeded hash of all 256 bits (crafted
  *   values cannot pile up without the store's seed); linear probing.
  *
@@ -24,7 +26,8 @@
  *                  added the value (release, after the value's words).
  *   slot.del       0: not removed; else the stamp of the change that
  *                  removed it (release).
- *   ix[h]          0 or slot position + 1 (release, after the slot's ins).
+ *   ix[h]          0 or fingerprint | slot position + 1 (release, after
+ *                  the slot's ins).
  *   A value is in the set as of stamp v iff 0 < ins <= v and (del == 0 or
  *   del > v).  A value removed and added again takes a new slot; a slot or
  *   index word is never emptied or rewritten while the set is reachable, so
@@ -82,7 +85,7 @@ typedef struct vset {
 	uint32_t stamp;          /* last stamp handed out; writer only */
 	uint32_t live;           /* live values as of stamp; writer only */
 	vslot_t *s;              /* nslots slots after ix[]; immutable */
-	_Atomic uint32_t ix[];   /* cap words */
+	_Atomic uint64_t ix[];   /* cap words: (fingerprint << 32) | (position + 1) */
 } vset_t;
 
 static inline bool cid_eq(const cid_t *a, const cid_t *b)
