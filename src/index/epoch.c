@@ -172,6 +172,7 @@ static ep_rec_t *rec_register(ep_domain_t *d)
 		cidstore_tsan_acquire(r); /* pairs with rec_release's release */
 		r->depth = 0;
 		r->retired_since_poll = 0;
+		r->poll_boost = 0;
 		return r;
 	}
 	r = aligned_alloc(64, (sizeof(*r) + 63) & ~(size_t)63);
@@ -243,6 +244,12 @@ void ep_retire(ep_rec_t *r, ck_epoch_entry_t *e, ck_epoch_cb_t *fn)
 	ck_epoch_call(&r->ck, e, fn);
 	if (++r->retired_since_poll >= EP_POLL_EVERY && r->depth == 0)
 		ep_poll(r);
+}
+
+void ep_retire_big(ep_rec_t *r, ck_epoch_entry_t *e, ck_epoch_cb_t *fn)
+{
+	r->poll_boost = EP_POLL_BOOST;
+	ep_retire(r, e, fn);
 }
 
 void ep_synchronize(ep_rec_t *r)

@@ -54,6 +54,7 @@ struct ep_rec {
 	ep_domain_t *dom;            /* immutable */
 	unsigned retired_since_poll; /* owner thread only */
 	unsigned depth;              /* owner thread only: section nesting */
+	unsigned poll_boost;         /* owner thread only: poll at this many more exits */
 	/* Owned by the index's entry allocator; owner thread only (handed on
 	 * with the record when a thread exits and another recycles it). */
 	uint32_t ent_free;           /* head of the free-entry list (index; 0: none) */
@@ -116,13 +117,21 @@ static inline void ep_exit(ep_rec_t *r)
 		 * any free that the reclaimer does after seeing it leave. */
 		cidstore_tsan_release(&r->dom->tsan_sync);
 		ck_epoch_end(&r->ck, NULL);
-		if (r->retired_since_poll >= EP_POLL_EVERY)
+		if (r->retired_since_poll >= EP_POLL_EVERY || r->poll_boost) {
+			if (r->poll_boost)
+				r->poll_boost--;
 			ep_poll(r);
+		}
 	}
 }
 
 /* Defers fn(e) until every thread that might hold a reference has left its
  * section.  Call from inside or outside a section. */
+/* ep_retire_big: the same for a large object (a whole table): the thread
+ * polls at its next EP_POLL_BOOST section exits, so the memory goes back
+ * within a few operations instead of after EP_POLL_EVERY more retirements. */
+#define EP_POLL_BOOST 16
+void ep_retire_big(ep_rec_t *r, ck_epoch_entry_t *e, ck_epoch_cb_t *fn);
 void ep_retire(ep_rec_t *r, ck_epoch_entry_t *e, ck_epoch_cb_t *fn);
 
 /* Waits until every thread that was inside a section of the domain when

@@ -605,7 +605,7 @@ static void migrate_group(struct idx *ix, ep_rec_t *r, struct table *p, uint64_t
 		/* Every group is in t: readers may trust t's overflow bits again,
 		 * and nothing can reach p once they reload t.prev (I5). */
 		atomic_store_explicit(&t->prev, NULL, memory_order_release);
-		ep_retire(r, &p->ep, table_free_cb);
+		ep_retire_big(r, &p->ep, table_free_cb);
 	}
 }
 
@@ -1200,6 +1200,7 @@ static long write_op(struct idx *ix, struct wargs *a)
 	ep_enter(r);
 	for (;;) {
 		struct table *t = atomic_load_explicit(&ix->cur, memory_order_acquire);
+		__builtin_prefetch(&t->g[gidx(t, h2)], 1); /* overlaps g1's miss */
 		help_migrate(ix, r, t);
 		struct group *g1 = wr_group(ix, r, t, a->h1);
 		struct group *g2 = wr_group(ix, r, t, h2);
