@@ -57,6 +57,12 @@ static void stress_fail(const char *invariant, const char *fmt, ...)
 
 static void stress_fail(const char *invariant, const char *fmt, ...)
 {
+	/* One FAIL line: a second thread failing at the same moment waits for
+	 * the first one's _exit. */
+	static _Atomic int failing;
+	if (atomic_exchange(&failing, 1))
+		for (;;)
+			pause();
 	char buf[1024];
 	va_list ap;
 	va_start(ap, fmt);
