@@ -1,16 +1,23 @@
 /*
- * stress_growth.c — harness 3: growth storm (DESIGN.md §5: "Growth (bucket
- * split, directory doubling) happens online, while other threads read and
- * write, with no stop-the-world pause").
+ * stress_growth.c — harness 3: growth storm (DESIGN.md §5: "Growth happens
+ * online, while other threads read and write, with no stop-the-world
+ * pause").
  *
- * The store starts with one bucket (initial_depth 0).  --threads workers
- * (default 16: oversubscribed on purpose on small machines, 2..32 intended)
- * each own --keys/threads keys and insert (60%), delete_value (12%),
- * delete_key (3%) and look up (25%) at random while the directory doubles
- * again and again.  Because only the owner writes a key, every return value
- * is predictable.  Before the workers start, the main thread inserts
- * --stable keys that nobody touches afterwards; a scanner thread scans the
- * store continuously while it grows.
+ * The store starts with the smallest table (initial_depth 0: 2^2 groups of
+ * 11 slots).  --threads workers (default 16: oversubscribed on purpose on
+ * small machines, 2..32 intended) each own --keys/threads keys and insert
+ * (60%), delete_value (12%), delete_key (3%) and look up (25%) at random
+ * while the table doubles again and again: each doubling allocates the
+ * next table and every write then migrates groups into it (its own two
+ * groups' parents first, then a chunk from a shared cursor) while readers
+ * follow MIGRATED groups into the new table.  Because only the owner writes
+ * a key, every return value is predictable.  Before the workers start, the
+ * main thread inserts --stable keys that nobody touches afterwards; a
+ * scanner thread scans the store continuously while it grows.
+ *
+ * Statistics printed (cidstore_stats of index v2): table depth (2^depth
+ * groups), groups, table doublings (dir_rebuilds), groups migrated
+ * (splits), value-set rebuilds (compactions).
  *
  * Invariants reported:
  *   RETURN-VALUE       insert/delete_value/delete_key returned other than the
@@ -26,7 +33,10 @@
  *                      from cidstore_stats);
  *   SCAN-STATE         the final scan differs from the model, key by key
  *                      (missing, extra or duplicate keys, wrong values);
- *   IDX-VALID          idx_valid() found a structural error at the end.
+ *   IDX-VALID          idx_valid() found a structural error at the end;
+ *   GROWTH             the table doubled fewer than --min-doublings times:
+ *                      the run did not exercise online growth (too few
+ *                      keys for the initial table).
  */
 #include "common.h"
 
@@ -46,6 +56,7 @@ struct worker {
 static struct {
 	cidstore_t *s;
 	unsigned nstable;
+	unsigned min_doublings;
 	_Atomic int stop;
 	_Atomic uint64_t scans;
 	struct worker *w;
@@ -56,9 +67,12 @@ static void h_opt(int c, const char *arg)
 {
 	if (c == 's')
 		G.nstable = (unsigned)parse_u64("stable", arg);
+	else if (c == 'd')
+		G.min_doublings = (unsigned)parse_u64("min-doublings", arg);
 }
 static const struct option extra_opts[] = {
 	{"stable", required_argument, 0, 's'},
+	{"min-doublings", required_argument, 0, 'd'},
 	{0, 0, 0, 0},
 };
 
@@ -338,12 +352,17 @@ static int run_one(const struct stress_opts *o)
 		stress_fail("IDX-VALID", "idx_valid returned %d (%s)", v, cidstore_strerror(v));
 	printf("%s: %u threads, %.2f s: %" PRIu64 " ops (%" PRIu64 " lookups), inserted %" PRIu64
 	       " - deleted %" PRIu64 " = present %" PRIu64 " values in %" PRIu64 " keys (+%u "
-	       "stable keys); %" PRIu64 " concurrent scans; directory depth %u -> %u, %" PRIu64
-	       " buckets, %" PRIu64 " splits, %" PRIu64 " compactions, %" PRIu64 " directory "
-	       "rebuilds; idx_valid ok\n",
+	       "stable keys); %" PRIu64 " concurrent scans; idx_valid ok\n",
 	       stress_name, G.nt, secs, ops, lookups, ins, del, present, keys_present, G.nstable,
-	       atomic_load(&G.scans), st0.global_depth, st.global_depth, st.buckets, st.splits,
-	       st.compactions, st.dir_rebuilds);
+	       atomic_load(&G.scans));
+	printf("%s: growth while the workers and the scanner ran: %" PRIu64 " table doublings "
+	       "(depth %u -> %u, %" PRIu64 " groups), %" PRIu64 " groups migrated, %" PRIu64
+	       " value-set rebuilds\n",
+	       stress_name, st.dir_rebuilds, st0.global_depth, st.global_depth, st.buckets,
+	       st.splits, st.compactions);
+	if (st.dir_rebuilds < G.min_doublings)
+		stress_fail("GROWTH", "the table doubled %" PRIu64 " times, fewer than --min-doublings "
+			    "%u: use more --keys", st.dir_rebuilds, G.min_doublings);
 	for (unsigned t = 0; t < G.nt; t++) {
 		free(G.w[t].mask);
 		free(c.seen[t]);
@@ -360,7 +379,7 @@ int main(int argc, char **argv)
 	struct stress_opts o = {.name = "stress_growth", .threads = 16, .seconds = 5,
 				.keys = 100000};
 	G.nstable = 256;
-	stress_parse(&o, argc, argv, extra_opts, h_opt, " [--stable N]");
+	stress_parse(&o, argc, argv, extra_opts, h_opt, " [--stable N] [--min-doublings N]");
 	if (o.threads > 1024)
 		stress_die("--threads must be <= 1024");
 	return stress_main_loop(&o, run_one);
