@@ -196,9 +196,8 @@ static int rec_apply(void *ctx, int op, const cid_t *key, const cid_t *val, uint
 static int rec_reset(void *ctx)
 {
 	cidstore_t *s = ctx;
-	idx_options_t io = {.seed = s->opts.seed, .initial_depth = s->opts.initial_depth};
 	idx_t *nix;
-	int rc = idx_create(&io, &nix);
+	int rc = idx_create(&s->iopts, &nix);
 	if (rc)
 		return rc;
 	idx_destroy(s->ix); /* NULL at open: prepare_index makes the first one */
@@ -298,9 +297,12 @@ static void *maint_main(void *arg)
 /* ------------------------------------------------------------------ */
 
 /* Before recovery: the store's own routing seed (META; the first open
- * records the caller's or a random one) and a directory presized for the
- * newest checkpoint, so that loading it — written in hash order — fills
- * buckets one after another instead of splitting its way up from one. */
+ * records the caller's or a random one) and an index presized for the
+ * newest checkpoint's keys (or opts.expected_keys, whichever is larger), so
+ * that loading it does not grow the index step by step from its smallest
+ * size.  The key count, not a depth, is what is passed on: how many keys a
+ * group holds is the index's business.  A corrupt newest checkpoint only
+ * costs the presizing; recovery finds and reports it. */
 static int prepare_index(cidstore_t *s)
 {
 	int dirfd = sdir_fd(s->dir);
@@ -312,22 +314,21 @@ static int prepare_index(cidstore_t *s)
 	int rc = meta_seed(dirfd, s->io, &seed);
 	if (rc)
 		return rc;
-	unsigned depth = s->opts.initial_depth;
+	uint64_t keys = s->opts.expected_keys;
 	sdir_list_t l = {0};
 	if (sdir_list_checkpoints(dirfd, &l) == 0 && l.n > 0) {
 		struct ckpt_info info;
-		if (ckpt_read_header(dirfd, s->io, l.v[l.n - 1].name, &info) == 0) {
-			/* about 12 keys per 16-slot bucket; buckets ~ 2^depth */
-			unsigned d = 0;
-			while (d < 22 && ((uint64_t)12 << d) < info.keys)
-				d++;
-			if (d > depth)
-				depth = d;
-		}
+		if (ckpt_read_header(dirfd, s->io, l.v[l.n - 1].name, &info) == 0 &&
+		    info.keys > keys)
+			keys = info.keys;
 	}
 	sdir_list_free(&l);
 	s->opts.seed = seed;
-	s->opts.initial_depth = depth;
+	s->iopts = (idx_options_t){
+		.seed = seed,
+		.initial_depth = s->opts.initial_depth,
+		.expected_keys = keys,
+	};
 	return rec_reset(s);
 }
 

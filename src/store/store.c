@@ -7,6 +7,8 @@
  * stores (a directory): durable.c.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,7 @@ CIDSTORE_API void cidstore_options_init(cidstore_options_t *o)
 	o->segment_bytes = 64ull << 20;
 	o->recovery_threads = 0;
 	o->initial_depth = 0;
+	o->expected_keys = 0;
 }
 
 static int check_options(const cidstore_options_t *o)
@@ -125,8 +128,12 @@ int cidstore_open_io(const cidstore_options_t *o, const struct log_io *io, cidst
 		}
 	} else {
 		s->opts.durability = CIDSTORE_DURABILITY_NONE;
-		idx_options_t iop = {.seed = o->seed, .initial_depth = o->initial_depth};
-		rc = idx_create(&iop, &s->ix);
+		s->iopts = (idx_options_t){
+			.seed = o->seed,
+			.initial_depth = o->initial_depth,
+			.expected_keys = o->expected_keys,
+		};
+		rc = idx_create(&s->iopts, &s->ix);
 		if (rc) {
 			s->ix = NULL;
 			handle_free(s);
@@ -244,6 +251,74 @@ CIDSTORE_API int cidstore_contains(cidstore_t *s, const cid_t *key, const cid_t 
 		return CIDSTORE_EINVAL;
 	gil_lock(s);
 	int rc = idx_contains(s->ix, key, val);
+	gil_unlock(s);
+	return rc;
+}
+
+CIDSTORE_API int cidstore_lookup_many(cidstore_t *s, const cid_t *keys, size_t n, cid_t *out,
+				      size_t cap, long *counts)
+{
+	if (!s || (n && (!keys || !counts)) || (!out && cap))
+		return CIDSTORE_EINVAL;
+	/* The index addresses out + i * cap: refuse a product that wraps (no
+	 * caller can have such a buffer, and a wrapped one would be written
+	 * past its end). */
+	size_t total;
+	if (__builtin_mul_overflow(n, cap, &total) || total > SIZE_MAX / sizeof(cid_t))
+		return CIDSTORE_EINVAL;
+	if (n == 0)
+		return 0;
+	gil_lock(s);
+	int rc = idx_lookup_many(s->ix, keys, n, out, cap, counts);
+	gil_unlock(s);
+	return rc;
+}
+
+/* After an insert_many (SYNC durability).  When every pair was added, the
+ * batch's own last record covers all of it.  Otherwise some pair was found
+ * present -- it observed state whose record may not be durable yet, as
+ * cidstore_insert answering 0 -- or an error stopped the batch after pairs
+ * went in: wait for everything logged so far, as a single call that
+ * changed nothing does.  The first error is returned, never masked by the
+ * wait. */
+static long write_done_many(cidstore_t *s, long rc, size_t n, const idx_hook_t *h)
+{
+	if (!s->wal)
+		return rc;
+	int w = rc == (long)n ? store_after_write(s, 1, h->lsn) : store_after_write(s, 0, 0);
+	if (rc < 0)
+		return rc;
+	return w < 0 ? w : rc;
+}
+
+CIDSTORE_API long cidstore_insert_many(cidstore_t *s, const cid_t *keys, const cid_t *vals,
+				       size_t n, int *results)
+{
+	if (!s || (n && (!keys || !vals)))
+		return CIDSTORE_EINVAL;
+	if (n > LONG_MAX)
+		return CIDSTORE_EINVAL; /* the count of pairs added must fit the return */
+	if (write_gate(s))
+		return CIDSTORE_EIO;
+	if (n == 0)
+		return 0;
+	idx_hook_t h;
+	gil_lock(s);
+	long rc = idx_insert_many(s->ix, keys, vals, n, results, hook_of(s, &h));
+	gil_unlock(s);
+	return write_done_many(s, rc, n, &h);
+}
+
+CIDSTORE_API long cidstore_values(cidstore_t *s, const cid_t *key, cidstore_values_fn fn,
+				  void *ctx)
+{
+	if (!s || !key || !fn)
+		return CIDSTORE_EINVAL;
+	/* Serialized mode holds the global lock across fn (the header tells fn
+	 * not to call the store then): the baseline runs every operation,
+	 * delivery included, under the one lock. */
+	gil_lock(s);
+	long rc = idx_values(s->ix, key, fn, ctx);
 	gil_unlock(s);
 	return rc;
 }

@@ -5,8 +5,9 @@
  * Synchronization of struct cidstore:
  *   | field            | how                                               |
  *   |------------------|---------------------------------------------------|
- *   | ix, opts, dir,   | immutable after open                              |
- *   | wal, io, durable |                                                   |
+ *   | ix, opts, iopts, | immutable after open                              |
+ *   | dir, wal, io,    |                                                   |
+ *   | durable          |                                                   |
  *   | gil              | serialized mode only: every operation holds it    |
  *   | ckpt_lock        | serializes checkpoints (manual and automatic);    |
  *   |                  | never taken by insert/delete/lookup               |
@@ -33,6 +34,9 @@
 struct cidstore {
 	idx_t *ix;
 	cidstore_options_t opts; /* copy; opts.dir points at dir_path */
+	idx_options_t iopts;     /* what the index is created with: the store's
+				    own seed, opts' sizing raised to fit the
+				    newest checkpoint (durable.c) */
 	bool serialized;
 	pthread_mutex_t gil;
 
