@@ -1732,6 +1732,50 @@ static void load_progress(bool tty, uint64_t lines, off_t pos, off_t size, doubl
 	fflush(stderr);
 }
 
+/* Pairs go to the store in batches (cidstore_insert_many overlaps their
+ * cache misses); each remembers its line for the error message. */
+#define LOAD_BATCH 256
+#define LOAD_UNSET INT_MIN /* a result cidstore_insert_many never writes */
+typedef struct load_batch {
+	cid_t k[LOAD_BATCH], v[LOAD_BATCH];
+	uint64_t line[LOAD_BATCH];
+	int res[LOAD_BATCH];
+	size_t n;
+} load_batch_t;
+
+/* Inserts the pending pairs and counts them.  On an error, everything
+ * before the failing pair is in and counted, as it was with one insert per
+ * line, and the message names the failing pair's line: the first result
+ * that is not 0 or 1.  When every pair has its result (a SYNC store whose
+ * fdatasync failed after the batch) it names the batch's last line, the
+ * line whose insert would have waited last.  Returns EXIT_OK or the exit
+ * code of the error. */
+static int load_flush(const char *cmd, cidstore_t *s, load_batch_t *b, bool tty,
+		      uint64_t *added, uint64_t *present)
+{
+	size_t n = b->n;
+	if (n == 0)
+		return EXIT_OK;
+	b->n = 0;
+	for (size_t i = 0; i < n; i++)
+		b->res[i] = LOAD_UNSET;
+	long rc = cidstore_insert_many(s, b->k, b->v, n, b->res);
+	size_t i = 0;
+	for (; i < n && (b->res[i] == 0 || b->res[i] == 1); i++) {
+		if (b->res[i] == 1)
+			(*added)++;
+		else
+			(*present)++;
+	}
+	if (rc >= 0)
+		return EXIT_OK;
+	if (tty)
+		fputc('\n', stderr);
+	char what[64];
+	snprintf(what, sizeof what, "insert (line %" PRIu64 ")", b->line[i < n ? i : n - 1]);
+	return report_err(cmd, what, (int)rc);
+}
+
 static int cmd_load(int argc, char **argv)
 {
 	store_args_t a;
@@ -1767,9 +1811,16 @@ static int cmd_load(int argc, char **argv)
 	uint64_t lineno = 0, added = 0, present = 0;
 	double t0 = now_sec(), last = t0;
 	int code = EXIT_OK;
+	load_batch_t *b = calloc(1, sizeof(*b));
+	if (b == NULL) {
+		fprintf(stderr, "%s %s: out of memory\n", prog, cmd);
+		if (in != stdin)
+			fclose(in);
+		cidstore_close(s);
+		return EXIT_RUNTIME;
+	}
 	while ((len = getline(&line, &cap, in)) > 0) {
 		char *p = line, *key, *val, *extra;
-		cid_t k, v;
 		lineno++;
 		while (isspace((unsigned char)*p))
 			p++;
@@ -1778,8 +1829,14 @@ static int cmd_load(int argc, char **argv)
 		key = strtok(p, " \t\r\n");
 		val = strtok(NULL, " \t\r\n");
 		extra = strtok(NULL, " \t\r\n");
-		if (key == NULL || val == NULL || extra != NULL || cid_from_hex(key, &k) != 0 ||
-		    cid_from_hex(val, &v) != 0) {
+		if (key == NULL || val == NULL || extra != NULL ||
+		    cid_from_hex(key, &b->k[b->n]) != 0 || cid_from_hex(val, &b->v[b->n]) != 0) {
+			/* Every good line before this one goes in first, as
+			 * when each was inserted as it was read; an insert
+			 * error there is the one to report. */
+			code = load_flush(cmd, s, b, tty, &added, &present);
+			if (code != EXIT_OK)
+				break;
 			if (tty)
 				fputc('\n', stderr);
 			fprintf(stderr, "%s %s: %s:%" PRIu64 ": want \"keyhex valhex\" (64 hex digits each)\n",
@@ -1787,19 +1844,12 @@ static int cmd_load(int argc, char **argv)
 			code = EXIT_RUNTIME;
 			break;
 		}
-		rc = cidstore_insert(s, &k, &v);
-		if (rc < 0) {
-			if (tty)
-				fputc('\n', stderr);
-			char what[64];
-			snprintf(what, sizeof what, "insert (line %" PRIu64 ")", lineno);
-			code = report_err(cmd, what, rc);
-			break;
+		b->line[b->n++] = lineno;
+		if (b->n == LOAD_BATCH) {
+			code = load_flush(cmd, s, b, tty, &added, &present);
+			if (code != EXIT_OK)
+				break;
 		}
-		if (rc == 1)
-			added++;
-		else
-			present++;
 		if ((lineno & 4095) == 0) {
 			double t = now_sec();
 			if (t - last >= 0.2) {
@@ -1808,10 +1858,13 @@ static int cmd_load(int argc, char **argv)
 			}
 		}
 	}
+	if (code == EXIT_OK)
+		code = load_flush(cmd, s, b, tty, &added, &present);
 	if (code == EXIT_OK && ferror(in)) {
 		fprintf(stderr, "%s %s: reading '%s': %s\n", prog, cmd, path, strerror(errno));
 		code = EXIT_RUNTIME;
 	}
+	free(b);
 	free(line);
 	if (in != stdin)
 		fclose(in);
