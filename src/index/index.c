@@ -616,6 +616,17 @@ static void help_migrate(struct idx *ix, ep_rec_t *r, struct table *t)
 	if (!p)
 		return;
 	uint64_t start = atomic_fetch_add_explicit(&p->mig_cursor, MIG_CHUNK, memory_order_relaxed);
+	/* The copy hashes every key, reading its entry: prefetch the whole
+	 * chunk's entries first so those ~70 misses overlap (a hint only: the
+	 * slot words may change before the group is frozen). */
+	for (uint64_t gi = start; gi < start + MIG_CHUNK && gi < p->n; gi++) {
+		struct group *g = &p->g[gi];
+		for (int i = 0; i < GSLOTS; i++) {
+			uint32_t sw = atomic_load_explicit(&g->slot[i], memory_order_relaxed);
+			if (sw)
+				__builtin_prefetch(ent_ptr(ix, EIDX(sw)));
+		}
+	}
 	for (uint64_t gi = start; gi < start + MIG_CHUNK && gi < p->n; gi++)
 		if (!(atomic_load_explicit(&p->g[gi].ctl, memory_order_relaxed) & G_FROZEN))
 			migrate_group(ix, r, p, gi);
