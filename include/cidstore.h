@@ -124,7 +124,8 @@ typedef struct cidstore_options {
 					  (0 = smallest, max 20); recovery presizes from
 					  the checkpoint */
 	uint64_t expected_keys;        /* presize the index for about this many keys
-					  (0: start small).  Growth stays online either way */
+					  (0: start small; presizing stops at ~500M keys).
+					  Growth stays online either way */
 } cidstore_options_t;
 
 /* Fills *o with every default.  Thread-safe, never waits.  NULL is ignored. */

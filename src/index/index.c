@@ -159,6 +159,7 @@
 #define PREF_FIRST 6     /* below this many keys, a new key stays in g1 */
 #define MIN_DEPTH 2
 #define MAX_DEPTH 28
+#define PRESIZE_MAX 26
 #define MIG_CHUNK 8      /* groups migrated per write while a table grows */
 
 #define G_LOCK 1u
@@ -1169,10 +1170,21 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 		return n;
 	}
 	case W_INSERT_SET: {
-		/* Recovery's bulk path: one new set for all the values. */
+		/* Recovery's bulk path: the values go into the set in place when
+		 * they fit, else into one new set with room for as many again
+		 * (so adding to a big set in chunks stays O(n) in all). */
 		vset_t *nvs;
+		if (spilled && vset_room_for(vs, a->n)) {
+			long added = 0;
+			for (size_t k = 0; k < a->n; k++)
+				if (!vset_has(vs, &a->vals[k])) {
+					vset_add(vs, &a->vals[k]);
+					added++;
+				}
+			return added;
+		}
 		if (spilled) {
-			nvs = vset_rebuild(vs, a->n);
+			nvs = vset_rebuild(vs, a->n > vs->live ? a->n : vs->live);
 		} else {
 			nvs = vset_build(&ix->seed, &h.e->u.val, 1, a->n);
 		}
@@ -1285,12 +1297,12 @@ long idx_insert_many(idx_t *ix, const cid_t *keys, const cid_t *vals, size_t n, 
 		for (size_t j = 0; j < m; j++) {
 			struct wargs a = {W_INSERT, &keys[base + j], &vals[base + j], NULL, 0, hook, h[j]};
 			long rc = write_op(ix, &a);
+			if (results)
+				results[base + j] = (int)rc;
 			if (rc < 0) {
 				ep_exit(r);
 				return rc;
 			}
-			if (results)
-				results[base + j] = (int)rc;
 			added += rc;
 		}
 		ep_exit(r);
@@ -1553,9 +1565,11 @@ int idx_create(const idx_options_t *o, idx_t **out)
 		d = 22;
 	if (d < MIN_DEPTH)
 		d = MIN_DEPTH;
-	/* expected_keys: enough groups that the keys fill ~70% of the slots. */
+	/* expected_keys: enough groups that the keys fill ~70% of the slots,
+	 * up to 2^PRESIZE_MAX groups (4 GiB, ~500M keys); growth goes on
+	 * online beyond that. */
 	uint64_t want = o ? o->expected_keys : 0;
-	while (d < MAX_DEPTH && ((uint64_t)1 << d) * GSLOTS * 7 / 10 < want)
+	while (d < PRESIZE_MAX && ((uint64_t)1 << d) * GSLOTS * 7 / 10 < want)
 		d++;
 	struct table *t = table_new(ix, d);
 	if (!t) {

@@ -186,6 +186,11 @@ bool vset_room(const vset_t *s)
 	return s->used < s->nslots && s->stamp < (1u << 31);
 }
 
+bool vset_room_for(const vset_t *s, size_t n)
+{
+	return (uint64_t)s->used + n <= s->nslots && (uint64_t)s->stamp + n < (1u << 31);
+}
+
 bool vset_should_shrink(const vset_t *s)
 {
 	return s->cap > VSET_MIN_CAP * 4 && (uint64_t)s->live * 8 < s->nslots;

@@ -127,6 +127,7 @@ bool vset_contains_at(const vset_t *s, uint32_t v, const cid_t *val);
  * is mostly empty slots and worth rebuilding smaller. */
 bool vset_has(const vset_t *s, const cid_t *val);
 bool vset_room(const vset_t *s);
+bool vset_room_for(const vset_t *s, size_t n); /* n more adds fit */
 void vset_add(vset_t *s, const cid_t *val);
 void vset_del(vset_t *s, const cid_t *val);
 bool vset_should_shrink(const vset_t *s);
