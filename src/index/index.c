@@ -49,7 +49,9 @@
  *                  migration never clobber a lock holder's tag store.
  *   group.slot[i]  0 or entry index | SPILLED.  Changed only by the holder
  *                  of the group's LOCK (or by the migration filling a group
- *                  nobody can see yet).
+ *                  nobody can see yet).  A tag may be set while its slot
+ *                  word is still 0 (an insert in progress, or a removal):
+ *                  readers skip such a slot.
  *   group.ctl      LOCK: a writer holds the group (all changes to its slots
  *                  and tags happen under it).  FROZEN: a migration began;
  *                  no LOCK can be taken any more.  MIGRATED: the group's
@@ -83,16 +85,21 @@
  *       moment a thread could reach it (prev cleared, cur moved past it).
  *
  * LINEARIZATION POINTS
- *   insert of a new key: the release fetch_or of its tag byte.
+ *   Every change of a key's presence or entry is one release store of its
+ *   slot word; tags are a filter kept a superset around it (set before the
+ *   slot word is filled, cleared after it is emptied), so a reader that
+ *   does not see a tag reads before the insert or after the delete.
+ *   insert of a new key: the store of the slot word (after its tag).
  *   insert/delete of a value that changes the entry (spill, demote, set
- *   rebuild): the release store of the slot word.  Inside a vset: the
- *   release store of vset.pub (vset.h).
- *   delete of a key's last value / delete_key: the release fetch_and that
- *   clears the tag.
- *   lookup/contains/values: the acquire load of the tag word that showed
- *   the key (or, for an absent key, of g1's tag word without it — or of
- *   g2's tag word when g1's overflow bit sent the reader there); the value
- *   set read is the vset's state at the reader's load of pub.
+ *   rebuild): the store of the slot word.  Inside a vset: the release
+ *   store of vset.pub (vset.h).
+ *   delete of a key's last value / delete_key: the store of 0 into the slot
+ *   word (before its tag is cleared).
+ *   lookup/contains/values: the acquire load of the slot word that held the
+ *   key (absent: the load of g1's tag word without a match — or the loads
+ *   of the matching slot words — and likewise in g2 when g1's overflow bit
+ *   sent the reader there); the value set read is the vset's state at the
+ *   reader's load of pub.
  *   A reader of a FROZEN group that is not yet MIGRATED reads its final
  *   state: that state held from the freeze until MIGRATED was stored, and
  *   the reader saw MIGRATED unset.
@@ -928,12 +935,14 @@ static void slot_replace(struct group *g, int i, uint32_t sw)
 	atomic_store_explicit(&g->slot[i], sw, memory_order_release);
 }
 
-/* Removes the key in slot i (its tag first: the linearization point). */
+/* Removes the key in slot i: the slot word first (the linearization
+ * point), then the tag, so a reader that no longer sees the tag reads after
+ * the removal. */
 static void slot_remove(struct group *g, int i)
 {
-	tag_clear(g, i);
-	CIDSTORE_SHAKE_POINT("remove.between");
 	atomic_store_explicit(&g->slot[i], 0, memory_order_release);
+	CIDSTORE_SHAKE_POINT("remove.between");
+	tag_clear(g, i);
 }
 
 /* A new private entry (key, inline value or vset); 0 when out of memory. */
@@ -979,9 +988,13 @@ static long put_new(struct wargs *a, struct group *g1, struct group *dst, uint32
 	int i = __builtin_ctz(~occupied(w0, w1) & GMASK);
 	if (dst != g1)
 		atomic_fetch_or_explicit(&g1->tag[1], ovf_of(a->h1), memory_order_release); /* I3 */
-	atomic_store_explicit(&dst->slot[i], nsw, memory_order_release);
-	CIDSTORE_SHAKE_POINT("publish.before_tag");
+	/* The tag first, the slot word last: the slot store is the insert's
+	 * linearization point.  (The other order let a reader that had read
+	 * the key's old tag find the new entry before its tag was set, and a
+	 * later read miss it: the key's state went back.) */
 	tag_set(dst, i, tag_of(a->h1));
+	CIDSTORE_SHAKE_POINT("publish.before_slot");
+	atomic_store_explicit(&dst->slot[i], nsw, memory_order_release);
 	return 0;
 }
 
