@@ -112,7 +112,7 @@ typedef struct cidstore_options {
 	cidstore_durability_t durability; /* default SYNC; ignored when dir == NULL */
 	bool serialized;                  /* one global lock: scaling-demo baseline */
 	/* --- fields below may grow; always start from cidstore_options_init --- */
-	uint64_t seed;                 /* bucket-routing seed; 0: random per store.  A
+	uint64_t seed;                 /* index-routing seed; 0: random per store.  A
 					  store with a dir keeps the seed it was
 					  created with (file META) */
 	uint32_t ring_records;         /* WAL ring capacity in 128-byte records (power of 2) */
@@ -206,10 +206,12 @@ CIDSTORE_API int cidstore_close(cidstore_t *s);
  * Durability SYNC: returns after an fdatasync covering this change (or, when
  * nothing changed, everything logged before) completed; ASYNC: after the
  * record is in the log ring (on disk within sync_interval_ms).
- * Linearizable per key.  Thread-safe.  Waits for: another writer of the same
- * key (a per-key lock bit, held for a few hundred instructions), and, only
- * while its bucket is being split, for writers of that bucket that are in
- * their own per-key critical section.  Serialized mode: the global lock. */
+ * Linearizable per key.  Thread-safe.  Waits for: writers of keys in the
+ * same index group (a lock per cache line of 11 slots, held for a few
+ * hundred instructions plus the log record's reservation), and, only while
+ * the index doubles, for another thread's copy of a group it needs (11 slot
+ * words).  Never for a whole table rebuild: growth is incremental and every
+ * writer helps.  Serialized mode: the global lock. */
 CIDSTORE_API int cidstore_insert(cidstore_t *s, const cid_t *key, const cid_t *val);
 
 /* Removes val from key's set.  Returns 1 when removed, 0 when absent,
@@ -223,9 +225,9 @@ CIDSTORE_API long cidstore_delete_key(cidstore_t *s, const cid_t *key);
 /* Returns the number of values key holds at one instant and copies
  * min(count, cap) of them into out (in no particular order).  out may be
  * NULL only when cap == 0.  Returns CIDSTORE_EINVAL for bad arguments,
- * CIDSTORE_ENOMEM.  Lock-free: never waits for a writer (it retries only if
- * a writer completed a change to this key during the read).  Serialized
- * mode: takes the global lock. */
+ * CIDSTORE_ENOMEM.  Lock-free and read-only: never waits for a writer,
+ * never retries, no atomic read-modify-write (entries are immutable and
+ * reclaimed through epochs).  Serialized mode: takes the global lock. */
 CIDSTORE_API long cidstore_lookup(cidstore_t *s, const cid_t *key, cid_t *out, size_t cap);
 
 /* Returns 1 when key holds val, 0 otherwise, CIDSTORE_EINVAL.  Lock-free
@@ -276,7 +278,7 @@ CIDSTORE_API long cidstore_values(cidstore_t *s, const cid_t *key, cidstore_valu
  * recovery applies it only when the commit record is on disk.  If an
  * operation fails midway (ENOMEM), the applied prefix is committed so that
  * memory and log agree, and the error is returned.
- * Waits for: per-key locks as insert; SYNC: the commit's fdatasync;
+ * Waits for: group locks as insert; SYNC: the commit's fdatasync;
  * a checkpoint choosing its LSN (briefly). */
 CIDSTORE_API int cidstore_apply(cidstore_t *s, const cidstore_op_t *ops, size_t n);
 
