@@ -993,7 +993,7 @@ static long put_new(struct wargs *a, struct group *g1, struct group *dst, uint32
 	 * the key's old tag find the new entry before its tag was set, and a
 	 * later read miss it: the key's state went back.) */
 	tag_set(dst, i, tag_of(a->h1));
-	CIDSTORE_SHAKE_POINT("publish.before_slot");
+	CIDSTORE_SHAKE_POINT("insert.after_tag");
 	atomic_store_explicit(&dst->slot[i], nsw, memory_order_release);
 	return 0;
 }
