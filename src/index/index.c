@@ -974,6 +974,31 @@ static void entry_swap(struct idx *ix, ep_rec_t *r, const struct hit *h, uint32_
 		vset_retire(r, old_vs);
 }
 
+/* An insert that gives the key a new value set: logs it, then publishes
+ * nvs (private and tracked; NULL when its allocation failed) in a new entry
+ * and retires old_vs (may be NULL).  add, if not NULL, goes into nvs first,
+ * while it is still private. */
+static long publish_set(struct idx *ix, ep_rec_t *r, struct wargs *a, const struct hit *h,
+			vset_t *nvs, vset_t *old_vs, const cid_t *add)
+{
+	uint32_t e = nvs ? ent_make(ix, r, a->key, NULL, nvs) : 0;
+	if (!e) {
+		if (nvs)
+			vset_drop(ix, nvs);
+		return CIDSTORE_ENOMEM;
+	}
+	int rc = log_op(a->hook, CIDSTORE_OP_INSERT, a->key, a->val);
+	if (rc < 0) {
+		ent_unalloc(ix, r, e);
+		vset_drop(ix, nvs);
+		return rc;
+	}
+	if (add)
+		vset_add(nvs, add);
+	entry_swap(ix, r, h, e | SPILLED, old_vs);
+	return 1;
+}
+
 /* The key (absent) goes into dst (g1 or g2); the hook was not called yet. */
 static long put_new(struct wargs *a, struct group *g1, struct group *dst, uint32_t nsw,
 		    const cid_t *logval)
@@ -1081,20 +1106,7 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 				return 0;
 			cid_t two[2] = {h.e->u.val, *a->val};
 			vset_t *nvs = vset_track(ix, vset_build(&ix->seed, two, 2, 2));
-			uint32_t e = nvs ? ent_make(ix, r, a->key, NULL, nvs) : 0;
-			if (!e) {
-				if (nvs)
-					vset_drop(ix, nvs);
-				return CIDSTORE_ENOMEM;
-			}
-			int rc = log_op(a->hook, CIDSTORE_OP_INSERT, a->key, a->val);
-			if (rc < 0) {
-				ent_unalloc(ix, r, e);
-				vset_drop(ix, nvs);
-				return rc;
-			}
-			entry_swap(ix, r, &h, e | SPILLED, NULL);
-			return 1;
+			return publish_set(ix, r, a, &h, nvs, NULL, NULL);
 		}
 		if (vset_has(vs, a->val))
 			return 0;
@@ -1105,23 +1117,8 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 			vset_add(vs, a->val);
 			return 1;
 		}
-		vset_t *nvs = vset_track(ix, vset_rebuild(vs, 1));
-		uint32_t e = nvs ? ent_make(ix, r, a->key, NULL, nvs) : 0;
-		if (!e) {
-			if (nvs)
-				vset_drop(ix, nvs);
-			return CIDSTORE_ENOMEM;
-		}
-		int rc = log_op(a->hook, CIDSTORE_OP_INSERT, a->key, a->val);
-		if (rc < 0) {
-			ent_unalloc(ix, r, e);
-			vset_drop(ix, nvs);
-			return rc;
-		}
-		vset_add(nvs, a->val); /* still private */
 		atomic_fetch_add_explicit(&ix->rebuilds, 1, memory_order_relaxed);
-		entry_swap(ix, r, &h, e | SPILLED, vs);
-		return 1;
+		return publish_set(ix, r, a, &h, vset_track(ix, vset_rebuild(vs, 1)), vs, a->val);
 	}
 	case W_DEL_VALUE: {
 		if (!spilled) {
