@@ -35,8 +35,11 @@
 typedef struct ep_rec ep_rec_t;
 
 /* A thread polls its record (frees what is two epochs old) after this many
- * retirements; small enough that churn on value sets keeps little garbage. */
-#define EP_POLL_EVERY 8
+ * retirements.  A poll costs a membarrier() (an IPI to every CPU running
+ * one of our threads: microseconds, and it interrupts them), so not after
+ * every few value-set rebuilds; entries retire in batches of 250 and large
+ * objects through ep_retire_big, so what waits stays small. */
+#define EP_POLL_EVERY 64
 
 typedef struct ep_domain {
 	ck_epoch_t ck;

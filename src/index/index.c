@@ -167,7 +167,7 @@
 #define MIN_DEPTH 2
 #define MAX_DEPTH 28
 #define PRESIZE_MAX 26
-#define MIG_CHUNK 8      /* groups migrated per write while a table grows */
+#define MIG_CHUNK 16     /* groups migrated per write while a table grows */
 
 #define G_LOCK 1u
 #define G_FROZEN 2u
@@ -183,6 +183,7 @@
 #define HUGE_AFTER 4     /* chunks from this one on are advised as huge pages */
 
 #define RET_BATCH 250
+#define VSET_BIG (256u << 10) /* retired with ep_retire_big */
 
 struct entry {
 	cid_t key;
@@ -414,7 +415,7 @@ static void vset_free_cb(ck_epoch_entry_t *ep)
 	struct idx *ix = s->owner;
 	cidstore_tsan_acquire(&ix->ep.tsan_sync);
 	atomic_fetch_sub_explicit(&ix->mem, vset_bytes(s), memory_order_relaxed);
-	cs_poison(s->s, (size_t)s->nslots * sizeof(vslot_t));
+	cs_poison(s->v, (size_t)s->nslots * sizeof(cid_t));
 	vset_free(s);
 	ep_freed(&ix->ep);
 }
@@ -436,7 +437,10 @@ static void vset_drop(struct idx *ix, vset_t *s) /* never published */
 
 static void vset_retire(ep_rec_t *r, vset_t *s)
 {
-	ep_retire(r, &s->ep, vset_free_cb);
+	if (vset_bytes(s) >= VSET_BIG)
+		ep_retire_big(r, &s->ep, vset_free_cb);
+	else
+		ep_retire(r, &s->ep, vset_free_cb);
 }
 
 /* ------------------------------------------------------------------ */
@@ -625,7 +629,7 @@ static void help_migrate(struct idx *ix, ep_rec_t *r, struct table *t)
 		return;
 	uint64_t start = atomic_fetch_add_explicit(&p->mig_cursor, MIG_CHUNK, memory_order_relaxed);
 	/* The copy hashes every key, reading its entry: prefetch the whole
-	 * chunk's entries first so those ~70 misses overlap (a hint only: the
+	 * chunk's entries first so those ~130 misses overlap (a hint only: the
 	 * slot words may change before the group is frozen). */
 	for (uint64_t gi = start; gi < start + MIG_CHUNK && gi < p->n; gi++) {
 		struct group *g = &p->g[gi];

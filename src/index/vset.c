@@ -22,24 +22,26 @@ static inline uint64_t fp_of(uint64_t h)
 	return (f ? f : 1) << 32;
 }
 
-static inline uint32_t ins_of(const vslot_t *sl)
+static inline uint64_t st_of(const vset_t *s, uint32_t k)
 {
-	return atomic_load_explicit(&((vslot_t *)sl)->ins, memory_order_acquire);
+	return atomic_load_explicit(&s->st[k], memory_order_acquire);
 }
 
-static inline bool live_at(const vslot_t *sl, uint32_t v)
+static inline bool st_live(uint64_t w, uint32_t v)
 {
-	uint32_t ins = ins_of(sl);
-	if (ins == 0 || ins > v)
-		return false;
-	uint32_t del = atomic_load_explicit(&((vslot_t *)sl)->del, memory_order_acquire);
-	return del == 0 || del > v;
+	uint32_t ins = VST_INS(w), del = VST_DEL(w);
+	return ins != 0 && ins <= v && (del == 0 || del > v);
+}
+
+static inline bool live_at(const vset_t *s, uint32_t k, uint32_t v)
+{
+	return st_live(st_of(s, k), v);
 }
 
 size_t vset_bytes(const vset_t *s)
 {
 	size_t bytes = (sizeof(vset_t) + (size_t)s->cap * sizeof(uint64_t) + 63) & ~(size_t)63;
-	return bytes + (size_t)s->nslots * sizeof(vslot_t);
+	return bytes + (size_t)s->nslots * (sizeof(cid_t) + sizeof(uint64_t));
 }
 
 /* An empty set with at least `slots` slots. */
@@ -52,18 +54,17 @@ static vset_t *vset_alloc(const cid_hash_seed_t *seed, size_t slots)
 		return NULL;
 	size_t nslots = cap / 4 * 3;
 	size_t bytes = sizeof(vset_t) + cap * sizeof(uint64_t);
-	bytes = (bytes + 63) & ~(size_t)63; /* slots start on a cache line */
-	vset_t *s = cs_aligned(64, bytes + nslots * sizeof(vslot_t));
+	bytes = (bytes + 63) & ~(size_t)63; /* values start on a cache line */
+	vset_t *s = cs_aligned(64, bytes + nslots * (sizeof(cid_t) + sizeof(uint64_t)));
 	if (!s)
 		return NULL;
 	memset(s, 0, bytes);
-	s->s = (vslot_t *)((char *)s + bytes);
-	/* ins = 0 marks a slot unfilled; the value words of an unfilled slot
+	s->v = (cid_t *)((char *)s + bytes);
+	s->st = (_Atomic uint64_t *)(s->v + nslots);
+	/* st = 0 marks a slot unfilled; the value words of an unfilled slot
 	 * are never read, so only the stamps need clearing. */
-	for (size_t i = 0; i < nslots; i++) {
-		atomic_init(&s->s[i].ins, 0);
-		atomic_init(&s->s[i].del, 0);
-	}
+	for (size_t i = 0; i < nslots; i++)
+		atomic_init(&s->st[i], 0);
 	s->seed = seed;
 	s->cap = (uint32_t)cap;
 	s->nslots = (uint32_t)nslots;
@@ -71,36 +72,34 @@ static vset_t *vset_alloc(const cid_hash_seed_t *seed, size_t slots)
 	return s;
 }
 
-/* The slot holding val live as of v, or NULL. */
-static const vslot_t *find_at(const vset_t *s, uint32_t v, const cid_t *val)
+/* The slot holding val live as of v, or -1. */
+static int64_t find_at(const vset_t *s, uint32_t v, const cid_t *val)
 {
 	uint32_t m = s->cap - 1;
 	uint64_t h = vhash(s, val), fp = fp_of(h);
 	for (uint32_t i = (uint32_t)h & m, k = 0; k < s->cap; i = (i + 1) & m, k++) {
 		uint64_t w = atomic_load_explicit(&((vset_t *)s)->ix[i], memory_order_acquire);
 		if (w == 0)
-			return NULL; /* see vset.h: nothing visible lies beyond */
+			return -1; /* see vset.h: nothing visible lies beyond */
 		if ((w & ~(uint64_t)0xffffffffu) != fp)
 			continue;
-		const vslot_t *sl = &s->s[(uint32_t)w - 1];
-		uint32_t ins = ins_of(sl);
-		if (ins > v || !cid_eq(&sl->v, val))
+		uint32_t pos = (uint32_t)w - 1;
+		uint64_t sw = st_of(s, pos);
+		if (VST_INS(sw) > v || !cid_eq(&s->v[pos], val))
 			continue;
-		uint32_t del = atomic_load_explicit(&((vslot_t *)sl)->del, memory_order_acquire);
-		if (del == 0 || del > v)
-			return sl;
+		if (VST_DEL(sw) == 0 || VST_DEL(sw) > v)
+			return (int64_t)pos;
 	}
-	return NULL;
+	return -1;
 }
 
 /* Appends val with stamp st (the caller publishes pub). */
 static void append(vset_t *s, const cid_t *val, uint32_t st)
 {
 	uint32_t pos = s->used++;
-	vslot_t *sl = &s->s[pos];
-	sl->v = *val;
-	/* release: the value words before ins (a reader acquires ins) */
-	atomic_store_explicit(&sl->ins, st, memory_order_release);
+	s->v[pos] = *val;
+	/* release: the value words before ins (a reader acquires the stamps) */
+	atomic_store_explicit(&s->st[pos], st, memory_order_release);
 	uint32_t m = s->cap - 1;
 	uint64_t h = vhash(s, val);
 	uint32_t i = (uint32_t)h & m;
@@ -124,7 +123,7 @@ vset_t *vset_build(const cid_hash_seed_t *seed, const cid_t *vals, size_t n, siz
 	if (!s)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		if (!find_at(s, 1, &vals[i]))
+		if (find_at(s, 1, &vals[i]) < 0)
 			append(s, &vals[i], 1);
 	s->stamp = 1;
 	/* The set becomes visible only through the release store of the entry
@@ -140,8 +139,8 @@ vset_t *vset_rebuild(const vset_t *old, size_t extra)
 		return NULL;
 	/* The live values are distinct: no duplicate check needed. */
 	for (uint32_t i = 0; i < old->used; i++)
-		if (live_at(&old->s[i], old->stamp))
-			append(s, &old->s[i].v, 1);
+		if (live_at(old, i, old->stamp))
+			append(s, &old->v[i], 1);
 	s->stamp = 1;
 	atomic_store_explicit(&s->pub, ((uint64_t)1 << 32) | s->live, memory_order_relaxed);
 	return s;
@@ -157,15 +156,14 @@ size_t vset_copy(const vset_t *s, uint32_t v, size_t *pos, cid_t *out, size_t ca
 	size_t n = 0;
 	size_t i = *pos;
 	for (; i < s->nslots && n < cap; i++) {
-		const vslot_t *sl = &s->s[i];
-		uint32_t ins = ins_of(sl);
+		uint64_t w = st_of(s, (uint32_t)i);
+		uint32_t ins = VST_INS(w), del = VST_DEL(w);
 		if (ins == 0 || ins > v) {
 			i = s->nslots; /* slots are filled in stamp order: done */
 			break;
 		}
-		uint32_t del = atomic_load_explicit(&((vslot_t *)sl)->del, memory_order_acquire);
 		if (del == 0 || del > v)
-			out[n++] = sl->v; /* written before ins (acquired above) */
+			out[n++] = s->v[i]; /* written before the stamps (acquired) */
 	}
 	*pos = i;
 	return n;
@@ -173,12 +171,12 @@ size_t vset_copy(const vset_t *s, uint32_t v, size_t *pos, cid_t *out, size_t ca
 
 bool vset_contains_at(const vset_t *s, uint32_t v, const cid_t *val)
 {
-	return find_at(s, v, val) != NULL;
+	return find_at(s, v, val) >= 0;
 }
 
 bool vset_has(const vset_t *s, const cid_t *val)
 {
-	return find_at(s, s->stamp, val) != NULL;
+	return find_at(s, s->stamp, val) >= 0;
 }
 
 bool vset_room(const vset_t *s)
@@ -206,9 +204,10 @@ void vset_add(vset_t *s, const cid_t *val)
 
 void vset_del(vset_t *s, const cid_t *val)
 {
-	vslot_t *sl = (vslot_t *)find_at(s, s->stamp, val);
+	int64_t k = find_at(s, s->stamp, val);
 	uint32_t st = ++s->stamp;
-	atomic_store_explicit(&sl->del, st, memory_order_release);
+	uint64_t w = atomic_load_explicit(&s->st[k], memory_order_relaxed);
+	atomic_store_explicit(&s->st[k], ((uint64_t)st << 32) | VST_INS(w), memory_order_release);
 	s->live--;
 	atomic_store_explicit(&s->pub, ((uint64_t)st << 32) | s->live, memory_order_release);
 }
@@ -216,8 +215,8 @@ void vset_del(vset_t *s, const cid_t *val)
 cid_t vset_only(const vset_t *s)
 {
 	for (uint32_t i = 0; i < s->used; i++)
-		if (live_at(&s->s[i], s->stamp))
-			return s->s[i].v;
+		if (live_at(s, i, s->stamp))
+			return s->v[i];
 	cid_t z = {{0, 0, 0, 0}};
 	return z;
 }
@@ -228,14 +227,14 @@ bool vset_valid(const vset_t *s)
 	uint32_t v = vset_snap(s, &live);
 	uint32_t n = 0, prev = 0;
 	for (uint32_t i = 0; i < s->used; i++) {
-		uint32_t ins = ins_of(&s->s[i]);
+		uint32_t ins = VST_INS(st_of(s, i));
 		if (ins == 0 || ins < prev)
 			return false; /* slots are filled in stamp order */
 		prev = ins;
-		if (!live_at(&s->s[i], v))
+		if (!live_at(s, i, v))
 			continue;
 		n++;
-		if (find_at(s, v, &s->s[i].v) != &s->s[i])
+		if (find_at(s, v, &s->v[i]) != (int64_t)i)
 			return false; /* the value is live twice, or unreachable */
 	}
 	return n == live;

@@ -6,8 +6,10 @@
  * of one instant without a lock, a retry or a copy.
  *
  * LAYOUT
- *   vset { pub, cap, nslots, used, stamp, ... | ix[cap] | slot[nslots] }
- *   slot = { value (32 B), ins (4 B), del (4 B) } = 40 bytes, appended in
+ *   vset { pub, cap, nslots, used, stamp, ... | ix[cap] | v[nslots] |
+ *   st[nslots] }: slot k is value v[k] (32 B) and stamp word st[k] =
+ *   (del << 32) | ins (8 B), 40 bytes a slot, values contiguous so a full
+ *   read streams them like an array copy.  Slots are appended in
  *   order (slot k is filled before slot k + 1, with a larger stamp), so a
  *   full read walks a dense array and stops at the first slot newer than
  *   its snapshot.  ix is an open-addressing index over the slots (8 bytes
@@ -22,10 +24,11 @@
  *                  number of values live at it.  Only the key's writer
  *                  stores it (release); readers load it once (acquire) and
  *                  read the whole set "as of stamp".
- *   slot.ins       0: not filled yet; else the stamp of the change that
+ *   st[k] ins      0: not filled yet; else the stamp of the change that
  *                  added the value (release, after the value's words).
- *   slot.del       0: not removed; else the stamp of the change that
- *                  removed it (release).
+ *   st[k] del      0: not removed; else the stamp of the change that
+ *                  removed it (release; the word is rewritten whole by the
+ *                  one writer).
  *   ix[h]          0 or fingerprint | slot position + 1 (release, after
  *                  the slot's ins).
  *   A value is in the set as of stamp v iff 0 < ins <= v and (del == 0 or
@@ -68,11 +71,10 @@
 
 #define VSET_MIN_CAP 8 /* smallest index: 6 slots */
 
-typedef struct vslot {
-	cid_t v;                 /* written once, before ins */
-	_Atomic uint32_t ins;    /* stamp that added v; 0: empty */
-	_Atomic uint32_t del;    /* stamp that removed v; 0: not removed */
-} vslot_t;
+/* A slot's stamps, one word so a reader loads them together:
+ * (del << 32) | ins.  ins 0: not filled; del 0: not removed. */
+#define VST_INS(w) ((uint32_t)(w))
+#define VST_DEL(w) ((uint32_t)((w) >> 32))
 
 typedef struct vset {
 	ck_epoch_entry_t ep;     /* retirement */
@@ -84,7 +86,8 @@ typedef struct vset {
 	uint32_t used;           /* slots filled; writer only */
 	uint32_t stamp;          /* last stamp handed out; writer only */
 	uint32_t live;           /* live values as of stamp; writer only */
-	vslot_t *s;              /* nslots slots after ix[]; immutable */
+	cid_t *v;                /* nslots values (written once, before the stamps) */
+	_Atomic uint64_t *st;    /* nslots stamp words */
 	_Atomic uint64_t ix[];   /* cap words: (fingerprint << 32) | (position + 1) */
 } vset_t;
 
