@@ -48,8 +48,9 @@ struct tls_table {
 	struct tls_ent *ent;
 };
 
-static _Thread_local struct tls_table *tls;
-static _Thread_local ep_rec_t *dispatching;
+static _Thread_local struct tls_table *tls __attribute__((tls_model("initial-exec")));
+static _Thread_local ep_rec_t *dispatching __attribute__((tls_model("initial-exec")));
+_Thread_local struct ep_last ep_last __attribute__((tls_model("initial-exec")));
 
 ep_rec_t *ep_dispatching(void)
 {
@@ -99,6 +100,7 @@ static void thread_exit(void *arg)
 	free(t->ent);
 	free(t);
 	tls = NULL;
+	ep_last = (struct ep_last){NULL, 0, NULL};
 }
 
 static void key_init(void)
@@ -189,13 +191,15 @@ static ep_rec_t *rec_register(ep_domain_t *d)
 	return r;
 }
 
-ep_rec_t *ep_record(ep_domain_t *d)
+ep_rec_t *ep_record_slow(ep_domain_t *d)
 {
 	struct tls_table *t = tls;
 	if (t) {
 		for (unsigned i = 0; i < t->n; i++)
-			if (t->ent[i].dom == d && t->ent[i].id == d->id)
+			if (t->ent[i].dom == d && t->ent[i].id == d->id) {
+				ep_last = (struct ep_last){d, d->id, t->ent[i].rec};
 				return t->ent[i].rec;
+			}
 	} else {
 		t = calloc(1, sizeof(*t));
 		if (!t)
@@ -223,6 +227,7 @@ ep_rec_t *ep_record(ep_domain_t *d)
 	if (!r)
 		return NULL;
 	t->ent[t->n++] = (struct tls_ent){d, d->id, r};
+	ep_last = (struct ep_last){d, d->id, r};
 	return r;
 }
 

@@ -70,8 +70,24 @@ int ep_domain_init(ep_domain_t *d);
 void ep_domain_fini(ep_domain_t *d);
 
 /* The calling thread's record for d (registering it on first use), or NULL
- * when out of memory.  Never waits except on d->recs_lock at first use. */
-ep_rec_t *ep_record(ep_domain_t *d);
+ * when out of memory.  Never waits except on d->recs_lock at first use.
+ * The domain used last is cached (initial-exec TLS: a %fs-relative load,
+ * no __tls_get_addr call on every operation); the id tells a closed domain
+ * whose memory was reused from the one cached. */
+struct ep_last {
+	ep_domain_t *dom;
+	uint64_t id;
+	ep_rec_t *rec;
+};
+extern _Thread_local struct ep_last ep_last __attribute__((tls_model("initial-exec")));
+ep_rec_t *ep_record_slow(ep_domain_t *d);
+
+static inline ep_rec_t *ep_record(ep_domain_t *d)
+{
+	if (__builtin_expect(ep_last.dom == d && ep_last.id == d->id, 1))
+		return ep_last.rec;
+	return ep_record_slow(d);
+}
 
 /*
  * Asymmetric fence.  ck_epoch_begin needs store-load ordering (its "active"
