@@ -119,6 +119,20 @@
  *   While a table has prev, readers check g2 regardless of overflow bits
  *   (bits for keys of not-yet-migrated groups are not yet in the children).
  *
+ * SYNCHRONIZATION TABLE
+ *   | role                         | touches                         | may run with        |
+ *   |------------------------------|---------------------------------|---------------------|
+ *   | reader (lookup, contains,    | tags, slot words, entries,      | everything          |
+ *   |  values, lookup_many, scan)  | vsets: loads only               |                     |
+ *   | writer of key K              | LOCK of K's g1 (and g2 when it  | readers, writers of |
+ *   |                              | changes g2), slot/tag RMW, new  | other groups,       |
+ *   |                              | entries, the LSN hook           | migrators of others |
+ *   | migrator of group g (a       | g.ctl FROZEN/MIGRATED, the two  | readers of g, every |
+ *   |  writer, helping)            | children of g, overflow bits    | op elsewhere; waits |
+ *   |                              | (RMW) in the new table          | for g's LOCK holder |
+ *   | grow (a writer)              | table.next, idx.cur (CAS)       | everything          |
+ *   | idx_valid / idx_destroy      | everything                      | nothing             |
+ *
  * PROGRESS
  *   lookup/contains/values/scan: lock-free and read-only: no retry loop at
  *   all (I2); they follow at most one MIGRATED hop per table generation.
