@@ -852,18 +852,22 @@ int idx_lookup_many(idx_t *ix, const cid_t *keys, size_t n, cid_t *out, size_t c
 	for (size_t base = 0; base < n; base += MANY) {
 		size_t m = n - base < MANY ? n - base : MANY;
 		struct table *t = atomic_load_explicit(&ix->cur, memory_order_acquire);
-		/* Stage 1: every key's group lines. */
+		/* Stage 1: every key's first group line. */
 		for (size_t j = 0; j < m; j++) {
 			h[j] = key_hash(ix, &keys[base + j]);
 			__builtin_prefetch(&t->g[gidx(t, h[j])]);
-			__builtin_prefetch(&t->g[gidx(t, h2_of(ix, h[j]))]);
 		}
-		/* Stage 2: every key's candidate entries (tag matches). */
+		/* Stage 2: every key's candidate entries (tag matches), and its
+		 * second group's line only when g1's overflow bit asks for it
+		 * (the bandwidth a batch saves goes to more keys in flight). */
 		for (size_t j = 0; j < m; j++) {
 			struct group *g = &t->g[gidx(t, h[j])];
 			uint64_t w0, w1;
 			grp_tags(g, &w0, &w1);
-			for (unsigned mm = tag_match(w0, w1, tag_of(h[j])); mm; mm &= mm - 1) {
+			unsigned mm = tag_match(w0, w1, tag_of(h[j]));
+			if (w1 & ovf_of(h[j]))
+				__builtin_prefetch(&t->g[gidx(t, h2_of(ix, h[j]))]);
+			for (; mm; mm &= mm - 1) {
 				uint32_t sw = atomic_load_explicit(&g->slot[__builtin_ctz(mm)],
 								   memory_order_relaxed);
 				if (sw)
