@@ -841,6 +841,16 @@ int idx_contains(idx_t *ix, const cid_t *key, const cid_t *val)
 
 #define MANY 16
 
+/* Prefetches the entries of the slots in mask (a batch's tag matches). */
+static inline void prefetch_matches(struct idx *ix, struct group *g, unsigned mask)
+{
+	for (; mask; mask &= mask - 1) {
+		uint32_t sw = atomic_load_explicit(&g->slot[__builtin_ctz(mask)], memory_order_relaxed);
+		if (sw)
+			__builtin_prefetch(ent_ptr(ix, EIDX(sw)));
+	}
+}
+
 int idx_lookup_many(idx_t *ix, const cid_t *keys, size_t n, cid_t *out, size_t cap,
 		    long *counts)
 {
@@ -848,6 +858,7 @@ int idx_lookup_many(idx_t *ix, const cid_t *keys, size_t n, cid_t *out, size_t c
 	if (!r)
 		return CIDSTORE_ENOMEM;
 	uint64_t h[MANY];
+	bool second[MANY];
 	ep_enter(r);
 	for (size_t base = 0; base < n; base += MANY) {
 		size_t m = n - base < MANY ? n - base : MANY;
@@ -865,14 +876,19 @@ int idx_lookup_many(idx_t *ix, const cid_t *keys, size_t n, cid_t *out, size_t c
 			uint64_t w0, w1;
 			grp_tags(g, &w0, &w1);
 			unsigned mm = tag_match(w0, w1, tag_of(h[j]));
-			if (w1 & ovf_of(h[j]))
+			second[j] = (w1 & ovf_of(h[j])) != 0;
+			if (second[j])
 				__builtin_prefetch(&t->g[gidx(t, h2_of(ix, h[j]))]);
-			for (; mm; mm &= mm - 1) {
-				uint32_t sw = atomic_load_explicit(&g->slot[__builtin_ctz(mm)],
-								   memory_order_relaxed);
-				if (sw)
-					__builtin_prefetch(ent_ptr(ix, EIDX(sw)));
-			}
+			prefetch_matches(ix, g, mm);
+		}
+		/* Stage 2b: the candidate entries in the second groups. */
+		for (size_t j = 0; j < m; j++) {
+			if (!second[j])
+				continue;
+			struct group *g = &t->g[gidx(t, h2_of(ix, h[j]))];
+			uint64_t w0, w1;
+			grp_tags(g, &w0, &w1);
+			prefetch_matches(ix, g, tag_match(w0, w1, tag_of(h[j])));
 		}
 		/* Stage 3: resolve (lines are in cache now; a key that migrated
 		 * or sits in g2 takes the general path). */
