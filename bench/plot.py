@@ -167,7 +167,7 @@ def gnuplot(path, ttl, ylabel, lines, cores, log_y=False):
     plots = ", ".join(f"'{base}.dat' index {i} using 1:2 with linespoints title '{c}'"
                       for i, c in enumerate(names))
     with open(base + ".gp", "w") as f:
-        f.write(f"set terminal pngcairo size 880,550\nset output '{path}'\n"
+        f.write(f"set terminal pngcairo noenhanced size 880,550\nset output '{path}'\n"
                 f"set title \"{ttl}\"\nset xlabel 'threads ({cores} cores)'\nset ylabel '{ylabel}'\n"
                 f"set logscale x 2\nset grid\nset key outside right\n"
                 + ("set logscale y\n" if log_y else "set yrange [0:*]\n")
