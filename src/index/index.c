@@ -197,7 +197,7 @@
 #define HUGE_AFTER 4     /* chunks from this one on are advised as huge pages */
 
 #define RET_BATCH 250
-#define VSET_BIG (256u << 10) /* retired with ep_retire_big */
+#define VSET_BIG (64u << 10) /* retired with ep_retire_big */
 
 struct entry {
 	cid_t key;
@@ -419,6 +419,10 @@ static void ent_retire(struct idx *ix, ep_rec_t *r, uint32_t e)
 	b->e[b->n++] = e;
 	if (b->n == RET_BATCH) {
 		r->ent_retired = NULL;
+		/* A batch weighs 4 retirements: its 250 entries come back (to this
+		 * thread's free list, warm in cache) after 64 batches, as many as
+		 * a vset-free workload would wait for. */
+		r->retired_since_poll += 3;
 		ep_retire(r, &b->ep, batch_free_cb);
 	}
 }
