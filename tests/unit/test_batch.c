@@ -36,6 +36,7 @@
  *     different orders and each pair is added exactly once.
  */
 #include <cidstore.h>
+#include "unit_support.h"
 #include <check.h>
 
 #include <errno.h>
@@ -74,26 +75,7 @@
 			ck_abort_msg(__VA_ARGS__);  \
 	} while (0)
 
-static uint64_t sm64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-/* A decodable identifier: w[0] = tag, w[1] = i, the rest pseudo-random
- * (so a torn or foreign value is told apart from a real one). */
-static cid_t mk(uint64_t tag, uint64_t i)
-{
-	cid_t c = {{tag, i, sm64(tag * 0x100000001b3ULL ^ i), sm64(i + 7 * tag)}};
-	return c;
-}
-
-static int cid_eq(const cid_t *a, const cid_t *b)
-{
-	return memcmp(a->w, b->w, sizeof a->w) == 0;
-}
+/* sm64, mk, cid_eq: unit_support.h */
 
 /* i when c == mk(tag, i) with i < lim, else -1. */
 static long decode(const cid_t *c, uint64_t tag, uint64_t lim)

@@ -27,6 +27,7 @@
  *                        the table.
  */
 #include <cidstore.h>
+#include "unit_support.h"
 #include <check.h>
 
 #include <inttypes.h>
@@ -53,25 +54,7 @@
 /* helpers                                                                 */
 /* ---------------------------------------------------------------------- */
 
-static uint64_t sm64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-/* A decodable identifier: w[0] = tag, w[1] = i, the rest pseudo-random. */
-static cid_t mk(uint64_t tag, uint64_t i)
-{
-	cid_t c = {{tag, i, sm64(tag * 0x100000001b3ULL ^ i), sm64(i + 7 * tag)}};
-	return c;
-}
-
-static int cid_eq(const cid_t *a, const cid_t *b)
-{
-	return memcmp(a->w, b->w, sizeof a->w) == 0;
-}
+/* sm64, mk, cid_eq: unit_support.h */
 
 static size_t scaled(size_t release, size_t tsan)
 {
