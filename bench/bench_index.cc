@@ -936,6 +936,25 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 		}
 		std::vector<cid_t> bout(batch); // lookup_many: one value a key
 		std::vector<long> bcnt(batch);
+		// keys[lo, hi) through lookup_many, `batch` at a time: every key
+		// must hold exactly one value (summed into sum; others are misses)
+		auto lookup_many_range = [&](const cid_t *keys) {
+			if constexpr (is_cid) {
+				for (size_t i = lo; i < hi; i += batch) {
+					size_t m = std::min(batch, hi - i);
+					if (t->lookup_many(keys + i, m, bout.data(), bcnt.data()) != 0) {
+						misses += m;
+						continue;
+					}
+					for (size_t j = 0; j < m; j++) {
+						if (bcnt[j] == 1)
+							sum += bout[j].w[0];
+						else
+							misses++;
+					}
+				}
+			}
+		};
 		std::vector<int> bres(batch);
 		if (spec.work == Work::one_key_values) { // thread 0 reads the whole set
 			items = tid == 0 ? n : 0;
@@ -968,21 +987,7 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 			}
 			break;
 		case Work::lookup_many: // the lookup stream, `batch` keys a call
-			if constexpr (is_cid) {
-				for (size_t i = lo; i < hi; i += batch) {
-					size_t m = std::min(batch, hi - i);
-					if (t->lookup_many(pn.lk + i, m, bout.data(), bcnt.data()) != 0) {
-						misses += m;
-						continue;
-					}
-					for (size_t j = 0; j < m; j++) {
-						if (bcnt[j] == 1)
-							sum += bout[j].w[0];
-						else
-							misses++;
-					}
-				}
-			}
+			lookup_many_range(pn.lk);
 			break;
 		case Work::one_key:
 			fill_one(t, lo, hi, &misses);
@@ -1089,19 +1094,7 @@ template <class T> void bench(benchmark::State &st, Spec spec)
 		// untimed checks of what the batched / one-key inserts stored
 		if constexpr (is_cid) {
 			if (spec.work == Work::insert_many) { // every own key holds its one value
-				for (size_t i = lo; i < hi; i += batch) {
-					size_t m = std::min(batch, hi - i);
-					if (t->lookup_many(g_data.keys + i, m, bout.data(), bcnt.data()) != 0) {
-						misses += m;
-						continue;
-					}
-					for (size_t j = 0; j < m; j++) {
-						if (bcnt[j] == 1)
-							sum += bout[j].w[0];
-						else
-							misses++;
-					}
-				}
+				lookup_many_range(g_data.keys);
 			}
 			if (spec.work == Work::one_key && tid == 0) // the key holds exactly the n values
 				misses += t->values_sum(g_data.one_key(), &sum) != (long)n;
