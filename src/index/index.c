@@ -845,14 +845,18 @@ int idx_contains(idx_t *ix, const cid_t *key, const cid_t *val)
 
 #define MANY 16
 
-/* Prefetches the entries of the slots in mask (a batch's tag matches). */
-static inline void prefetch_matches(struct idx *ix, struct group *g, unsigned mask)
+/* Prefetches the entries of g's slots whose tag matches the key's (a
+ * batch's hint only); returns g's second tag word (the overflow bits). */
+static inline uint64_t prefetch_matches(struct idx *ix, struct group *g, uint64_t h1)
 {
-	for (; mask; mask &= mask - 1) {
+	uint64_t w0, w1;
+	grp_tags(g, &w0, &w1);
+	for (unsigned mask = tag_match(w0, w1, tag_of(h1)); mask; mask &= mask - 1) {
 		uint32_t sw = atomic_load_explicit(&g->slot[__builtin_ctz(mask)], memory_order_relaxed);
 		if (sw)
 			__builtin_prefetch(ent_ptr(ix, EIDX(sw)));
 	}
+	return w1;
 }
 
 int idx_lookup_many(idx_t *ix, const cid_t *keys, size_t n, cid_t *out, size_t cap,
@@ -862,7 +866,7 @@ int idx_lookup_many(idx_t *ix, const cid_t *keys, size_t n, cid_t *out, size_t c
 	if (!r)
 		return CIDSTORE_ENOMEM;
 	uint64_t h[MANY];
-	bool second[MANY];
+	struct group *g2[MANY];
 	ep_enter(r);
 	for (size_t base = 0; base < n; base += MANY) {
 		size_t m = n - base < MANY ? n - base : MANY;
@@ -876,24 +880,15 @@ int idx_lookup_many(idx_t *ix, const cid_t *keys, size_t n, cid_t *out, size_t c
 		 * second group's line only when g1's overflow bit asks for it
 		 * (the bandwidth a batch saves goes to more keys in flight). */
 		for (size_t j = 0; j < m; j++) {
-			struct group *g = &t->g[gidx(t, h[j])];
-			uint64_t w0, w1;
-			grp_tags(g, &w0, &w1);
-			unsigned mm = tag_match(w0, w1, tag_of(h[j]));
-			second[j] = (w1 & ovf_of(h[j])) != 0;
-			if (second[j])
-				__builtin_prefetch(&t->g[gidx(t, h2_of(ix, h[j]))]);
-			prefetch_matches(ix, g, mm);
+			uint64_t w1 = prefetch_matches(ix, &t->g[gidx(t, h[j])], h[j]);
+			g2[j] = (w1 & ovf_of(h[j])) ? &t->g[gidx(t, h2_of(ix, h[j]))] : NULL;
+			if (g2[j])
+				__builtin_prefetch(g2[j]);
 		}
 		/* Stage 2b: the candidate entries in the second groups. */
-		for (size_t j = 0; j < m; j++) {
-			if (!second[j])
-				continue;
-			struct group *g = &t->g[gidx(t, h2_of(ix, h[j]))];
-			uint64_t w0, w1;
-			grp_tags(g, &w0, &w1);
-			prefetch_matches(ix, g, tag_match(w0, w1, tag_of(h[j])));
-		}
+		for (size_t j = 0; j < m; j++)
+			if (g2[j])
+				prefetch_matches(ix, g2[j], h[j]);
 		/* Stage 3: resolve (lines are in cache now; a key that migrated
 		 * or sits in g2 takes the general path). */
 		for (size_t j = 0; j < m; j++)
