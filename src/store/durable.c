@@ -162,69 +162,14 @@ int store_apply_logged(cidstore_t *s, const cidstore_op_t *ops, size_t n)
 /* ------------------------------------------------------------------ */
 
 /* A checkpoint delivers a key with many values in several chunks (one per
- * checkpoint block).  They are gathered and the key's whole set goes in
- * with one idx_insert_set, built at once, instead of being grown chunk by
- * chunk.  The gathered copy is bounded: a bigger key goes in in parts of
- * this many values (each part added to the set the earlier ones built). */
-#define LOAD_GATHER_MAX ((size_t)1 << 22) /* values: 128 MiB */
-
-static int load_flush(cidstore_t *s)
-{
-	if (s->load.n == 0)
-		return 0;
-	long rc = idx_insert_set(s->ix, &s->load.key, s->load.v, s->load.n);
-	s->load.n = 0;
-	return rc < 0 ? (int)rc : 0;
-}
-
+ * checkpoint block); each goes into the key's set with one idx_insert_set,
+ * which adds in place while the set has room and otherwise rebuilds it once
+ * with room for as many again, so a big set loads in O(values). */
 static int rec_load(const cid_t *key, const cid_t *values, size_t n, void *ctx)
 {
 	cidstore_t *s = ctx;
-	int rc;
-	if (s->load.n && (memcmp(&s->load.key, key, sizeof(*key)) != 0 ||
-			  s->load.n + n > LOAD_GATHER_MAX)) {
-		rc = load_flush(s);
-		if (rc)
-			return rc;
-	}
-	if (s->load.n + n > s->load.cap) {
-		size_t cap = s->load.cap ? s->load.cap : 1024;
-		while (cap < s->load.n + n)
-			cap *= 2;
-		cid_t *v = realloc(s->load.v, cap * sizeof(*v));
-		if (!v)
-			return CIDSTORE_ENOMEM;
-		s->load.v = v;
-		s->load.cap = cap;
-	}
-	s->load.key = *key;
-	memcpy(s->load.v + s->load.n, values, n * sizeof(*values));
-	s->load.n += n;
-	/* release: the gathered values are written before a replay worker
-	 * that sees pending settles them */
-	atomic_store_explicit(&s->load.pending, true, memory_order_release);
-	return 0;
-}
-
-/* Puts the last gathered key into the index before anything else touches
- * it: replay must see the checkpoint's whole state.  The first replayed
- * operation settles (replay workers run concurrently, so under mu); the
- * others wait for it on mu or see pending false.  Returns the settling's
- * result. */
-static int load_settle(cidstore_t *s)
-{
-	pthread_mutex_lock(&s->load.mu);
-	if (atomic_load_explicit(&s->load.pending, memory_order_relaxed)) {
-		s->load.err = load_flush(s);
-		free(s->load.v);
-		s->load.v = NULL;
-		s->load.cap = 0;
-		/* release: pairs with rec_apply's acquire load */
-		atomic_store_explicit(&s->load.pending, false, memory_order_release);
-	}
-	int rc = s->load.err;
-	pthread_mutex_unlock(&s->load.mu);
-	return rc;
+	long rc = idx_insert_set(s->ix, key, values, n);
+	return rc < 0 ? (int)rc : 0;
 }
 
 static int rec_apply(void *ctx, int op, const cid_t *key, const cid_t *val, uint64_t lsn)
@@ -232,12 +177,6 @@ static int rec_apply(void *ctx, int op, const cid_t *key, const cid_t *val, uint
 	(void)lsn;
 	cidstore_t *s = ctx;
 	long rc;
-	/* acquire: pairs with the release stores of rec_load / load_settle */
-	if (atomic_load_explicit(&s->load.pending, memory_order_acquire)) {
-		int e = load_settle(s);
-		if (e)
-			return e;
-	}
 	switch (op) {
 	case WAL_OP_INSERT:
 		rc = idx_insert(s->ix, key, val, NULL);
@@ -257,9 +196,6 @@ static int rec_apply(void *ctx, int op, const cid_t *key, const cid_t *val, uint
 static int rec_reset(void *ctx)
 {
 	cidstore_t *s = ctx;
-	/* what was gathered from the corrupt checkpoint goes too */
-	s->load.n = 0;
-	atomic_store_explicit(&s->load.pending, false, memory_order_relaxed);
 	idx_t *nix;
 	int rc = idx_create(&s->iopts, &nix);
 	if (rc)
@@ -402,7 +338,6 @@ int store_durable_open(cidstore_t *s)
 	pthread_mutex_init(&s->ckpt_lock, NULL);
 	pthread_mutex_init(&s->maint_mu, NULL);
 	pthread_cond_init(&s->maint_cv, NULL);
-	pthread_mutex_init(&s->load.mu, NULL);
 	int rc = sdir_open(s->dir_path, SDIR_CREATE, &s->dir);
 	if (rc)
 		return rc;
@@ -416,8 +351,6 @@ int store_durable_open(cidstore_t *s)
 		threads = n > 0 ? (unsigned)n : 1;
 	}
 	rc = recov_run(sdir_fd(s->dir), s->io, &ap, threads, 0, &s->recov);
-	if (!rc)
-		rc = load_settle(s); /* a checkpoint and no WAL record after it */
 	if (rc)
 		return rc;
 	if (s->opts.durability != CIDSTORE_DURABILITY_NONE) {
@@ -467,9 +400,6 @@ int store_durable_close(cidstore_t *s)
 	pthread_mutex_destroy(&s->ckpt_lock);
 	pthread_mutex_destroy(&s->maint_mu);
 	pthread_cond_destroy(&s->maint_cv);
-	free(s->load.v); /* an open that failed while loading */
-	s->load.v = NULL;
-	pthread_mutex_destroy(&s->load.mu);
 	return rc;
 }
 

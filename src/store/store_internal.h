@@ -60,20 +60,6 @@ struct cidstore {
 	char failure[128];       /* written once before failed is set */
 	pthread_mutex_t fail_mu;
 
-	/* Recovery: consecutive checkpoint chunks of one key, gathered so the
-	 * key's set goes into the index with one idx_insert_set (durable.c).
-	 * Filled by rec_load (the recovering thread); settled by the first
-	 * replayed WAL operation (any replay worker: mu, pending) or after
-	 * recovery. */
-	struct {
-		cid_t key;
-		cid_t *v;
-		size_t n, cap;
-		int err;               /* the settling's result; Synchronization: mu */
-		_Atomic bool pending;  /* release when filled / settled */
-		pthread_mutex_t mu;
-	} load;
-
 	pthread_t maint;         /* automatic checkpoints */
 	bool maint_running;
 	bool maint_stop;         /* Synchronization: maint_mu */
