@@ -68,7 +68,9 @@
  *       linearization of writers), so the check "absent in g1 and g2" and
  *       the insert are one critical section.  A change to a slot of g2
  *       holds g2's LOCK too (two locks are taken in address order; a writer
- *       never waits for anything else while holding one).
+ *       never waits for anything else while holding one); a change inside
+ *       the value set of a key in g2 needs only g1's (the slot word, which
+ *       a migration copies, does not change).
  *   I2  Entries reachable from a slot are immutable.  A writer builds a new
  *       entry (and vset) in private memory, calls the LSN hook, then
  *       publishes with one release store of the slot word; the old entry is
@@ -1074,8 +1076,10 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 	bool found = grp_find(ix, g1, a->key, tg, &h, &w1);
 	if (!found && g2 && (w1 & ovf_of(a->h1)))
 		found = grp_find(ix, g2, a->key, tg, &h, &w1);
-	if (found && h.g != g1 && !have2)
-		return NEED_G2;
+	/* A key found in g2 may have its value set changed in place under
+	 * g1's lock alone (every writer of the key holds g1); its slot word and
+	 * tag change only under g2's lock too: NEED_G2 before any side effect. */
+	bool slot_locked = found && (h.g == g1 || have2);
 
 	if (!found) {
 		if (a->op == W_DEL_VALUE || a->op == W_DEL_KEY)
@@ -1141,6 +1145,8 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 		if (!spilled) {
 			if (cid_eq(&h.e->u.val, a->val))
 				return 0;
+			if (!slot_locked)
+				return NEED_G2;
 			cid_t two[2] = {h.e->u.val, *a->val};
 			vset_t *nvs = vset_track(ix, vset_build(&ix->seed, two, 2, 2));
 			return publish_set(ix, r, a, &h, nvs, NULL, NULL);
@@ -1154,6 +1160,8 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 			vset_add(vs, a->val);
 			return 1;
 		}
+		if (!slot_locked)
+			return NEED_G2;
 		atomic_fetch_add_explicit(&ix->rebuilds, 1, memory_order_relaxed);
 		return publish_set(ix, r, a, &h, vset_track(ix, vset_rebuild(vs, 1)), vs, a->val);
 	}
@@ -1161,6 +1169,8 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 		if (!spilled) {
 			if (!cid_eq(&h.e->u.val, a->val))
 				return 0;
+			if (!slot_locked)
+				return NEED_G2;
 			int rc = log_op(a->hook, CIDSTORE_OP_DELETE_VALUE, a->key, a->val);
 			if (rc < 0)
 				return rc;
@@ -1172,6 +1182,8 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 			return 0;
 		if (vs->live == 2) {
 			/* Demote: the other value goes back inline. */
+			if (!slot_locked)
+				return NEED_G2;
 			cid_t two[2];
 			uint32_t live;
 			size_t pos = 0;
@@ -1192,8 +1204,9 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 		if (rc < 0)
 			return rc;
 		vset_del(vs, a->val);
-		if (vset_should_shrink(vs)) {
-			/* Compaction is an optimization: skipped when out of memory. */
+		if (slot_locked && vset_should_shrink(vs)) {
+			/* Compaction is an optimization: skipped when out of memory,
+			 * or until a later delete holds g2's lock too. */
 			vset_t *nvs = vset_track(ix, vset_rebuild(vs, 0));
 			uint32_t e = nvs ? ent_make(ix, r, a->key, NULL, nvs) : 0;
 			if (e) {
@@ -1206,6 +1219,8 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 		return 1;
 	}
 	case W_DEL_KEY: {
+		if (!slot_locked)
+			return NEED_G2;
 		long n = spilled ? (long)vs->live : 1;
 		int rc = log_op(a->hook, CIDSTORE_OP_DELETE_KEY, a->key, NULL);
 		if (rc < 0)
@@ -1230,6 +1245,8 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 				}
 			return added;
 		}
+		if (!slot_locked)
+			return NEED_G2;
 		if (spilled) {
 			nvs = vset_rebuild(vs, a->n > vs->live ? a->n : vs->live);
 		} else {
