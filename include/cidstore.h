@@ -60,8 +60,13 @@ enum {
 	CIDSTORE_EVERSION = -5, /* a file was written by a newer format version */
 	CIDSTORE_EBUSY = -6,    /* the store directory is open elsewhere */
 	CIDSTORE_ENOTSUP = -7,  /* not supported by this build / configuration */
-	CIDSTORE_ERDONLY = -8,  /* the store failed earlier and refuses writes */
+	CIDSTORE_ERDONLY = -8,  /* opened read_only, or failed earlier: refuses writes */
 	CIDSTORE_ERANGE = -9,   /* a value does not fit (batch too large, ...) */
+	CIDSTORE_ENOENT = -10,  /* the store directory does not exist (create_if_missing
+				   false, or read_only) */
+	CIDSTORE_EACCES = -11,  /* permission denied on the store directory or a file in it */
+	CIDSTORE_ENOTDIR = -12, /* dir names something that is not a directory */
+	CIDSTORE_ENOSPC = -13,  /* the disk is full: like EIO, the store is now read-only */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -126,6 +131,17 @@ typedef struct cidstore_options {
 	uint64_t expected_keys;        /* presize the index for about this many keys
 					  (0: start small; presizing stops at ~500M keys).
 					  Growth stays online either way */
+	bool read_only;                /* open an existing store to read it: no file is
+					  written, created or removed and no lock is
+					  taken (so it works on a directory the caller
+					  may only read, and beside another process
+					  that has the store open); the store holds the
+					  files' state at open (a torn tail is skipped,
+					  not cut); every write call returns
+					  CIDSTORE_ERDONLY.  A missing dir ->
+					  CIDSTORE_ENOENT.  In-memory stores: EINVAL */
+	bool create_if_missing;        /* default true; false: a missing dir ->
+					  CIDSTORE_ENOENT instead of a new store */
 } cidstore_options_t;
 
 /* Fills *o with every default.  Thread-safe, never waits.  NULL is ignored. */
@@ -176,16 +192,23 @@ typedef struct cidstore_stats {
 typedef int (*cidstore_scan_fn)(const cid_t *key, const cid_t *values,
 				size_t nvalues, void *ctx);
 
-/* Opens the store in o->dir (created if missing; recovered from its newest
- * valid checkpoint plus the log after it), or a purely in-memory store when
- * o->dir is NULL, and stores the handle in *out.
+/* Opens the store in o->dir (created if missing unless create_if_missing is
+ * false or read_only is set; recovered from its newest valid checkpoint plus
+ * the log after it), or a purely in-memory store when o->dir is NULL, and
+ * stores the handle in *out.  Only the last component of dir is created.
  * Returns 0; CIDSTORE_EINVAL (o or out NULL, empty dir, bad option:
  * durability not one of the enum, ring_records not a power of two >= 64,
- * initial_depth > 20, segment_bytes < 4096); CIDSTORE_ENOMEM;
- * CIDSTORE_EBUSY (the directory is open in this or another process);
+ * initial_depth > 20, segment_bytes < 4096, read_only without dir);
+ * CIDSTORE_ENOENT (dir, or its parent when it would be created, does not
+ * exist); CIDSTORE_ENOTDIR (dir or a component of it is not a directory);
+ * CIDSTORE_EACCES (permission denied on dir or a file in it: read_only
+ * needs only read access); CIDSTORE_ENOSPC (the disk is full);
+ * CIDSTORE_ENOMEM; CIDSTORE_EBUSY (the directory is open for writing in
+ * this or another process; never for read_only);
  * CIDSTORE_ECORRUPT (a corrupt log record followed by valid ones, a missing
  * segment, no usable checkpoint); CIDSTORE_EVERSION (a file of a newer
- * format); CIDSTORE_EIO.  A torn last record is cut, not an error.
+ * format); CIDSTORE_EIO.  A torn last record is cut (read_only: skipped),
+ * not an error.
  * Thread-safety: any thread.  Waits for: the disk during recovery (replay
  * runs on opts.recovery_threads threads). */
 CIDSTORE_API int cidstore_open(const cidstore_options_t *o, cidstore_t **out);
@@ -315,6 +338,30 @@ CIDSTORE_API const char *cidstore_strerror(int err);
 /* The library's version string (CIDSTORE_VERSION_STRING of the build). */
 CIDSTORE_API const char *cidstore_version(void);
 
+/* What this build of the library is and which code paths it chose on this
+ * CPU.  Every string is static and never NULL. */
+typedef struct cidstore_build_info {
+	const char *version;    /* CIDSTORE_VERSION_STRING of the library */
+	const char *build_type; /* meson buildtype: "release", "debug", ... */
+	const char *compiler;   /* e.g. "gcc 14.2.0" */
+	const char *sanitizer;  /* "none", "thread", "address,undefined", ... */
+	const char *allocator;  /* allocator the library was built for:
+				   "jemalloc" or "system" */
+	const char *ck_version; /* Concurrency Kit version built against */
+	const char *sha256;     /* the SHA-256 kernel libcrypto runs on this CPU:
+				   "SHA-NI", "AVX2", "AVX", "SSSE3", "x86_64",
+				   "ARMv8-CE", "generic" */
+	const char *crc32c;     /* the CRC32C kernel (ISA-L) and the CPU
+				   features it keys on */
+	bool debug_checks;      /* built with the expensive invariant checks */
+	bool shake;             /* built with injected yields (testing only) */
+	unsigned cores;         /* cores online now */
+} cidstore_build_info_t;
+
+/* Fills *out.  Returns 0 or CIDSTORE_EINVAL (NULL).  Thread-safe, never
+ * waits. */
+CIDSTORE_API int cidstore_build_info(cidstore_build_info_t *out);
+
 /* ---------------------------------------------------------------------- */
 /* Store directory inspection (read-only)                                  */
 /* ---------------------------------------------------------------------- */
@@ -381,6 +428,12 @@ typedef struct cidstore_wal_summary {
 	uint64_t bytes;     /* total size of the segment files read */
 	int torn;           /* 1: the newest segment ends in a torn write */
 	uint64_t torn_segment, torn_offset; /* where (segment = its first LSN) */
+	/* batches (cidstore_apply), with recovery's bookkeeping: a batch whose
+	 * TXN_START lies in a segment already removed counts with the
+	 * operations still in the log */
+	uint64_t txn_committed, txn_committed_ops;   /* TXN_COMMIT read */
+	uint64_t txn_aborted, txn_aborted_ops;       /* TXN_ABORT read */
+	uint64_t txn_unfinished, txn_unfinished_ops; /* neither: recovery drops them */
 	char message[256];  /* on error: the file, the offset and why */
 } cidstore_wal_summary_t;
 

@@ -295,7 +295,7 @@ static void cid_apply_ia32cap_env(uint32_t cap[4])
 	}
 }
 
-CIDSTORE_API const char *cid_sha256_impl(void)
+const char *cid_sha256_impl(void)
 {
 	unsigned int eax, ebx, ecx, edx;
 	uint32_t cap[4] = { 0, 0, 0, 0 };
@@ -341,7 +341,7 @@ CIDSTORE_API const char *cid_sha256_impl(void)
 
 #elif defined(__aarch64__) && defined(__linux__)
 
-CIDSTORE_API const char *cid_sha256_impl(void)
+const char *cid_sha256_impl(void)
 {
 #ifdef HWCAP_SHA2
 	if (getauxval(AT_HWCAP) & HWCAP_SHA2)
@@ -352,7 +352,7 @@ CIDSTORE_API const char *cid_sha256_impl(void)
 
 #else
 
-CIDSTORE_API const char *cid_sha256_impl(void)
+const char *cid_sha256_impl(void)
 {
 	return "generic";
 }

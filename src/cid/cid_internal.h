@@ -11,8 +11,7 @@
  * OpenSSL itself decides it (CPUID plus any OPENSSL_ia32cap override in the
  * environment): "SHA-NI", "AVX2", "AVX", "SSSE3", "x86_64" (plain assembly),
  * "ARMv8-CE" or "generic".  Returns a static string; thread-safe, never
- * waits.  Exported (not in the public header) so the `cidstore config` tool
- * can print it. */
-CIDSTORE_API const char *cid_sha256_impl(void);
+ * waits.  Reported through cidstore_build_info(). */
+const char *cid_sha256_impl(void);
 
 #endif

@@ -42,9 +42,17 @@ CIDSTORE_API const char *cidstore_strerror(int err)
 	case CIDSTORE_ENOTSUP:
 		return "operation not supported by this build or store configuration";
 	case CIDSTORE_ERDONLY:
-		return "the store failed earlier and refuses writes";
+		return "the store is read-only (opened read_only, or failed earlier)";
 	case CIDSTORE_ERANGE:
 		return "value out of range";
+	case CIDSTORE_ENOENT:
+		return "the store directory does not exist";
+	case CIDSTORE_EACCES:
+		return "permission denied on the store directory or a file in it";
+	case CIDSTORE_ENOTDIR:
+		return "the store path is not a directory";
+	case CIDSTORE_ENOSPC:
+		return "no space left on the device; the store is now read-only";
 	default:
 		return "unknown cidstore error code";
 	}
@@ -66,6 +74,8 @@ CIDSTORE_API void cidstore_options_init(cidstore_options_t *o)
 	o->recovery_threads = 0;
 	o->initial_depth = 0;
 	o->expected_keys = 0;
+	o->read_only = false;
+	o->create_if_missing = true;
 }
 
 static int check_options(const cidstore_options_t *o)
