@@ -91,11 +91,11 @@ expect 2 "wal dump --from x" -- "$tool" wal dump --dir "$tmp/s" --from x
 expect 2 "wal dump --limit -1" -- "$tool" wal dump --dir "$tmp/s" --limit -1
 expect 2 "wal analyze --limit" -- "$tool" wal analyze --dir "$tmp/s" --limit 3
 expect 2 "wal dump without --dir" -- "$tool" wal dump
-# verify and wal never create the directory: a missing one is a runtime error
-expect 1 "verify missing dir" -- "$tool" verify --dir "$tmp/s"
-grep -q "no such directory" "$tmp/err" || { echo "FAIL: verify missing dir: no reason"; fails=$((fails + 1)); }
-expect 1 "wal dump missing dir" -- "$tool" wal dump --dir "$tmp/s"
-expect 1 "wal analyze missing dir" -- "$tool" wal analyze --dir "$tmp/s"
+# verify and wal never create the directory: a missing one exits 3
+expect 3 "verify missing dir" -- "$tool" verify --dir "$tmp/s"
+grep -q "$tmp/s: no such store directory" "$tmp/err" || { echo "FAIL: verify missing dir: no reason"; fails=$((fails + 1)); }
+expect 3 "wal dump missing dir" -- "$tool" wal dump --dir "$tmp/s"
+expect 3 "wal analyze missing dir" -- "$tool" wal analyze --dir "$tmp/s"
 [ ! -e "$tmp/s" ] || { echo "FAIL: verify/wal created the directory"; fails=$((fails + 1)); }
 
 # check NAME CONDITION...: runs the test command, counts a failure.
