@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # test-cli.sh — smoke test of the `cidstore` tool (meson test 'cli').
 #   test-cli.sh PATH/TO/cidstore PATH/TO/python3
-# Checks exit codes (0 ok, 1 runtime, 2 usage / not supported), that every
-# subcommand has --help, that --json output parses, a tiny demo run, and
-# verify / wal dump / wal analyze on a valid, a corrupt and a torn store.
+# Checks exit codes (0 ok, 1 runtime, 2 usage / not supported, 3 no such
+# store directory, 4 not a directory, 5 permission denied / read-only, 6 busy),
+# that every subcommand has --help, that --json output parses, tiny demo runs
+# (sane rates, --plot failures), verify / wal dump / wal analyze on a valid,
+# a corrupt and a torn store, load's bad-line rule and --skip-bad, and that
+# read commands never create a store and work read-only: beside a process
+# holding the store and, as an unprivileged user, on a store they may only
+# read.
 set -uo pipefail
 tool=${1:?usage: test-cli.sh CIDSTORE PYTHON3}
 py=${2:-python3}
@@ -55,7 +60,7 @@ expect 2 "config bad option" -- "$tool" config --bogus
 
 expect 2 "demo --threads 0" -- "$tool" demo --threads 0
 expect 2 "demo --ops x" -- "$tool" demo --ops x
-expect 0 "demo small" -- "$tool" demo --threads 2 --ops 4000 --prefill 2000 --repeat 1
+expect 0 "demo small" -- "$tool" demo --threads 1 --ops 4000 --prefill 2000 --repeat 1
 grep -q "Summary" "$tmp/out" || { echo "FAIL: demo prints no summary"; fails=$((fails + 1)); }
 grep -q "durable insert-heavy" "$tmp/out" || { echo "FAIL: demo has no durable run by default"; fails=$((fails + 1)); }
 expect 0 "demo --no-durable" -- "$tool" demo --threads 1 --ops 2000 --prefill 1000 --repeat 1 --json --no-durable
@@ -73,6 +78,38 @@ assert [x["oversubscribed"] for x in r if x["threads"] > d["cores"]] == [True] *
 assert d["lookup_misses"] == 0
 print("ok: demo JSON has the expected rows")
 PY
+
+# Tiny runs: the clock covers the whole team (release to last join) and a
+# point is measured for at least 50 ms (more rounds of --ops), so no
+# absurd rates or speed-ups (this once gave 1.13 G ops/s and 1560x).
+expect 0 "demo --ops 1k --repeat 1" -- "$tool" demo --ops 1k --repeat 1 --threads 2 --no-durable --json
+"$py" - "$tmp/out" <<'PY' || fails=$((fails + 1))
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["min_measured_secs"] == 0.05, d["min_measured_secs"]
+for r in d["results"]:
+    for m in ("serialized", "free_threaded"):
+        rate, secs, rounds = r[m + "_ops_per_sec"], r[m + "_secs"], r[m + "_rounds"]
+        assert 0 < rate < 1e9, (m, r)
+        assert secs >= 0.05 and rounds >= 1, (m, r)
+        assert r[m + "_speedup_vs_1_thread"] < 8, (m, r)
+assert any(r["free_threaded_rounds"] > 1 for r in d["results"]), "1k ops never needed a second round"
+print("ok: demo --ops 1k: sane rates, 50 ms measured per point")
+PY
+# --plot: an unwritable path fails before anything is measured.
+expect 1 "demo --plot /nonexistent-dir/x.png" -- "$tool" demo --ops 1k --repeat 1 --threads 1 --no-durable --plot /nonexistent-dir/x.png
+grep -q "cannot write the gnuplot script /nonexistent-dir/x.gp" "$tmp/err" || { echo "FAIL: demo --plot to a missing dir: no reason"; fails=$((fails + 1)); }
+grep -q "demo: \[" "$tmp/err" && { echo "FAIL: demo --plot to a missing dir measured first"; fails=$((fails + 1)); }
+if command -v gnuplot >/dev/null; then
+	# The script can be written, the chart cannot (a directory of that name).
+	mkdir "$tmp/chart.png"
+	expect 1 "demo --plot where gnuplot cannot write" -- "$tool" demo --ops 1k --repeat 1 --threads 1 --no-durable --plot "$tmp/chart.png"
+	grep -q "gnuplot could not write $tmp/chart.png" "$tmp/err" || { echo "FAIL: demo --plot, gnuplot failing: no reason"; fails=$((fails + 1)); }
+	expect 0 "demo --plot" -- "$tool" demo --ops 1k --repeat 1 --threads 1 --no-durable --plot "$tmp/ok.png"
+	[ -s "$tmp/ok.png" ] && [ -s "$tmp/ok.gp" ] || { echo "FAIL: demo --plot wrote no chart"; fails=$((fails + 1)); }
+else
+	echo "skip: demo --plot with gnuplot (gnuplot not installed)"
+fi
 
 expect 0 "stats (in memory)" -- "$tool" stats
 expect 0 "stats --json (in memory)" -- "$tool" stats --json
@@ -121,6 +158,151 @@ import sys
 with open(sys.argv[1], "r+b") as f:
     f.seek(int(sys.argv[2])); f.write(bytes([0x41]) + bytes((0xa5 ^ i) & 0xff for i in range(1, 128)))
 PY
+}
+
+# grep_err PATTERN WHAT: the last command's stderr holds PATTERN.
+grep_err() {
+	grep -q -- "$1" "$tmp/err" || { echo "FAIL: $2: stderr lacks '$1'"; sed 's/^/  stderr: /' "$tmp/err" | head -5; fails=$((fails + 1)); }
+}
+
+# The front door: read commands never create a store and open it
+# read-only; each class of error has its exit code and names the directory.
+front_door_checks() {
+	local k1 v1 d=$tmp/fd
+	k1=$(printf '%064x' 1)
+	v1=$(printf '%064x' 2)
+	mkdir "$d"
+
+	# A missing directory: exit 3, nothing created by reads or del.
+	for c in get stats del; do
+		if [ "$c" = stats ]; then set -- "$tool" stats --dir "$d/nope"; else set -- "$tool" "$c" --dir "$d/nope" "$k1"; fi
+		expect 3 "$c on a missing dir: ENOENT" -- "$@"
+		grep_err "$d/nope: no such store directory" "$c on a missing dir"
+	done
+	for c in verify "wal dump" "wal analyze"; do
+		# shellcheck disable=SC2086
+		expect 3 "$c on a missing dir: ENOENT" -- "$tool" $c --dir "$d/nope"
+	done
+	expect 3 "verify --json on a missing dir" -- "$tool" verify --json --dir "$d/nope"
+	check "verify --json on a missing dir: error ENOENT" "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert not d["ok"] and d["error"] == "ENOENT", d' "$tmp/out"
+	check "reads on a missing dir create nothing" [ ! -e "$d/nope" ]
+	expect 3 "put below a missing parent: ENOENT" -- "$tool" put --dir "$d/nope/deeper" "$k1" "$v1"
+	grep_err "its parent directory does not exist" "put below a missing parent"
+	check "put below a missing parent creates nothing" [ ! -e "$d/nope" ]
+
+	# A file as --dir: exit 4.
+	: >"$d/file"
+	expect 4 "get on a file: ENOTDIR" -- "$tool" get --dir "$d/file" "$k1"
+	grep_err "$d/file: not a directory" "get on a file"
+	expect 4 "put on a file: ENOTDIR" -- "$tool" put --dir "$d/file" "$k1" "$v1"
+	expect 4 "verify on a file: ENOTDIR" -- "$tool" verify --dir "$d/file"
+	expect 4 "wal dump below a file: ENOTDIR" -- "$tool" wal dump --dir "$d/file/x"
+
+	# A store held open by another process: a load reading from a fifo
+	# that stays open holds it (the LOCK) until the fifo is closed.
+	expect 0 "put (held store)" -- "$tool" put --dir "$d/held" "$k1" "$v1"
+	mkfifo "$d/fifo"
+	"$tool" load --dir "$d/held" "$d/fifo" >"$d/load.out" 2>&1 &
+	local lpid=$! i
+	exec 3>"$d/fifo"
+	printf '%064x %064x\n' 7 8 >&3
+	for ((i = 0; i < 200; i++)); do # the load has a log segment open: the store is open
+		ls -l "/proc/$lpid/fd" 2>/dev/null | grep -q -- "$d/held/wal-" && break
+		sleep 0.05
+	done
+	check "load holds the store open" [ "$i" -lt 200 ]
+	expect 0 "get beside a writer" -- "$tool" get --dir "$d/held" "$k1"
+	check "get beside a writer: the value" grep -qx "$v1" "$tmp/out"
+	expect 0 "get VALHEX beside a writer" -- "$tool" get --dir "$d/held" "$k1" "$v1"
+	expect 0 "stats beside a writer" -- "$tool" stats --dir "$d/held" --json
+	check "stats beside a writer: 1 value" "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["values"] == 1, d' "$tmp/out"
+	expect 0 "verify beside a writer" -- "$tool" verify --dir "$d/held"
+	expect 0 "wal dump beside a writer" -- "$tool" wal dump --dir "$d/held"
+	expect 6 "put beside a writer: EBUSY" -- "$tool" put --dir "$d/held" "$k1" "$v1"
+	grep_err "$d/held: the store is open for writing by another process" "put beside a writer"
+	expect 6 "del beside a writer: EBUSY" -- "$tool" del --dir "$d/held" "$k1"
+	exec 3>&-
+	wait "$lpid"
+	check "the held load finished: exit 0" [ $? -eq 0 ]
+	check "the held load: 1 pair added" grep -q "^1 pair added, 0 already there" "$d/load.out"
+	expect 0 "get the pair loaded through the fifo" -- "$tool" get --dir "$d/held" "$(printf '%064x' 7)"
+
+	front_door_permissions "$d"
+}
+
+# Permissions: root reads everything, so the checks run the tool as
+# nobody (setpriv or runuser); run by another user, as that user with the
+# permission bits taken away.
+front_door_permissions() {
+	local d=$1 k1 v1 asuser=()
+	k1=$(printf '%064x' 1)
+	v1=$(printf '%064x' 2)
+	expect 0 "put (read-only store)" -- "$tool" put --dir "$d/ro" "$k1" "$v1"
+	mkdir -p "$d/priv"
+	expect 0 "put (private store)" -- "$tool" put --dir "$d/priv/s" "$k1" "$v1"
+	if [ "$(id -u)" -eq 0 ]; then
+		if setpriv --reuid=65534 --regid=65534 --clear-groups "$tool" --version >/dev/null 2>&1; then
+			asuser=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+		elif runuser -u nobody -- "$tool" --version >/dev/null 2>&1; then
+			asuser=(runuser -u nobody --)
+		else
+			echo "skip: permission checks (neither setpriv nor runuser can run the tool as nobody)"
+			return
+		fi
+		chmod 755 "$tmp" "$d"
+		chmod 700 "$d/priv"
+	else
+		chmod -R a-w "$d/ro"
+		chmod 000 "$d/priv"
+	fi
+	# A directory the user may not enter: exit 5.
+	expect 5 "get in a private dir: EACCES" -- "${asuser[@]}" "$tool" get --dir "$d/priv/s" "$k1"
+	grep_err "permission denied" "get in a private dir"
+	expect 5 "verify in a private dir: EACCES" -- "${asuser[@]}" "$tool" verify --dir "$d/priv/s"
+	expect 5 "put in a private dir: EACCES" -- "${asuser[@]}" "$tool" put --dir "$d/priv/s" "$k1" "$v1"
+	# A store the user may only read: reads work, writes exit 5.
+	expect 0 "get on a read-only store" -- "${asuser[@]}" "$tool" get --dir "$d/ro" "$k1"
+	check "get on a read-only store: the value" grep -qx "$v1" "$tmp/out"
+	expect 0 "stats on a read-only store" -- "${asuser[@]}" "$tool" stats --dir "$d/ro"
+	expect 0 "verify on a read-only store" -- "${asuser[@]}" "$tool" verify --dir "$d/ro"
+	expect 0 "wal analyze on a read-only store" -- "${asuser[@]}" "$tool" wal analyze --dir "$d/ro"
+	expect 5 "put on a read-only store: EACCES / ERDONLY" -- "${asuser[@]}" "$tool" put --dir "$d/ro" "$k1" "$(printf '%064x' 3)"
+	grep -Eq -- "$d/ro: .*(permission denied|read-only)" "$tmp/err" || { echo "FAIL: put on a read-only store: no clear reason"; cat "$tmp/err"; fails=$((fails + 1)); }
+	expect 5 "del on a read-only store: EACCES / ERDONLY" -- "${asuser[@]}" "$tool" del --dir "$d/ro" "$k1"
+	chmod -R u+rwX "$d" 2>/dev/null
+}
+
+# load: the bad-line rule, --skip-bad, singular and plural.
+load_checks() {
+	local d=$tmp/ld
+	mkdir "$d"
+	{
+		printf '%064x %064x\n' 1 2
+		printf '%064x %064x\r\n' 3 4
+		printf '%064x\n' 5
+		printf '   \n# comment\n'
+		printf '%064x %064x extra\n' 5 6
+		printf '\t%064x\t%064x  \n' 7 8
+		printf 'xyz %064x\n' 9
+	} >"$d/pairs"
+	expect 1 "load stops at a bad line" -- "$tool" load --dir "$d/a" "$d/pairs"
+	grep_err "$d/pairs:3: one field" "load stops at a bad line"
+	grep_err "the 2 pairs on the lines before it are in the store" "load stops at a bad line"
+	check "load stops at a bad line: stdout counts 2" grep -q "^2 pairs added, 0 already there" "$tmp/out"
+	expect 0 "the pairs before a bad line are in" -- "$tool" get --dir "$d/a" "$(printf '%064x' 3)"
+	expect 1 "the pairs after a bad line are not" -- "$tool" get --dir "$d/a" "$(printf '%064x' 7)"
+	expect 0 "load --skip-bad" -- "$tool" load --dir "$d/b" --skip-bad "$d/pairs"
+	grep_err "$d/pairs:3: one field; want \"KEYHEX VALHEX\" (skipped)" "load --skip-bad"
+	grep_err "$d/pairs:6: more than two fields" "load --skip-bad"
+	grep_err "$d/pairs:8: KEYHEX is not 64 hex digits" "load --skip-bad"
+	grep_err "3 bad lines skipped" "load --skip-bad"
+	check "load --skip-bad: 3 pairs, 3 bad lines" grep -q "^3 pairs added, 0 already there, 3 bad lines skipped" "$tmp/out"
+	expect 0 "get after load --skip-bad" -- "$tool" get --dir "$d/b" "$(printf '%064x' 7)"
+	check "get after load --skip-bad: the value" grep -qx "$(printf '%064x' 8)" "$tmp/out"
+	printf '%064x %064x\n' 1 2 >"$d/one"
+	expect 0 "load one pair" -- "$tool" load --dir "$d/b" "$d/one"
+	check "load one pair: singular" grep -q "^0 pairs added, 1 already there" "$tmp/out"
+	expect 2 "--skip-bad is load's only" -- "$tool" get --skip-bad --dir "$d/b" "$(printf '%064x' 1)"
 }
 
 # The store commands: durable stores may not be in this build yet; then
@@ -209,6 +391,8 @@ assert data[0]["op"] == "insert" and data[-1]["op"] == "delete_value"' "$tmp/out
 	check "verify after checkpoint: loaded, 50 values" "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["checkpoint"]; assert d["ok"] and c["loaded"] and c["values"] == 50 and d["checkpoint_files"] == 1, d' "$tmp/out"
 	expect 0 "get after checkpoint" -- "$tool" get --dir "$tmp/s" "$(printf '%064x' 100)"
 	grep -qx "$(printf '%064x' 1100)" "$tmp/out" || { echo "FAIL: loaded pair lost after checkpoint"; fails=$((fails + 1)); }
+	load_checks
+	front_door_checks
 else
 	echo "FAIL: put exit $rc"
 	cat "$tmp/err"

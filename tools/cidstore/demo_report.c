@@ -258,6 +258,8 @@ plot_t *plot_open(const char *png)
 	const char *dot = strrchr(png, '.');
 	if (dot != NULL && strchr(dot, '/') == NULL)
 		len = (size_t)(dot - png);
+	if (dot != NULL && strcmp(dot, ".gp") == 0)
+		len = strlen(png); /* x.gp -> x.gp.gp, never the chart itself */
 	if (p == NULL || asprintf(&p->gp, "%.*s.gp", (int)len, png) < 0) {
 		fprintf(stderr, "%s demo: out of memory\n", prog);
 		free(p);
@@ -365,7 +367,10 @@ static bool run_gnuplot(const plot_t *p)
 {
 	struct stat st;
 	int status = 0;
-	unlink(p->png); /* so a stale chart cannot pass for a new one */
+	/* A stale chart must not pass for a new one: an old regular file goes
+	 * (never anything else: --plot /dev/null stays a device). */
+	if (lstat(p->png, &st) == 0 && S_ISREG(st.st_mode))
+		unlink(p->png);
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid == 0) {
