@@ -450,9 +450,10 @@ typedef struct cidstore_wal_summary {
  * CIDSTORE_ECORRUPT (a bad record followed by valid ones, a bad record or
  * header in an older segment, an LSN gap inside or between segments:
  * out->message names the file and offset); CIDSTORE_EVERSION (a file of a
- * newer format); CIDSTORE_EINVAL (dir NULL or empty, missing, or not a
- * directory: out->message says which); CIDSTORE_EIO (a read failed);
- * CIDSTORE_ENOMEM.  Changes nothing, takes no lock (see above).
+ * newer format); CIDSTORE_EINVAL (dir NULL or empty); CIDSTORE_ENOENT (dir
+ * missing); CIDSTORE_ENOTDIR; CIDSTORE_EACCES (out->message says which);
+ * CIDSTORE_EIO (a read failed); CIDSTORE_ENOMEM.  Changes nothing, takes
+ * no lock (see above).
  * Thread-safe.  Waits for: the disk. */
 CIDSTORE_API int cidstore_wal_read(const char *dir, uint64_t from_lsn, cidstore_wal_fn fn,
 				   void *ctx, cidstore_wal_summary_t *out);
@@ -486,8 +487,9 @@ typedef struct cidstore_verify_result {
  * CIDSTORE_ECORRUPT (a bad record followed by valid ones or in an older
  * segment, an LSN gap, a missing segment, no usable checkpoint, a log that
  * ends before a checkpoint's end LSN); CIDSTORE_EVERSION (a file of a newer
- * format); CIDSTORE_EINVAL (dir or out NULL, dir empty, missing or not a
- * directory); CIDSTORE_EIO; CIDSTORE_ENOMEM.  out->message says why, naming
+ * format); CIDSTORE_EINVAL (dir or out NULL, dir empty); CIDSTORE_ENOENT,
+ * CIDSTORE_ENOTDIR, CIDSTORE_EACCES (dir missing, not a directory, not
+ * readable); CIDSTORE_EIO; CIDSTORE_ENOMEM.  out->message says why, naming
  * the file and offset.  Changes nothing, takes no lock (see above).
  * Thread-safe.  Waits for: the disk. */
 CIDSTORE_API int cidstore_verify(const char *dir, cidstore_verify_result_t *out);

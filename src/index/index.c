@@ -955,7 +955,7 @@ struct wargs {
 	uint64_t h1;
 };
 
-static inline int log_op(idx_hook_t *hook, int op, const cid_t *key, const cid_t *val)
+static inline int log_op(idx_hook_t *hook, idx_op_t op, const cid_t *key, const cid_t *val)
 {
 	if (!hook || !hook->fn)
 		return 0;
@@ -1026,7 +1026,7 @@ static long publish_set(struct idx *ix, ep_rec_t *r, struct wargs *a, const stru
 			vset_drop(ix, nvs);
 		return CIDSTORE_ENOMEM;
 	}
-	int rc = log_op(a->hook, CIDSTORE_OP_INSERT, a->key, a->val);
+	int rc = log_op(a->hook, IDX_OP_INSERT, a->key, a->val);
 	if (rc < 0) {
 		ent_unalloc(ix, r, e);
 		vset_drop(ix, nvs);
@@ -1043,7 +1043,7 @@ static long put_new(struct wargs *a, struct group *g1, struct group *dst, uint32
 		    const cid_t *logval)
 {
 	if (a->op == W_INSERT) {
-		int rc = log_op(a->hook, CIDSTORE_OP_INSERT, a->key, logval);
+		int rc = log_op(a->hook, IDX_OP_INSERT, a->key, logval);
 		if (rc < 0)
 			return rc;
 	}
@@ -1154,7 +1154,7 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 		if (vset_has(vs, a->val))
 			return 0;
 		if (vset_room(vs)) {
-			int rc = log_op(a->hook, CIDSTORE_OP_INSERT, a->key, a->val);
+			int rc = log_op(a->hook, IDX_OP_INSERT, a->key, a->val);
 			if (rc < 0)
 				return rc;
 			vset_add(vs, a->val);
@@ -1171,7 +1171,7 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 				return 0;
 			if (!slot_locked)
 				return NEED_G2;
-			int rc = log_op(a->hook, CIDSTORE_OP_DELETE_VALUE, a->key, a->val);
+			int rc = log_op(a->hook, IDX_OP_DELETE_VALUE, a->key, a->val);
 			if (rc < 0)
 				return rc;
 			slot_remove(h.g, h.i);
@@ -1192,7 +1192,7 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 			uint32_t e = ent_make(ix, r, a->key, other, NULL);
 			if (!e)
 				return CIDSTORE_ENOMEM;
-			int rc = log_op(a->hook, CIDSTORE_OP_DELETE_VALUE, a->key, a->val);
+			int rc = log_op(a->hook, IDX_OP_DELETE_VALUE, a->key, a->val);
 			if (rc < 0) {
 				ent_unalloc(ix, r, e);
 				return rc;
@@ -1200,7 +1200,7 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 			entry_swap(ix, r, &h, e, vs);
 			return 1;
 		}
-		int rc = log_op(a->hook, CIDSTORE_OP_DELETE_VALUE, a->key, a->val);
+		int rc = log_op(a->hook, IDX_OP_DELETE_VALUE, a->key, a->val);
 		if (rc < 0)
 			return rc;
 		vset_del(vs, a->val);
@@ -1222,7 +1222,7 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 		if (!slot_locked)
 			return NEED_G2;
 		long n = spilled ? (long)vs->live : 1;
-		int rc = log_op(a->hook, CIDSTORE_OP_DELETE_KEY, a->key, NULL);
+		int rc = log_op(a->hook, IDX_OP_DELETE_KEY, a->key, NULL);
 		if (rc < 0)
 			return rc;
 		slot_remove(h.g, h.i);
@@ -1333,6 +1333,19 @@ long idx_delete_key(idx_t *ix, const cid_t *key, idx_hook_t *hook)
 {
 	struct wargs a = {W_DEL_KEY, key, NULL, NULL, 0, hook, key_hash(ix, key)};
 	return write_op(ix, &a);
+}
+
+long idx_apply(idx_t *ix, idx_op_t op, const cid_t *key, const cid_t *val, idx_hook_t *hook)
+{
+	switch (op) {
+	case IDX_OP_INSERT:
+		return idx_insert(ix, key, val, hook);
+	case IDX_OP_DELETE_VALUE:
+		return idx_delete_value(ix, key, val, hook);
+	case IDX_OP_DELETE_KEY:
+		return idx_delete_key(ix, key, hook);
+	}
+	return CIDSTORE_EINVAL;
 }
 
 long idx_insert_set(idx_t *ix, const cid_t *key, const cid_t *vals, size_t n)

@@ -1,10 +1,12 @@
 /*
  * index.h — the concurrent in-memory index (layer 2).  Internal.
  *
- * Knows nothing about files.  The log layer reaches it only through the
- * idx_log_fn hook below (called inside the per-key critical section, so the
- * LSN it takes orders the change exactly as memory does), idx_scan() and the
- * bulk path idx_insert_set().
+ * Knows nothing about files or the log.  Only the store layer above calls
+ * it: through the idx_log_fn hook below it logs each change (called inside
+ * the per-key critical section, so the LSN it takes orders the change
+ * exactly as memory does); checkpoints read it with idx_scan(), recovery
+ * loads it with the bulk path idx_insert_set() and replays with
+ * idx_apply().
  *
  * Every function may be called by any thread at any time, except
  * idx_destroy (no other call may run).  No registration: the first call
@@ -28,12 +30,21 @@ typedef struct idx_options {
 	uint64_t expected_keys; /* presize for about this many keys (0: start small) */
 } idx_options_t;
 
+/* The three changes the index makes.  The index's own opcodes: the store
+ * maps the public CIDSTORE_OP_* onto them and them onto log records
+ * (store/write.c), so no layer passes another layer's codes through. */
+typedef enum idx_op {
+	IDX_OP_INSERT = 1,       /* add val to key's set */
+	IDX_OP_DELETE_VALUE = 2, /* remove val from key's set */
+	IDX_OP_DELETE_KEY = 3,   /* remove key and every value */
+} idx_op_t;
+
 /* Log hook: called while the key is locked, after the index has decided the
- * operation changes the key and before the change is published.  op is one
- * of CIDSTORE_OP_*; val is NULL for DELETE_KEY.  Returns 0 to go on (the
- * change is then published), or a negative error: the change is abandoned
- * and the error returned to the caller.  *lsn is for the hook's own use. */
-typedef int (*idx_log_fn)(void *ctx, int op, const cid_t *key,
+ * operation changes the key and before the change is published.  val is
+ * NULL for IDX_OP_DELETE_KEY.  Returns 0 to go on (the change is then
+ * published), or a negative error: the change is abandoned and the error
+ * returned to the caller.  *lsn is for the hook's own use. */
+typedef int (*idx_log_fn)(void *ctx, idx_op_t op, const cid_t *key,
 			  const cid_t *val, uint64_t *lsn);
 
 typedef struct idx_hook {
@@ -49,6 +60,12 @@ void idx_destroy(idx_t *ix);
 int idx_insert(idx_t *ix, const cid_t *key, const cid_t *val, idx_hook_t *hook);
 int idx_delete_value(idx_t *ix, const cid_t *key, const cid_t *val, idx_hook_t *hook);
 long idx_delete_key(idx_t *ix, const cid_t *key, idx_hook_t *hook);
+
+/* One change by opcode (val ignored for IDX_OP_DELETE_KEY): the single
+ * switch over idx_op_t, used by every write path of the store and by
+ * recovery's replay.  Returns as the function it calls; CIDSTORE_EINVAL
+ * for an opcode outside the enum. */
+long idx_apply(idx_t *ix, idx_op_t op, const cid_t *key, const cid_t *val, idx_hook_t *hook);
 long idx_lookup(idx_t *ix, const cid_t *key, cid_t *out, size_t cap);
 int idx_contains(idx_t *ix, const cid_t *key, const cid_t *val);
 int idx_scan(idx_t *ix, cidstore_scan_fn fn, void *ctx);

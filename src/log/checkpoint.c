@@ -123,8 +123,9 @@ static int ckpt_write_at(ckpt_writer_t *w, const void *p, size_t n, uint64_t off
 {
 	if (w->err)
 		return w->err;
-	if (io_pwrite_all(w->io, w->fd, p, n, (off_t)off) != 0)
-		w->err = CIDSTORE_EIO;
+	int rc = io_pwrite_all(w->io, w->fd, p, n, (off_t)off);
+	if (rc != 0)
+		w->err = io_errcode(-rc); /* a full disk answers ENOSPC */
 	return w->err;
 }
 
@@ -164,8 +165,9 @@ int ckpt_begin(int dirfd, const struct log_io *io, uint64_t lsn,
 	w->fd = w->io->open(w->io->ctx, dirfd, w->tmp,
 			    O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (w->fd < 0) {
+		int e = errno;
 		free(w);
-		return CIDSTORE_EIO;
+		return io_errcode(e);
 	}
 	/* Placeholder header (bad CRC until ckpt_commit rewrites it): a crash
 	 * leaves a .tmp that would fail the header check even if renamed. */
@@ -175,8 +177,9 @@ int ckpt_begin(int dirfd, const struct log_io *io, uint64_t lsn,
 	ckpt_write_at(w, h, sizeof(h), 0);
 	w->off = CKPT_HEADER_BYTES;
 	if (w->err) {
+		int err = w->err;
 		ckpt_abort(w);
-		return CIDSTORE_EIO;
+		return err;
 	}
 	*out = w;
 	return 0;
@@ -256,10 +259,11 @@ int ckpt_commit(ckpt_writer_t *w, uint64_t end_lsn, struct ckpt_info *info)
 	ckpt_encode_header(h, CKPT_FORMAT_VERSION, w->lsn, end_lsn, w->keys, w->values);
 	ckpt_write_at(w, h, sizeof(h), 0);
 	if (w->err == 0 && w->io->fdatasync(w->io->ctx, w->fd) != 0)
-		w->err = CIDSTORE_EIO;
+		w->err = io_errcode(errno);
 	if (w->err) {
+		int err = w->err;
 		ckpt_abort(w);
-		return CIDSTORE_EIO;
+		return err;
 	}
 	w->io->close(w->io->ctx, w->fd);
 	w->fd = -1;
@@ -422,7 +426,7 @@ static int ckpt_rd_open(int dirfd, const struct log_io *io, const char *name,
 	rd->io = io_or_posix(io);
 	rd->fd = rd->io->open(rd->io->ctx, dirfd, name, O_RDONLY, 0);
 	if (rd->fd < 0)
-		CKPT_FAIL(info, CIDSTORE_EIO, "%s: cannot open (%s)", name, strerror(errno));
+		CKPT_FAIL(info, io_errcode(errno), "%s: cannot open (%s)", name, strerror(errno));
 	if (rd->io->fsize(rd->io->ctx, rd->fd, &rd->size) != 0) {
 		rd->io->close(rd->io->ctx, rd->fd);
 		CKPT_FAIL(info, CIDSTORE_EIO, "%s: cannot stat", name);
@@ -495,6 +499,13 @@ static int ckpt_apply_block(const uint8_t *p, uint32_t len, const char *name,
 int ckpt_read(int dirfd, const struct log_io *io, const char *name,
 	      cidstore_scan_fn apply, void *ctx, struct ckpt_info *info)
 {
+	return ckpt_read_ex(dirfd, io, name, NULL, apply, ctx, info);
+}
+
+int ckpt_read_ex(int dirfd, const struct log_io *io, const char *name,
+		 ckpt_header_fn on_header, cidstore_scan_fn apply, void *ctx,
+		 struct ckpt_info *info)
+{
 	if (dirfd < 0 || name == NULL)
 		return CIDSTORE_EINVAL;
 	struct ckpt_info local;
@@ -512,6 +523,8 @@ int ckpt_read(int dirfd, const struct log_io *io, const char *name,
 	}
 	uint64_t keys = 0, values = 0, entries = 0, blocks = 0, bytes = 0;
 	if ((rc = ckpt_check_header(&rd, name, info)) != 0)
+		goto out;
+	if (on_header != NULL && (rc = on_header(info, ctx)) != 0)
 		goto out;
 	for (;;) {
 		uint64_t off = ckpt_rd_off(&rd);

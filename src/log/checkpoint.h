@@ -58,14 +58,15 @@ void ckpt_name(char out[CKPT_NAME_LEN + 1], uint64_t lsn);
 
 /* Starts checkpoint lsn in the directory dirfd: creates (truncating) the
  * temporary file ckpt-<lsn>.ckpt.tmp.  Returns 0 and *out, CIDSTORE_EINVAL,
- * CIDSTORE_ENOMEM, CIDSTORE_EIO. */
+ * CIDSTORE_ENOMEM, or the io_errcode of the failed call (CIDSTORE_ENOSPC,
+ * CIDSTORE_EACCES, CIDSTORE_EIO, ...; "an I/O error" below). */
 int ckpt_begin(int dirfd, const struct log_io *io, uint64_t lsn,
 	       ckpt_writer_t **out);
 
 /* Adds one key with n >= 1 values (values of one key must come in one call;
  * each key at most once per checkpoint).  Returns 0, CIDSTORE_EINVAL
- * (n == 0, NULL), CIDSTORE_EIO (a write failed: the writer is failed and
- * every later call returns CIDSTORE_EIO; call ckpt_abort). */
+ * (n == 0, NULL), an I/O error (a write failed: the writer is failed and
+ * every later call returns the same error; call ckpt_abort). */
 int ckpt_add(ckpt_writer_t *w, const cid_t *key, const cid_t *values, size_t n);
 
 /* ckpt_add in the shape of cidstore_scan_fn (ctx is the writer), so a
@@ -81,9 +82,10 @@ int ckpt_add_fn(const cid_t *key, const cid_t *values, size_t n, void *w);
  * The caller must have made the WAL durable through end_lsn first:
  * recovery treats a log that ends before a checkpoint's end LSN as lost
  * records (CIDSTORE_ECORRUPT).  With no log (DURABILITY_NONE) pass
- * end_lsn == lsn.  Returns 0, CIDSTORE_EINVAL, CIDSTORE_EIO (an EIO after
- * the rename leaves either the old or the new file under the final name,
- * both complete; treat it as a failed store).
+ * end_lsn == lsn.  Returns 0, CIDSTORE_EINVAL, an I/O error (CIDSTORE_EIO
+ * when the rename or the directory sync failed: that leaves either the old
+ * or the new file under the final name, both complete; treat any as a
+ * failed store).
  * Waits for: the disk. */
 int ckpt_commit(ckpt_writer_t *w, uint64_t end_lsn, struct ckpt_info *info);
 
@@ -122,6 +124,16 @@ int ckpt_read_header(int dirfd, const struct log_io *io, const char *name,
  * info (may be NULL) gets the header fields and msg. */
 int ckpt_read(int dirfd, const struct log_io *io, const char *name,
 	      cidstore_scan_fn apply, void *ctx, struct ckpt_info *info);
+
+/* ckpt_read that calls on_header(info, ctx) once the header has passed its
+ * checks and before the first entry (info then holds the header fields:
+ * lsn, end_lsn, keys, values), so one open and one read of the header
+ * serve both the caller's sizing and the load.  A non-zero return stops
+ * reading and is returned. */
+typedef int (*ckpt_header_fn)(const struct ckpt_info *info, void *ctx);
+int ckpt_read_ex(int dirfd, const struct log_io *io, const char *name,
+		 ckpt_header_fn on_header, cidstore_scan_fn apply, void *ctx,
+		 struct ckpt_info *info);
 
 /* Removes all but the newest `keep` checkpoints and any *.tmp left by a
  * crashed ckpt_begin, then fsyncs the directory if it removed anything.

@@ -69,7 +69,7 @@ int sdir_sync_path(const char *path, const struct log_io *io)
 		return CIDSTORE_EINVAL;
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return CIDSTORE_EIO;
+		return io_errcode(errno);
 	int rc = sdir_sync_fd(fd, io);
 	close(fd);
 	return rc;
@@ -134,12 +134,12 @@ int sdir_open(const char *path, unsigned flags, sdir_t **out)
 
 	struct stat st;
 	if (stat(d->path, &st) != 0) {
-		if (errno != ENOENT || !(flags & SDIR_CREATE)) {
-			rc = errno == ENOENT ? CIDSTORE_EINVAL : CIDSTORE_EIO;
+		if (errno != ENOENT || !(flags & SDIR_CREATE) || (flags & SDIR_READONLY)) {
+			rc = io_errcode(errno);
 			goto fail;
 		}
 		if (mkdir(d->path, 0755) != 0 && errno != EEXIST) {
-			rc = errno == ENOENT ? CIDSTORE_EINVAL : CIDSTORE_EIO;
+			rc = io_errcode(errno); /* ENOENT: the parent is missing */
 			goto fail;
 		}
 		if ((rc = sdir_sync_parent(d->path)) != 0)
@@ -147,15 +147,26 @@ int sdir_open(const char *path, unsigned flags, sdir_t **out)
 	}
 	d->dir_fd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->dir_fd < 0) {
-		rc = errno == ENOTDIR ? CIDSTORE_EINVAL : CIDSTORE_EIO;
+		rc = io_errcode(errno);
 		goto fail;
 	}
 	if (fstat(d->dir_fd, &st) != 0) {
-		rc = CIDSTORE_EIO;
+		rc = io_errcode(errno);
 		goto fail;
 	}
 	d->dev = st.st_dev;
 	d->ino = st.st_ino;
+	if (flags & SDIR_READONLY) {
+		/* No lock, no registry: a reader may sit beside the writer.  It
+		 * still must be able to list the directory (search permission
+		 * alone would let it open known names only). */
+		if (faccessat(d->dir_fd, ".", R_OK | X_OK, AT_EACCESS) != 0) {
+			rc = io_errcode(errno);
+			goto fail;
+		}
+		*out = d;
+		return 0;
+	}
 
 	pthread_mutex_lock(&sdir_registry_mu);
 	for (struct sdir *o = sdir_registry; o != NULL; o = o->next) {
@@ -175,14 +186,15 @@ int sdir_open(const char *path, unsigned flags, sdir_t **out)
 		created = true;
 	}
 	if (d->lock_fd < 0) {
+		int e = errno;
 		pthread_mutex_unlock(&sdir_registry_mu);
-		rc = CIDSTORE_EIO;
+		rc = io_errcode(e);
 		goto fail;
 	}
 	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		int e = errno;
 		pthread_mutex_unlock(&sdir_registry_mu);
-		rc = (e == EWOULDBLOCK || e == EAGAIN) ? CIDSTORE_EBUSY : CIDSTORE_EIO;
+		rc = (e == EWOULDBLOCK || e == EAGAIN) ? CIDSTORE_EBUSY : io_errcode(e);
 		goto fail;
 	}
 	d->next = sdir_registry;
@@ -210,6 +222,12 @@ void sdir_close(sdir_t *d)
 {
 	if (d == NULL)
 		return;
+	if (d->lock_fd < 0) { /* SDIR_READONLY: never registered or locked */
+		close(d->dir_fd);
+		free(d->path);
+		free(d);
+		return;
+	}
 	pthread_mutex_lock(&sdir_registry_mu);
 	for (struct sdir **pp = &sdir_registry; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == d) {
@@ -271,7 +289,7 @@ static int sdir_list(int dirfd, enum sdir_kind kind, sdir_list_t *out)
 	 * reads from its own offset, so dirfd is neither closed nor moved. */
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOTDIR ? CIDSTORE_EINVAL : CIDSTORE_EIO;
+		return io_errcode(errno);
 	DIR *dh = fdopendir(fd);
 	if (dh == NULL) {
 		close(fd);

@@ -26,7 +26,8 @@ struct log_io;
 
 typedef struct sdir sdir_t;
 
-#define SDIR_CREATE 0x1u /* create the directory when it does not exist */
+#define SDIR_CREATE 0x1u   /* create the directory when it does not exist */
+#define SDIR_READONLY 0x2u /* open to read only: no lock, nothing created */
 
 #define SDIR_LOCK_NAME "LOCK"
 #define SDIR_NAME_MAX 64u /* longest file name the store itself creates, + NUL */
@@ -35,13 +36,18 @@ typedef struct sdir sdir_t;
  * SDIR_CREATE: a missing directory is created (mode 0755; only the last
  * path component — the parent must exist) and the parent directory is
  * fsync'd so the new entry is durable.  The LOCK file is created if
- * missing (and the directory fsync'd).  Returns 0 and *out;
- * CIDSTORE_EINVAL (NULL, empty path, path too long, not a directory,
- * missing without SDIR_CREATE); CIDSTORE_EBUSY (another process holds the
- * lock, or this process already has the directory open — checked by
- * (st_dev, st_ino) before flock, since a second flock from this process
- * on a new descriptor would also conflict, but only by accident of the
- * lock model); CIDSTORE_EIO (mkdir/open/fsync failed); CIDSTORE_ENOMEM.
+ * missing (and the directory fsync'd).
+ * SDIR_READONLY (overrides SDIR_CREATE): the directory must exist and be
+ * readable; no lock is taken, no file created, and the in-process registry
+ * is not consulted (a reader may open a directory a writer holds).
+ * Returns 0 and *out; CIDSTORE_EINVAL (NULL, empty path, path too long);
+ * CIDSTORE_ENOENT (missing without SDIR_CREATE, or its parent missing);
+ * CIDSTORE_ENOTDIR; CIDSTORE_EACCES; CIDSTORE_ENOSPC; CIDSTORE_EBUSY
+ * (another process holds the lock, or this process already has the
+ * directory open — checked by (st_dev, st_ino) before flock, since a
+ * second flock from this process on a new descriptor would also conflict,
+ * but only by accident of the lock model); CIDSTORE_EIO (another failure
+ * of mkdir/open/fsync); CIDSTORE_ENOMEM.
  * Thread-safe; waits for the registry mutex only (never for the lock: the
  * flock is non-blocking). */
 int sdir_open(const char *path, unsigned flags, sdir_t **out);
@@ -57,7 +63,8 @@ const char *sdir_path(const sdir_t *d);
 int sdir_fd(const sdir_t *d);
 
 /* fsync of the directory at path (io may be NULL: plain syscalls), to make
- * a create, rename or unlink in it durable.  Returns 0 or CIDSTORE_EIO. */
+ * a create, rename or unlink in it durable.  Returns 0 or CIDSTORE_EIO
+ * (sdir_sync_path: the io_errcode of a failed open). */
 int sdir_sync_path(const char *path, const struct log_io *io);
 int sdir_sync(const sdir_t *d, const struct log_io *io);
 int sdir_sync_fd(int dirfd, const struct log_io *io);
@@ -86,7 +93,7 @@ typedef struct sdir_list {
  * not *.tmp) in the directory dirfd (not moved: a dup is read), sorted by
  * LSN ascending.  Other
  * files are ignored.  Returns 0 (possibly n == 0), CIDSTORE_EINVAL,
- * CIDSTORE_EIO (opendir/readdir failed), CIDSTORE_ENOMEM.  Free with
+ * the io_errcode of a failed opendir, CIDSTORE_EIO (readdir failed), CIDSTORE_ENOMEM.  Free with
  * sdir_list_free (also safe on a zeroed list). */
 int sdir_list_segments(int dirfd, sdir_list_t *out);
 int sdir_list_checkpoints(int dirfd, sdir_list_t *out);

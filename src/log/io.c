@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cidstore.h"
+
 static int px_open(void *ctx, int dirfd, const char *name, int flags, mode_t mode)
 {
 	(void)ctx;
@@ -176,4 +178,25 @@ int io_prezero(const struct log_io *io, int fd, off_t off, off_t len)
 	}
 	free(zero);
 	return rc;
+}
+
+int io_errcode(int e)
+{
+	switch (e) {
+	case ENOENT:
+		return CIDSTORE_ENOENT;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return CIDSTORE_EACCES;
+	case ENOTDIR:
+		return CIDSTORE_ENOTDIR;
+	case ENOSPC:
+	case EDQUOT:
+		return CIDSTORE_ENOSPC;
+	case ENOMEM:
+		return CIDSTORE_ENOMEM;
+	default:
+		return CIDSTORE_EIO;
+	}
 }

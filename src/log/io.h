@@ -63,6 +63,12 @@ ssize_t io_pread_all(const struct log_io *io, int fd, void *buf, size_t n,
  * fdatasync time).  Returns 0 or -errno.  Does not sync. */
 int io_prezero(const struct log_io *io, int fd, off_t off, off_t len);
 
+/* The cidstore error code for a failed file call's errno: ENOENT,
+ * EACCES (EPERM and EROFS too: the caller may not write there), ENOTDIR,
+ * ENOSPC (EDQUOT too: no room for this user), ENOMEM; anything else is
+ * CIDSTORE_EIO. */
+int io_errcode(int e);
+
 /* The table to use: io itself, or log_io_posix() when io is NULL. */
 static inline const struct log_io *io_or_posix(const struct log_io *io)
 {

@@ -25,29 +25,29 @@ static int meta_write(int dirfd, const struct log_io *io, uint64_t seed)
 	le_put32(b + 36, rec_crc32c(b, 36));
 	int fd = io->open(io->ctx, dirfd, META_NAME ".tmp", O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0)
-		return CIDSTORE_EIO;
-	int rc = io_pwrite_all(io, fd, b, sizeof(b), 0);
+		return io_errcode(errno);
+	int rc = io_pwrite_all(io, fd, b, sizeof(b), 0); /* -errno */
 	if (!rc && io->fsync(io->ctx, fd) != 0)
-		rc = CIDSTORE_EIO;
+		rc = -errno;
 	io->close(io->ctx, fd);
 	if (!rc && io->rename(io->ctx, dirfd, META_NAME ".tmp", META_NAME) != 0)
-		rc = CIDSTORE_EIO;
+		rc = -errno;
 	if (!rc && io->fsync_dir(io->ctx, dirfd) != 0)
-		rc = CIDSTORE_EIO;
-	return rc ? CIDSTORE_EIO : 0;
+		rc = -errno;
+	return rc ? io_errcode(-rc) : 0;
 }
 
-int meta_seed(int dirfd, const struct log_io *io, uint64_t *seed)
+int meta_read(int dirfd, const struct log_io *io, uint64_t *seed)
 {
 	io = io_or_posix(io);
 	int fd = io->open(io->ctx, dirfd, META_NAME, O_RDONLY, 0);
 	if (fd < 0)
-		return errno == ENOENT ? meta_write(dirfd, io, *seed) : CIDSTORE_EIO;
+		return io_errcode(errno);
 	uint8_t b[4096];
 	ssize_t n = io_pread_all(io, fd, b, sizeof(b), 0);
 	io->close(io->ctx, fd);
 	if (n < 0)
-		return CIDSTORE_EIO;
+		return io_errcode((int)-n);
 	if (n < 16 || memcmp(b, "CIDSMETA", 8) != 0)
 		return CIDSTORE_ECORRUPT;
 	uint32_t version = le_get32(b + 8), size = le_get32(b + 12);
@@ -59,4 +59,11 @@ int meta_seed(int dirfd, const struct log_io *io, uint64_t *seed)
 		return CIDSTORE_ECORRUPT;
 	*seed = le_get64(b + 16);
 	return 0;
+}
+
+int meta_seed(int dirfd, const struct log_io *io, uint64_t *seed)
+{
+	io = io_or_posix(io);
+	int rc = meta_read(dirfd, io, seed);
+	return rc == CIDSTORE_ENOENT ? meta_write(dirfd, io, *seed) : rc;
 }

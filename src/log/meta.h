@@ -24,9 +24,14 @@ struct log_io;
 #define META_NAME "META"
 #define META_VERSION 1u
 
-/* Reads the seed of the store in dirfd into *seed.  When there is no META
- * file yet, writes one holding *seed (the caller's choice) and returns 0.
- * Returns 0, CIDSTORE_EVERSION, CIDSTORE_ECORRUPT, CIDSTORE_EIO. */
+/* Reads the seed of the store in dirfd into *seed (unchanged on error).
+ * Returns 0, CIDSTORE_ENOENT (no META file), CIDSTORE_EVERSION,
+ * CIDSTORE_ECORRUPT, or the io_errcode of a failed open or read. */
+int meta_read(int dirfd, const struct log_io *io, uint64_t *seed);
+
+/* meta_read; when there is no META file yet, writes one holding *seed (the
+ * caller's choice) and returns 0.  Returns as meta_read, plus the
+ * io_errcode of a failed write (CIDSTORE_ENOSPC, CIDSTORE_EACCES, ...). */
 int meta_seed(int dirfd, const struct log_io *io, uint64_t *seed);
 
 #endif

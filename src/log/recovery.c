@@ -266,7 +266,8 @@ static int recov_pool_finish(struct recov_pool *p, uint64_t *applied)
 /* Reader state                                                            */
 /* ---------------------------------------------------------------------- */
 
-enum { RECOV_TXN_OPEN, RECOV_TXN_COMMITTED, RECOV_TXN_ABORTED };
+/* UNFINISHED: still open at the end of the log (dropped like ABORTED). */
+enum { RECOV_TXN_OPEN, RECOV_TXN_COMMITTED, RECOV_TXN_ABORTED, RECOV_TXN_UNFINISHED };
 
 struct recov_txn {
 	uint64_t serial; /* unique per recov_run; FIFO items refer to it */
@@ -412,10 +413,16 @@ static int recov_release(struct recov_state *st)
 			if (t->state == RECOV_TXN_OPEN)
 				break;
 			t->pending--;
-			if (t->state == RECOV_TXN_COMMITTED)
+			if (t->state == RECOV_TXN_COMMITTED) {
+				st->out->txn_ops_committed++;
 				rc = recov_dispatch(st, &pd->o);
-			else
+			} else {
 				st->out->txn_ops_dropped++;
+				if (t->state == RECOV_TXN_ABORTED)
+					st->out->txn_ops_aborted++;
+				else
+					st->out->txn_ops_unfinished++;
+			}
 		} else {
 			rc = recov_dispatch(st, &pd->o);
 		}
@@ -462,10 +469,12 @@ static int recov_record(struct recov_state *st, const struct wal_rec *r,
 	case WAL_OP_TXN_ABORT: {
 		struct recov_txn *t = recov_txn_open(st, r->txn, false);
 		bool commit = r->opcode == WAL_OP_TXN_COMMIT;
-		if (commit)
+		if (commit) {
 			st->out->txn_committed++;
-		else
+		} else {
 			st->out->txn_dropped++;
+			st->out->txn_aborted++;
+		}
 		if (t == NULL) /* no records after the base: nothing to do */
 			return 0;
 		t->state = commit ? RECOV_TXN_COMMITTED : RECOV_TXN_ABORTED;
@@ -530,13 +539,28 @@ static int recov_scan_after(struct recov_state *st, int fd, const char *file,
 	return 0;
 }
 
+/* End of the log: transactions still open never committed; their queued
+ * operations are dropped and everything behind them released. */
+static int recov_end_txns(struct recov_state *st)
+{
+	for (size_t i = 0; i < st->ntxn; i++) {
+		if (st->txn[i].state == RECOV_TXN_OPEN) {
+			st->txn[i].state = RECOV_TXN_UNFINISHED;
+			st->out->txn_dropped++;
+			st->out->txn_unfinished++;
+		}
+	}
+	return recov_release(st);
+}
+
 /* Overwrites [from, to) with zeros and fdatasyncs. */
 static int recov_cut(struct recov_state *st, const char *file, uint64_t from,
 		     uint64_t to)
 {
 	int fd = st->io->open(st->io->ctx, st->dirfd, file, O_RDWR, 0);
 	if (fd < 0)
-		RECOV_FAIL(st, CIDSTORE_EIO, "%s: cannot open to cut the torn tail", file);
+		RECOV_FAIL(st, io_errcode(errno), "%s: cannot open to cut the torn tail (%s)",
+			   file, strerror(errno));
 	memset(st->buf, 0, RECOV_READ_BYTES);
 	int rc = 0;
 	for (uint64_t off = from; off < to && rc == 0;) {
@@ -556,6 +580,7 @@ static int recov_cut(struct recov_state *st, const char *file, uint64_t from,
 struct recov_seg_end {
 	bool empty_removed; /* last segment without a valid header */
 	uint64_t tail_off;  /* offset after the last valid record */
+	uint64_t seg_bytes; /* the size the header declares */
 };
 
 /* Reads one segment; *expect is the next LSN (in: the segment's first LSN). */
@@ -566,7 +591,7 @@ static int recov_segment(struct recov_state *st, const char *file, uint64_t seg_
 	memset(se, 0, sizeof(*se));
 	int fd = st->io->open(st->io->ctx, st->dirfd, file, O_RDONLY, 0);
 	if (fd < 0)
-		RECOV_FAIL(st, CIDSTORE_EIO, "%s: cannot open (%s)", file, strerror(errno));
+		RECOV_FAIL(st, io_errcode(errno), "%s: cannot open (%s)", file, strerror(errno));
 	uint64_t size;
 	int rc = 0;
 	if (st->io->fsize(st->io->ctx, fd, &size) != 0) {
@@ -588,7 +613,7 @@ static int recov_segment(struct recov_state *st, const char *file, uint64_t seg_
 		}
 		int d = rec_decode(st->buf, &r);
 		uint64_t first = 0;
-		int h = d == 0 ? rec_seg_header_check(&r, &first, NULL) : d;
+		int h = d == 0 ? rec_seg_header_check(&r, &first, &se->seg_bytes) : d;
 		if (d == CIDSTORE_EVERSION || h == CIDSTORE_EVERSION) {
 			rc = CIDSTORE_EVERSION;
 			snprintf(out->msg, sizeof(out->msg),
@@ -664,8 +689,13 @@ static int recov_segment(struct recov_state *st, const char *file, uint64_t seg_
 				(*expect)++;
 				se->tail_off = off + WAL_REC_SIZE;
 				if (st->log_only) {
+					/* every record: the callback, then the
+					 * transaction bookkeeping (its applies
+					 * discard) for the batch counts */
 					if (st->rec_fn != NULL &&
 					    (rc = st->rec_fn(&r, seg_lsn, off, st->rec_ctx)) != 0)
+						goto done;
+					if ((rc = recov_record(st, &r, file, off)) != 0)
 						goto done;
 					continue;
 				}
@@ -737,6 +767,19 @@ done:
 /* Checkpoint choice                                                        */
 /* ---------------------------------------------------------------------- */
 
+/* ckpt_read_ex callbacks: the header to ap->begin, entries to ap->load. */
+static int recov_ckpt_begin(const struct ckpt_info *info, void *ctx)
+{
+	struct recov_state *st = ctx;
+	return st->ap->begin(st->ap->ctx, info->keys);
+}
+
+static int recov_ckpt_load(const cid_t *key, const cid_t *values, size_t n, void *ctx)
+{
+	struct recov_state *st = ctx;
+	return st->ap->load(key, values, n, st->ap->ctx);
+}
+
 /* Loads the newest usable checkpoint.  *newest_lsn = LSN in the name of the
  * newest checkpoint file (0 if none); *end_lsn = the chosen one's end LSN. */
 static int recov_checkpoint(struct recov_state *st, uint64_t *newest_lsn,
@@ -753,11 +796,15 @@ static int recov_checkpoint(struct recov_state *st, uint64_t *newest_lsn,
 	for (size_t i = l.n; i-- > 0;) {
 		const char *name = l.v[i].name;
 		struct ckpt_info info;
-		rc = ckpt_read_header(st->dirfd, st->io, name, &info);
-		if (rc == 0 && st->ap->reset == NULL)
+		rc = 0;
+		if (st->ap->reset == NULL) /* verify before anything is loaded */
 			rc = ckpt_read(st->dirfd, st->io, name, NULL, NULL, &info);
 		if (rc == 0) {
-			rc = ckpt_read(st->dirfd, st->io, name, st->ap->load, st->ap->ctx, &info);
+			/* One open, one header read: the header goes to
+			 * ap->begin (sizing) on its way to the load. */
+			rc = ckpt_read_ex(st->dirfd, st->io, name,
+					  st->ap->begin ? recov_ckpt_begin : NULL, recov_ckpt_load,
+					  st, &info);
 			if (rc == CIDSTORE_ECORRUPT && st->ap->reset != NULL) {
 				int r2 = st->ap->reset(st->ap->ctx);
 				if (r2 != 0) {
@@ -787,6 +834,9 @@ static int recov_checkpoint(struct recov_state *st, uint64_t *newest_lsn,
 	if (rc == 0 && l.n > 0 && !out->have_ckpt)
 		out->ckpt_fallback = true; /* every checkpoint corrupt: empty base */
 	sdir_list_free(&l);
+	if (rc == 0 && !out->have_ckpt && st->ap->begin != NULL &&
+	    (rc = st->ap->begin(st->ap->ctx, 0)) != 0)
+		snprintf(out->msg, sizeof(out->msg), "preparing the empty base failed");
 	return rc;
 }
 
@@ -842,6 +892,7 @@ static int recov_log(struct recov_state *st, uint64_t newest_ckpt,
 		any = true;
 		out->tail_seg_lsn = e->lsn;
 		out->tail_off = se.tail_off;
+		out->tail_seg_bytes = se.seg_bytes;
 	}
 	if (expect - 1 > last)
 		last = expect - 1;
@@ -908,16 +959,8 @@ int recov_run(int dirfd, const struct log_io *io, const struct recov_apply *ap,
 	}
 	out->threads = st.pooled ? st.pool.n : 1;
 	rc = recov_log(&st, out->ckpt_fallback ? newest_ckpt : 0, end_lsn, why);
-	if (rc == 0) {
-		/* End of the log: open transactions never committed. */
-		for (size_t i = 0; i < st.ntxn; i++) {
-			if (st.txn[i].state == RECOV_TXN_OPEN) {
-				st.txn[i].state = RECOV_TXN_ABORTED;
-				out->txn_dropped++;
-			}
-		}
-		rc = recov_release(&st);
-	}
+	if (rc == 0)
+		rc = recov_end_txns(&st);
 	if (st.pooled) {
 		uint64_t applied = 0;
 		int perr = recov_pool_finish(&st.pool, &applied);
@@ -967,11 +1010,12 @@ static int recov_discard_reset(void *ctx)
 	return 0;
 }
 
+static const struct recov_apply recov_discard_ap = {recov_discard_load, recov_discard_apply,
+						    recov_discard_reset, NULL, NULL};
+
 int recov_verify(int dirfd, const struct log_io *io, struct recov_result *out)
 {
-	const struct recov_apply ap = {recov_discard_load, recov_discard_apply,
-				       recov_discard_reset, NULL};
-	return recov_run(dirfd, io, &ap, 1, RECOV_READONLY, out);
+	return recov_run(dirfd, io, &recov_discard_ap, 1, RECOV_READONLY, out);
 }
 
 int recov_read_log(int dirfd, const struct log_io *io, recov_rec_fn fn,
@@ -999,9 +1043,15 @@ int recov_read_log(int dirfd, const struct log_io *io, recov_rec_fn fn,
 		return CIDSTORE_ENOMEM;
 	}
 	out->threads = 1;
+	st.ap = &recov_discard_ap;
 	double t0 = recov_now();
 	int rc = recov_log(&st, 0, 0, "");
+	if (rc == 0)
+		rc = recov_end_txns(&st);
 	out->total_seconds = out->replay_seconds = recov_now() - t0;
+	out->replayed = 0; /* nothing was applied: the bookkeeping discards */
 	free(st.buf);
+	free(st.txn);
+	free(st.q);
 	return rc;
 }

@@ -48,6 +48,15 @@ struct recov_apply {
 	 * one. */
 	int (*reset)(void *ctx);
 	void *ctx;
+	/* Optional (NULL: not called).  Called on the caller's thread before
+	 * anything is loaded into the state: with the key count of a
+	 * checkpoint whose header passed its checks, before its entries (so
+	 * the state can be sized for it from the one read of that header), and
+	 * with 0 before replay when no checkpoint was loaded.  It may be called
+	 * more than once (a corrupt checkpoint falls back to the previous one);
+	 * each call discards whatever an earlier one prepared.  Non-zero
+	 * return stops recovery with that value. */
+	int (*begin)(void *ctx, uint64_t ckpt_keys);
 };
 
 #define RECOV_READONLY 0x1u /* do not cut a torn tail (verify / dump tools) */
@@ -63,6 +72,9 @@ struct recov_result {
 	bool tail_valid;           /* the writer may append to tail_seg_lsn at tail_off */
 	uint64_t tail_seg_lsn;     /* first LSN (name) of the segment holding last_lsn */
 	uint64_t tail_off;         /* byte offset just after the last valid record there */
+	uint64_t tail_seg_bytes;   /* that segment's size as its header declares it
+				      (with tail_seg_lsn: the struct wal_tail that
+				      wal_open continues from without re-reading) */
 	bool torn;                 /* an invalid tail was found (and cut unless READONLY) */
 	uint64_t torn_seg_lsn, torn_off; /* where */
 	uint64_t segments;         /* segment files read */
@@ -70,9 +82,15 @@ struct recov_result {
 	uint64_t records;          /* valid records read (headers excluded) */
 	uint64_t replayed;         /* operations passed to apply */
 	uint64_t skipped;          /* records <= ckpt_lsn */
-	uint64_t txn_committed;    /* transactions applied */
-	uint64_t txn_dropped;      /* aborted or never committed */
-	uint64_t txn_ops_dropped;  /* their operations */
+	uint64_t txn_committed;    /* transactions applied (TXN_COMMIT read) */
+	uint64_t txn_dropped;      /* aborted or never committed: */
+	uint64_t txn_aborted;      /*   TXN_ABORT read */
+	uint64_t txn_unfinished;   /*   still open at the end of the log */
+	uint64_t txn_ops_dropped;  /* operations of dropped transactions: */
+	uint64_t txn_ops_aborted, txn_ops_unfinished; /* by cause */
+	uint64_t txn_ops_committed; /* operations of applied transactions (those
+				       after the checkpoint: the records the
+				       replay reads) */
 	unsigned threads;          /* replay workers used (1: inline) */
 	/* time, seconds (CLOCK_MONOTONIC) */
 	double ckpt_seconds, replay_seconds, total_seconds;
@@ -126,8 +144,10 @@ typedef int (*recov_rec_fn)(const struct wal_rec *r, uint64_t seg_lsn,
  * valid record as it is read, so the records before an error have been
  * delivered.  out: segments, seg_bytes, records, last_lsn (the first
  * segment's first LSN - 1 when it holds no record; 0 without segments),
- * torn / torn_seg_lsn / torn_off, msg; the checkpoint and replay fields
- * stay zero.  Returns 0 (a torn tail of the newest segment included);
+ * torn / torn_seg_lsn / torn_off, msg, and the txn_* counts by the same
+ * transaction bookkeeping as replay (a batch whose TXN_START lies in a
+ * removed segment counts with the operations still in the log); the
+ * checkpoint and replay fields stay zero.  Returns 0 (a torn tail of the newest segment included);
  * CIDSTORE_ECORRUPT (bad record followed by valid ones, bad record or
  * header in an older segment, LSN gap inside or between segments);
  * CIDSTORE_EVERSION; CIDSTORE_EIO; CIDSTORE_ENOMEM; CIDSTORE_EINVAL; or

@@ -67,7 +67,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log/io.h"
 #include "log/ring.h"
+#include "util/check.h"
 
 _Static_assert(sizeof(struct wal_rec) <= RING_SLOT_SIZE, "wal_rec fits a slot");
 
@@ -122,9 +124,14 @@ static uint64_t now_ns(clockid_t c)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Makes the log failed (W3).  Called by the flusher (or wal_open). */
-static void wal_fail(wal_t *w, const char *fmt, ...)
+/* Makes the log failed (W3) with error code err (CIDSTORE_EIO, or what the
+ * failed call's errno says: CIDSTORE_ENOSPC, ...).  Called by the flusher
+ * (or wal_open). */
+static void wal_fail(wal_t *w, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void wal_fail(wal_t *w, int err, const char *fmt, ...)
 {
+	CS_ASSERT(err < 0);
 	/* relaxed: only the flusher fails the log, so no race on the text. */
 	if (atomic_load_explicit(&w->failed, memory_order_relaxed))
 		return;
@@ -134,8 +141,8 @@ static void wal_fail(wal_t *w, const char *fmt, ...)
 	va_end(ap);
 	/* release: pairs with the acquire loads in wal_failure / wal_error /
 	 * wal_wait, publishing failure[]. */
-	atomic_store_explicit(&w->failed, CIDSTORE_EIO, memory_order_release);
-	ring_fail(w->ring, CIDSTORE_EIO);
+	atomic_store_explicit(&w->failed, err, memory_order_release);
+	ring_fail(w->ring, err);
 	pthread_mutex_lock(&w->wait_lock);
 	pthread_cond_broadcast(&w->wait_cond);
 	pthread_mutex_unlock(&w->wait_lock);
@@ -173,7 +180,8 @@ static int flush_sync(wal_t *w)
 		int e = errno;
 		char name[WAL_SEG_NAME_LEN + 1];
 		rec_seg_name(name, w->seg_first);
-		wal_fail(w, "fdatasync of %s failed: %s (records up to LSN %llu may be lost; not retried)",
+		wal_fail(w, io_errcode(e),
+			 "fdatasync of %s failed: %s (records up to LSN %llu may be lost; not retried)",
 			 name, strerror(e), (unsigned long long)upto);
 		return -1;
 	}
@@ -248,16 +256,17 @@ static int rotate(wal_t *w)
 	const char *what = "";
 	int fd = seg_create(w, first, w->opt.segment_bytes, &what);
 	if (fd < 0) {
+		int e = errno;
 		char name[WAL_SEG_NAME_LEN + 1];
 		rec_seg_name(name, first);
-		wal_fail(w, "%s segment %s failed: %s", what, name, strerror(errno));
+		wal_fail(w, io_errcode(e), "%s segment %s failed: %s", what, name, strerror(e));
 		return -1;
 	}
 	w->seg_fd = fd;
 	w->seg_first = first;
 	w->seg_recs = w->opt.segment_bytes / WAL_REC_SIZE - 1;
 	if (seg_list_add(w, first)) {
-		wal_fail(w, "out of memory tracking segments");
+		wal_fail(w, CIDSTORE_EIO, "out of memory tracking segments");
 		return -1;
 	}
 	return 0;
@@ -306,7 +315,7 @@ static long drain(wal_t *w)
 	if (rc) {
 		char name[WAL_SEG_NAME_LEN + 1];
 		rec_seg_name(name, w->seg_first);
-		wal_fail(w, "write of %u records (LSN %llu..) to %s failed: %s", n,
+		wal_fail(w, io_errcode(-rc), "write of %u records (LSN %llu..) to %s failed: %s", n,
 			 (unsigned long long)(w->written_lsn + 1), name, strerror(-rc));
 		return -1;
 	}
@@ -358,7 +367,7 @@ static void *flusher_main(void *arg)
 	}
 }
 
-/* ---- open: find the segment to continue, cut the log at next_lsn - 1 ---- */
+/* ---- open: continue where recovery found the log to end ---- */
 
 static int list_segments(wal_t *w)
 {
@@ -382,146 +391,60 @@ static int list_segments(wal_t *w)
 	return rc;
 }
 
-/* Continues segment `first`: finds record next_lsn - 1, zeroes whatever
- * follows it up to the zero tail.  Returns 0 and sets up the flusher state,
- * or an error. */
-static int seg_continue(wal_t *w, uint64_t first, uint64_t next_lsn)
+/* Appends to the segment recovery ended in (tail), after record
+ * next_lsn - 1, without reading it: recovery validated every record up to
+ * there and left only zeros after it (it cuts a torn tail). */
+static int seg_continue(wal_t *w, const struct wal_tail *tail, uint64_t next_lsn)
 {
 	const struct log_io *io = w->io;
 	char name[WAL_SEG_NAME_LEN + 1];
-	rec_seg_name(name, first);
+	rec_seg_name(name, tail->seg_first);
 	int fd = io->open(io->ctx, w->dir_fd, name, O_RDWR, 0);
 	if (fd < 0) {
-		wal_fail(w, "open %s: %s", name, strerror(errno));
-		return CIDSTORE_EIO;
-	}
-	uint8_t rec[WAL_REC_SIZE];
-	struct wal_rec r;
-	uint64_t seg_bytes = 0, hfirst = 0;
-	int rc;
-	ssize_t got = io_pread_all(io, fd, rec, sizeof rec, 0);
-	if (got != (ssize_t)sizeof rec) {
-		rc = got < 0 ? CIDSTORE_EIO : CIDSTORE_ECORRUPT;
-		goto fail;
-	}
-	rc = rec_decode(rec, &r);
-	if (rc == 0)
-		rc = rec_seg_header_check(&r, &hfirst, &seg_bytes);
-	else if (rc == REC_ZERO)
-		rc = CIDSTORE_ECORRUPT;
-	if (rc == 0 && hfirst != first)
-		rc = CIDSTORE_ECORRUPT;
-	if (rc)
-		goto fail;
-	uint64_t recs = seg_bytes / WAL_REC_SIZE - 1;
-	uint64_t keep = next_lsn - first; /* records to keep */
-	if (keep > recs) {
-		rc = CIDSTORE_ECORRUPT;
-		goto fail;
-	}
-	/* the kept records must be valid (recovery read them) */
-	const size_t chunk = 512;
-	uint8_t *buf = malloc(chunk * WAL_REC_SIZE);
-	if (!buf) {
-		rc = CIDSTORE_ENOMEM;
-		goto fail;
-	}
-	uint64_t i = 0, expect = first;
-	uint64_t zero_from = keep, zero_to = keep; /* records to zero */
-	while (i < recs) {
-		size_t n = recs - i < chunk ? (size_t)(recs - i) : chunk;
-		got = io_pread_all(io, fd, buf, n * WAL_REC_SIZE, (off_t)((i + 1) * WAL_REC_SIZE));
-		if (got < 0) {
-			rc = CIDSTORE_EIO;
-			break;
-		}
-		n = (size_t)got / WAL_REC_SIZE;
-		if (n == 0)
-			break;
-		bool stop = false;
-		for (size_t j = 0; j < n; j++, i++) {
-			int d = rec_decode(buf + j * WAL_REC_SIZE, &r);
-			if (i < keep) {
-				if (d != 0 || r.lsn != expect) {
-					rc = d == CIDSTORE_EVERSION ? d : CIDSTORE_ECORRUPT;
-					stop = true;
-					break;
-				}
-				expect++;
-			} else if (d == REC_ZERO) {
-				stop = true;
-				break;
-			} else {
-				zero_to = i + 1; /* cut: a later or torn record */
-			}
-		}
-		if (stop)
-			break;
-	}
-	free(buf);
-	if (rc)
-		goto fail;
-	if (zero_to > zero_from) {
-		void *z = calloc(1, (size_t)(zero_to - zero_from) * WAL_REC_SIZE);
-		if (!z) {
-			rc = CIDSTORE_ENOMEM;
-			goto fail;
-		}
-		int e = io_pwrite_all(io, fd, z, (size_t)(zero_to - zero_from) * WAL_REC_SIZE,
-				      (off_t)((zero_from + 1) * WAL_REC_SIZE));
-		free(z);
-		if (e || io->fdatasync(io->ctx, fd) != 0) {
-			rc = CIDSTORE_EIO;
-			goto fail;
-		}
+		int e = errno;
+		wal_fail(w, io_errcode(e), "open %s: %s", name, strerror(e));
+		return io_errcode(e);
 	}
 	w->seg_fd = fd;
-	w->seg_first = first;
-	w->seg_recs = recs;
+	w->seg_first = tail->seg_first;
+	w->seg_recs = tail->seg_bytes / WAL_REC_SIZE - 1;
+	/* W1 at open: the record before next_lsn is inside this segment. */
+	CS_ASSERT(next_lsn - w->seg_first <= w->seg_recs);
 	return 0;
-fail:
-	if (rc == CIDSTORE_EIO)
-		wal_fail(w, "reading/cutting %s failed: %s", name, strerror(errno));
-	io->close(io->ctx, fd);
-	return rc;
 }
 
-static int wal_start(wal_t *w, uint64_t next_lsn)
+static int wal_start(wal_t *w, uint64_t next_lsn, const struct wal_tail *tail)
 {
 	int rc = list_segments(w);
 	if (rc)
 		return rc;
-	/* delete segments that start after the cut */
+	/* delete segments that start after the end of the valid log (a
+	 * segment recovery did not reach; none after a successful recovery) */
 	bool deleted = false;
-	while (w->nsegs > 0 && w->segs[w->nsegs - 1] > next_lsn) {
+	uint64_t keep_below = tail ? next_lsn : next_lsn + 1;
+	while (w->nsegs > 0 && w->segs[w->nsegs - 1] >= keep_below &&
+	       !(tail && w->segs[w->nsegs - 1] == tail->seg_first)) {
 		char name[WAL_SEG_NAME_LEN + 1];
 		rec_seg_name(name, w->segs[w->nsegs - 1]);
 		if (w->io->unlink(w->io->ctx, w->dir_fd, name) != 0 && errno != ENOENT)
-			return CIDSTORE_EIO;
+			return io_errcode(errno);
 		w->nsegs--;
 		deleted = true;
 	}
 	if (deleted && w->io->fsync_dir(w->io->ctx, w->dir_fd) != 0)
-		return CIDSTORE_EIO;
-	if (w->nsegs > 0 && w->segs[w->nsegs - 1] < next_lsn) {
-		rc = seg_continue(w, w->segs[w->nsegs - 1], next_lsn);
-		if (rc != CIDSTORE_ECORRUPT)
-			return rc;
-		/* That segment ends before next_lsn - 1: recovery used a
-		 * newer checkpoint.  Start a fresh segment; the old one is
-		 * below the checkpoint and goes with the next trim. */
-		if (atomic_load_explicit(&w->failed, memory_order_relaxed))
-			return rc;
-	}
+		return io_errcode(errno);
+	if (tail)
+		return seg_continue(w, tail, next_lsn);
 	if (w->nsegs > 0 && w->segs[w->nsegs - 1] == next_lsn)
 		w->nsegs--; /* recreated below (O_TRUNC) */
 	const char *what = "";
 	int fd = seg_create(w, next_lsn, w->opt.segment_bytes, &what);
 	if (fd < 0) {
+		int e = errno;
 		char name[WAL_SEG_NAME_LEN + 1];
 		rec_seg_name(name, next_lsn);
-		wal_fail(w, "%s segment %s failed: %s", what, name, strerror(errno));
-		return CIDSTORE_EIO;
+		wal_fail(w, io_errcode(e), "%s segment %s failed: %s", what, name, strerror(e));
+		return io_errcode(e);
 	}
 	w->seg_fd = fd;
 	w->seg_first = next_lsn;
@@ -530,9 +453,13 @@ static int wal_start(wal_t *w, uint64_t next_lsn)
 }
 
 int wal_open(int dir_fd, const struct wal_options *o, uint64_t next_lsn,
-	     const struct log_io *io, wal_t **out)
+	     const struct wal_tail *tail, const struct log_io *io, wal_t **out)
 {
 	if (!o || !out || dir_fd < 0 || next_lsn == 0 || next_lsn == UINT64_MAX)
+		return CIDSTORE_EINVAL;
+	if (tail && (tail->seg_first == 0 || tail->seg_first > next_lsn ||
+		     tail->seg_bytes % WAL_REC_SIZE || tail->seg_bytes < 2 * WAL_REC_SIZE ||
+		     next_lsn - tail->seg_first > tail->seg_bytes / WAL_REC_SIZE - 1))
 		return CIDSTORE_EINVAL;
 	struct wal_options opt = *o;
 	if (!opt.ring_records)
@@ -569,7 +496,7 @@ int wal_open(int dir_fd, const struct wal_options *o, uint64_t next_lsn,
 		rc = w->buf ? 0 : CIDSTORE_ENOMEM;
 	}
 	if (rc == 0)
-		rc = wal_start(w, next_lsn);
+		rc = wal_start(w, next_lsn, tail);
 	if (rc == 0) {
 		w->last_sync_ns = now_ns(CLOCK_MONOTONIC);
 		if (pthread_create(&w->flusher, NULL, flusher_main, w) != 0)
@@ -619,11 +546,12 @@ int wal_append(wal_t *w, int opcode, const cid_t *key, const cid_t *val,
 	if (!w || opcode < 1 || opcode > WAL_OP_MAX || opcode == WAL_OP_SEGMENT_HEADER)
 		return CIDSTORE_EINVAL;
 	/* acquire: pairs with the release store in wal_fail. */
-	if (atomic_load_explicit(&w->failed, memory_order_acquire))
-		return CIDSTORE_EIO;
+	int err = atomic_load_explicit(&w->failed, memory_order_acquire);
+	if (err)
+		return err;
 	uint64_t t = ring_reserve_mpsc(w->ring, 1);
 	if (t == RING_FAILED)
-		return CIDSTORE_EIO;
+		return wal_error(w);
 	uint64_t l = w->base + t;
 	fill(w, l, opcode, txn ? WAL_FLAG_TXN : 0, key, val, txn);
 	ring_publish_mpsc(w->ring, t);
@@ -638,11 +566,12 @@ int wal_reserve(wal_t *w, uint32_t n, uint64_t *first_lsn)
 		return CIDSTORE_EINVAL;
 	if (n > ring_capacity(w->ring))
 		return CIDSTORE_ERANGE;
-	if (atomic_load_explicit(&w->failed, memory_order_acquire))
-		return CIDSTORE_EIO;
+	int err = atomic_load_explicit(&w->failed, memory_order_acquire);
+	if (err)
+		return err;
 	uint64_t t = ring_reserve_mpsc(w->ring, n);
 	if (t == RING_FAILED)
-		return CIDSTORE_EIO;
+		return wal_error(w);
 	*first_lsn = w->base + t;
 	return 0;
 }
@@ -665,8 +594,9 @@ int wal_wait(wal_t *w, uint64_t lsn)
 		return 0;
 	if (lsn >= w->base + ring_reserved(w->ring))
 		return CIDSTORE_EINVAL;
-	if (atomic_load_explicit(&w->failed, memory_order_acquire))
-		return CIDSTORE_EIO;
+	int err = atomic_load_explicit(&w->failed, memory_order_acquire);
+	if (err)
+		return err;
 	/* seq_cst RMW: raise sync_req to lsn; pairs with the flusher's
 	 * seq_cst load (see WAKE-UPS). */
 	uint64_t cur = atomic_load_explicit(&w->sync_req, memory_order_relaxed);
@@ -688,7 +618,7 @@ int wal_wait(wal_t *w, uint64_t lsn)
 	pthread_mutex_unlock(&w->wait_lock);
 	return atomic_load_explicit(&w->durable_lsn, memory_order_acquire) >= lsn
 		       ? 0
-		       : CIDSTORE_EIO;
+		       : atomic_load_explicit(&w->failed, memory_order_acquire);
 }
 
 int wal_sync(wal_t *w)
@@ -768,7 +698,7 @@ int wal_trim(wal_t *w, uint64_t lsn)
 		char name[WAL_SEG_NAME_LEN + 1];
 		rec_seg_name(name, w->segs[0]);
 		if (w->io->unlink(w->io->ctx, w->dir_fd, name) != 0 && errno != ENOENT) {
-			rc = CIDSTORE_EIO;
+			rc = io_errcode(errno);
 			break;
 		}
 		memmove(w->segs, w->segs + 1, (w->nsegs - 1) * sizeof *w->segs);

@@ -9,8 +9,9 @@
  * only after that fdatasync has returned.
  *
  * A failed write or fdatasync is never retried: the log turns failed
- * (sticky), every waiter and every later append gets CIDSTORE_EIO, and
- * wal_failure() says why.
+ * (sticky), every waiter and every later append gets the failure's code
+ * (CIDSTORE_ENOSPC for a full disk, CIDSTORE_EIO for most else; "the log's
+ * failure" below), and wal_failure() says why.
  *
  * Synchronization table:
  *
@@ -58,26 +59,36 @@ struct wal_stats {
 	bool failed;
 };
 
+/* Where recovery found the valid log to end (struct recov_result's tail_*):
+ * the segment holding record next_lsn - 1 (its first LSN = its name), the
+ * size its header declares, and the promise that every byte after that
+ * record in the file is zero (recovery validated the records up to it and
+ * cut any torn tail). */
+struct wal_tail {
+	uint64_t seg_first;
+	uint64_t seg_bytes;
+};
+
 /* Opens the log in the directory dir_fd (borrowed: keep it open until
  * wal_close) so that the next record gets LSN next_lsn (>= 1), and starts
- * the flusher thread.  The log is CUT at next_lsn - 1: in the segment that
- * holds next_lsn - 1, everything after that record is zeroed and appending
- * continues there; segments starting after next_lsn are deleted; with no
- * such segment (fresh store, everything trimmed, or the last segment does
- * not hold a valid record next_lsn - 1 — recovery started from a checkpoint
- * newer than the log) a new segment named after next_lsn is created.
- * Recovery must have read and validated the log before: this call trusts
- * next_lsn.  io: the file-operation table (NULL: POSIX).
- * Returns 0; CIDSTORE_EINVAL (bad option or argument); CIDSTORE_ENOMEM;
- * CIDSTORE_EIO (a file operation failed); CIDSTORE_EVERSION (the segment to
- * continue has a newer format).  Waits for: file creation and syncs. */
+ * the flusher thread.  With tail, appending continues in that segment right
+ * after record next_lsn - 1, WITHOUT reading the file (recovery read it
+ * once; this call trusts tail and next_lsn).  Without tail (fresh store,
+ * everything trimmed, or a log that ends before the checkpoint recovery
+ * started from) a new segment named after next_lsn is created.  Segments
+ * starting after the end of the log are deleted.  io: the file-operation
+ * table (NULL: POSIX).
+ * Returns 0; CIDSTORE_EINVAL (bad option or argument, a tail that cannot
+ * hold record next_lsn - 1); CIDSTORE_ENOMEM; the io_errcode of a failed
+ * file operation (CIDSTORE_ENOSPC, CIDSTORE_EACCES, CIDSTORE_EIO, ...).
+ * Waits for: file creation and syncs. */
 int wal_open(int dir_fd, const struct wal_options *o, uint64_t next_lsn,
-	     const struct log_io *io, wal_t **out);
+	     const struct wal_tail *tail, const struct log_io *io, wal_t **out);
 
 /* Appends one record (opcode enum wal_opcode; val may be NULL: zero) and
  * stores its LSN in *lsn (may be NULL).  The record is in the ring when this
  * returns; use wal_wait for durability.  Returns 0, CIDSTORE_EINVAL,
- * CIDSTORE_EIO (the log failed).  Short: one fetch_add, a 128-byte fill, a
+ * the log's failure.  Short: one fetch_add, a 128-byte fill, a
  * release store — callers may hold a per-key lock.  Waits for: ring space
  * only when the ring is full (backpressure). */
 int wal_append(wal_t *w, int opcode, const cid_t *key, const cid_t *val,
@@ -87,7 +98,7 @@ int wal_append(wal_t *w, int opcode, const cid_t *key, const cid_t *val,
  * stores the first in *first_lsn.  The caller MUST then wal_put every one
  * of them, promptly (the flusher writes in LSN order and stops at the first
  * reserved but unput record).  Returns 0, CIDSTORE_EINVAL, CIDSTORE_ERANGE
- * (n above the ring size), CIDSTORE_EIO.  Waits for: ring space. */
+ * (n above the ring size), the log's failure.  Waits for: ring space. */
 int wal_reserve(wal_t *w, uint32_t n, uint64_t *first_lsn);
 
 /* Fills and publishes the reserved record lsn.  flags: WAL_FLAG_*.
@@ -99,22 +110,22 @@ void wal_put(wal_t *w, uint64_t lsn, int opcode, uint8_t flags,
  * wakes the flusher, sleeps on a condition variable that the flusher
  * broadcasts after each fdatasync).  Returns 0 at once when lsn is already
  * durable (lsn 0 is always); CIDSTORE_EINVAL when lsn was never handed out;
- * CIDSTORE_EIO when the log failed before lsn became durable.
+ * the log's failure when it failed before lsn became durable.
  * Memory ordering: on 0, the durable-LSN load is an acquire of the
  * flusher's store after the fdatasync. */
 int wal_wait(wal_t *w, uint64_t lsn);
 
 /* Makes every record appended before the call durable (wal_wait on the last
- * LSN handed out).  Returns 0 or CIDSTORE_EIO. */
+ * LSN handed out).  Returns 0 or the log's failure. */
 int wal_sync(wal_t *w);
 
 /* Flushes everything appended, fdatasyncs, stops the flusher, closes the
  * files and frees w.  No other call on w may run or follow; every reserved
- * LSN must have been put.  Returns 0 or the log's failure (CIDSTORE_EIO);
+ * LSN must have been put.  Returns 0 or the log's failure;
  * w is freed either way.  NULL: CIDSTORE_EINVAL. */
 int wal_close(wal_t *w);
 
-/* 0, or CIDSTORE_EIO once the log failed.  Never waits. */
+/* 0, or the log's failure once it failed.  Never waits. */
 int wal_error(wal_t *w);
 
 /* Why the log failed ("" when it did not).  The string lives as long as w

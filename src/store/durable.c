@@ -1,11 +1,13 @@
 /*
  * durable.c — a store backed by a directory: open = lock + recovery + WAL,
- * the per-operation log hook, SYNC waits, batches, online checkpoints,
- * automatic checkpoints, close.
+ * online checkpoints, automatic checkpoints, close, durable stats.  The
+ * changes themselves and their logging: write.c.
  *
- * Ordering (DESIGN §6): the index calls store_log_hook while it holds the
- * key's lock bit and before it publishes the change, so the LSN (the ring
- * ticket) orders operations on one key exactly as memory does.
+ * Open reads each file once: META; the checkpoint recovery loads (its
+ * header sizes the index on the way: rec_begin); the log segments
+ * (recovery validates them and hands the WAL the place where the valid log
+ * ends: struct wal_tail).  read_only: no lock, nothing written, created or
+ * cut (a torn tail is skipped), no WAL, no threads.
  *
  * Online checkpoint (store_checkpoint), writers keep running:
  *   1. batch_lock (write) held while lsn0 = last LSN handed out: lsn0 is
@@ -46,117 +48,6 @@
 #include "log/record.h"
 #include "store/store_internal.h"
 
-void store_fail(cidstore_t *s, int err, const char *why)
-{
-	pthread_mutex_lock(&s->fail_mu);
-	if (!atomic_load_explicit(&s->failed, memory_order_relaxed)) {
-		snprintf(s->failure, sizeof(s->failure), "%s: %s", why, cidstore_strerror(err));
-		/* release: the message is written before failed is seen */
-		atomic_store_explicit(&s->failed, 1, memory_order_release);
-	}
-	pthread_mutex_unlock(&s->fail_mu);
-}
-
-/* The store fails with the WAL's own reason when it has one. */
-static void fail_from_wal(cidstore_t *s, int err, const char *what)
-{
-	const char *why = wal_failure(s->wal);
-	store_fail(s, err, why ? why : what);
-}
-
-int store_log_hook(void *ctx, int op, const cid_t *key, const cid_t *val, uint64_t *lsn)
-{
-	cidstore_t *s = ctx;
-	static const cid_t zero;
-	int rc = wal_append(s->wal, op, key, val ? val : &zero, 0, lsn);
-	if (rc < 0)
-		fail_from_wal(s, rc, "WAL append");
-	return rc;
-}
-
-struct txn_ctx {
-	cidstore_t *s;
-	uint64_t txn;
-};
-
-static int txn_hook(void *ctx, int op, const cid_t *key, const cid_t *val, uint64_t *lsn)
-{
-	struct txn_ctx *t = ctx;
-	static const cid_t zero;
-	int rc = wal_append(t->s->wal, op, key, val ? val : &zero, t->txn, lsn);
-	if (rc < 0)
-		fail_from_wal(t->s, rc, "WAL append");
-	return rc;
-}
-
-int store_after_write(cidstore_t *s, long rc, uint64_t lsn)
-{
-	if (rc < 0 || !s->wal || s->opts.durability != CIDSTORE_DURABILITY_SYNC)
-		return 0;
-	/* A write that changed nothing observed state that may itself not be
-	 * durable yet: wait for everything logged so far. */
-	uint64_t target = rc > 0 ? lsn : wal_next_lsn(s->wal) - 1;
-	int w = wal_wait(s->wal, target);
-	if (w < 0)
-		fail_from_wal(s, w, "fdatasync");
-	return w;
-}
-
-int store_apply_logged(cidstore_t *s, const cidstore_op_t *ops, size_t n)
-{
-	static const cid_t zero;
-	pthread_rwlock_t *bl = &s->batch_lock;
-	pthread_rwlock_rdlock(bl);
-	uint64_t start;
-	int rc = wal_reserve(s->wal, 1, &start);
-	if (rc < 0) {
-		pthread_rwlock_unlock(bl);
-		fail_from_wal(s, rc, "WAL reserve");
-		return rc;
-	}
-	/* The transaction id is the LSN of its TXN_START: unique forever. */
-	wal_put(s->wal, start, WAL_OP_TXN_START, WAL_FLAG_TXN, &zero, &zero, start);
-	struct txn_ctx t = {s, start};
-	idx_hook_t hook = {txn_hook, &t, 0};
-	int changed = 0, err = 0;
-	for (size_t i = 0; i < n && !err; i++) {
-		long r;
-		switch (ops[i].op) {
-		case CIDSTORE_OP_INSERT:
-			r = idx_insert(s->ix, &ops[i].key, &ops[i].value, &hook);
-			break;
-		case CIDSTORE_OP_DELETE_VALUE:
-			r = idx_delete_value(s->ix, &ops[i].key, &ops[i].value, &hook);
-			break;
-		default:
-			r = idx_delete_key(s->ix, &ops[i].key, &hook);
-			break;
-		}
-		if (r < 0)
-			err = (int)r;
-		else
-			changed += r > 0;
-	}
-	/* Memory already holds the applied prefix, so the log commits exactly
-	 * that prefix even when an operation failed (ENOMEM): memory and log
-	 * never disagree.  After an I/O failure nothing more reaches the disk. */
-	uint64_t commit = 0;
-	rc = wal_append(s->wal, WAL_OP_TXN_COMMIT, &zero, &zero, start, &commit);
-	pthread_rwlock_unlock(bl);
-	if (rc < 0) {
-		fail_from_wal(s, rc, "WAL append");
-		return rc;
-	}
-	if (s->opts.durability == CIDSTORE_DURABILITY_SYNC) {
-		rc = wal_wait(s->wal, commit);
-		if (rc < 0) {
-			fail_from_wal(s, rc, "fdatasync");
-			return rc;
-		}
-	}
-	return err ? err : changed;
-}
-
 /* ------------------------------------------------------------------ */
 /* recovery callbacks                                                  */
 /* ------------------------------------------------------------------ */
@@ -175,34 +66,32 @@ static int rec_load(const cid_t *key, const cid_t *values, size_t n, void *ctx)
 static int rec_apply(void *ctx, int op, const cid_t *key, const cid_t *val, uint64_t lsn)
 {
 	(void)lsn;
+	return store_replay(ctx, op, key, val);
+}
+
+/* A fresh index sized for keys (the checkpoint about to be loaded, from its
+ * header) or opts.expected_keys, whichever is larger: loading then does
+ * not grow the index step by step from its smallest size.  The key count,
+ * not a depth, is passed on: how many keys a group holds is the index's
+ * business.  Whatever an earlier call prepared is discarded (a corrupt
+ * checkpoint falls back to the previous one). */
+static int rec_begin(void *ctx, uint64_t keys)
+{
 	cidstore_t *s = ctx;
-	long rc;
-	switch (op) {
-	case WAL_OP_INSERT:
-		rc = idx_insert(s->ix, key, val, NULL);
-		break;
-	case WAL_OP_DELETE_VALUE:
-		rc = idx_delete_value(s->ix, key, val, NULL);
-		break;
-	case WAL_OP_DELETE_KEY:
-		rc = idx_delete_key(s->ix, key, NULL);
-		break;
-	default:
-		return 0;
-	}
-	return rc < 0 ? (int)rc : 0;
+	s->iopts.expected_keys = keys > s->opts.expected_keys ? keys : s->opts.expected_keys;
+	idx_t *nix;
+	int rc = idx_create(&s->iopts, &nix);
+	if (rc)
+		return rc;
+	idx_destroy(s->ix); /* NULL before the first call */
+	s->ix = nix;
+	return 0;
 }
 
 static int rec_reset(void *ctx)
 {
 	cidstore_t *s = ctx;
-	idx_t *nix;
-	int rc = idx_create(&s->iopts, &nix);
-	if (rc)
-		return rc;
-	idx_destroy(s->ix); /* NULL at open: prepare_index makes the first one */
-	s->ix = nix;
-	return 0;
+	return rec_begin(s, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -216,7 +105,7 @@ static uint64_t last_lsn(cidstore_t *s)
 
 int store_checkpoint(cidstore_t *s)
 {
-	if (atomic_load_explicit(&s->failed, memory_order_acquire))
+	if (store_write_gate(s))
 		return CIDSTORE_ERDONLY;
 	pthread_mutex_lock(&s->ckpt_lock);
 	pthread_rwlock_t *bl = &s->batch_lock;
@@ -238,7 +127,7 @@ int store_checkpoint(cidstore_t *s)
 		uint64_t end = last_lsn(s);
 		pthread_rwlock_unlock(bl);
 		if (s->wal)
-			rc = wal_wait(s->wal, end);
+			rc = store_wait_durable(s, end);
 		if (!rc) {
 			struct ckpt_info info;
 			rc = ckpt_commit(w, end, &info);
@@ -257,8 +146,14 @@ int store_checkpoint(cidstore_t *s)
 		atomic_store_explicit(&s->ckpt_wal_bytes, ws.bytes, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->checkpoints, 1, memory_order_relaxed);
 	}
-	if (rc == CIDSTORE_EIO)
-		store_fail(s, rc, "checkpoint");
+	if (rc < 0 && rc != CIDSTORE_ENOMEM && !atomic_load_explicit(&s->failed, memory_order_acquire)) {
+		char why[128];
+		snprintf(why, sizeof(why), "checkpoint at LSN %llu: %s",
+			 (unsigned long long)lsn0, cidstore_strerror(rc));
+		store_fail(s, rc, why);
+	}
+	if (rc < 0 && rc != CIDSTORE_ENOMEM)
+		rc = atomic_load_explicit(&s->failed, memory_order_acquire);
 	pthread_mutex_unlock(&s->ckpt_lock);
 	return rc;
 }
@@ -297,13 +192,10 @@ static void *maint_main(void *arg)
 /* ------------------------------------------------------------------ */
 
 /* Before recovery: the store's own routing seed (META; the first open
- * records the caller's or a random one) and an index presized for the
- * newest checkpoint's keys (or opts.expected_keys, whichever is larger), so
- * that loading it does not grow the index step by step from its smallest
- * size.  The key count, not a depth, is what is passed on: how many keys a
- * group holds is the index's business.  A corrupt newest checkpoint only
- * costs the presizing; recovery finds and reports it. */
-static int prepare_index(cidstore_t *s)
+ * records the caller's or a random one; a read_only open of a store
+ * without META uses it without writing it).  The index itself is created
+ * by rec_begin, sized from the checkpoint recovery loads. */
+static int prepare_seed(cidstore_t *s)
 {
 	int dirfd = sdir_fd(s->dir);
 	uint64_t seed = s->opts.seed;
@@ -311,25 +203,18 @@ static int prepare_index(cidstore_t *s)
 		if (getentropy(&seed, sizeof(seed)) != 0)
 			seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL;
 	}
-	int rc = meta_seed(dirfd, s->io, &seed);
+	int rc = s->read_only ? meta_read(dirfd, s->io, &seed) : meta_seed(dirfd, s->io, &seed);
+	if (rc == CIDSTORE_ENOENT && s->read_only)
+		rc = 0; /* an empty (or pre-META) directory */
 	if (rc)
 		return rc;
-	uint64_t keys = s->opts.expected_keys;
-	sdir_list_t l = {0};
-	if (sdir_list_checkpoints(dirfd, &l) == 0 && l.n > 0) {
-		struct ckpt_info info;
-		if (ckpt_read_header(dirfd, s->io, l.v[l.n - 1].name, &info) == 0 &&
-		    info.keys > keys)
-			keys = info.keys;
-	}
-	sdir_list_free(&l);
 	s->opts.seed = seed;
 	s->iopts = (idx_options_t){
 		.seed = seed,
 		.initial_depth = s->opts.initial_depth,
-		.expected_keys = keys,
+		.expected_keys = s->opts.expected_keys,
 	};
-	return rec_reset(s);
+	return 0;
 }
 
 int store_durable_open(cidstore_t *s)
@@ -338,28 +223,33 @@ int store_durable_open(cidstore_t *s)
 	pthread_mutex_init(&s->ckpt_lock, NULL);
 	pthread_mutex_init(&s->maint_mu, NULL);
 	pthread_cond_init(&s->maint_cv, NULL);
-	int rc = sdir_open(s->dir_path, SDIR_CREATE, &s->dir);
+	unsigned dflags = s->read_only ? SDIR_READONLY
+				       : s->opts.create_if_missing ? SDIR_CREATE : 0;
+	int rc = sdir_open(s->dir_path, dflags, &s->dir);
 	if (rc)
 		return rc;
-	rc = prepare_index(s);
+	rc = prepare_seed(s);
 	if (rc)
 		return rc;
-	struct recov_apply ap = {rec_load, rec_apply, rec_reset, s};
+	struct recov_apply ap = {rec_load, rec_apply, rec_reset, s, rec_begin};
 	unsigned threads = s->opts.recovery_threads;
 	if (threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 0 ? (unsigned)n : 1;
 	}
-	rc = recov_run(sdir_fd(s->dir), s->io, &ap, threads, 0, &s->recov);
+	rc = recov_run(sdir_fd(s->dir), s->io, &ap, threads,
+		       s->read_only ? RECOV_READONLY : 0, &s->recov);
 	if (rc)
 		return rc;
-	if (s->opts.durability != CIDSTORE_DURABILITY_NONE) {
+	if (s->opts.durability != CIDSTORE_DURABILITY_NONE && !s->read_only) {
 		struct wal_options wo = {
 			.ring_records = s->opts.ring_records,
 			.sync_interval_ms = s->opts.sync_interval_ms,
 			.segment_bytes = s->opts.segment_bytes,
 		};
-		rc = wal_open(sdir_fd(s->dir), &wo, s->recov.last_lsn + 1, s->io, &s->wal);
+		struct wal_tail tail = {s->recov.tail_seg_lsn, s->recov.tail_seg_bytes};
+		rc = wal_open(sdir_fd(s->dir), &wo, s->recov.last_lsn + 1,
+			      s->recov.tail_valid ? &tail : NULL, s->io, &s->wal);
 		if (rc)
 			return rc;
 		if (s->opts.checkpoint_wal_bytes) {
@@ -385,7 +275,7 @@ int store_durable_close(cidstore_t *s)
 	 * failed open: memory then holds nothing (or half a replay) and writing
 	 * it would replace good files. */
 	if (s->opened && s->opts.durability == CIDSTORE_DURABILITY_NONE &&
-	    !atomic_load_explicit(&s->failed, memory_order_acquire))
+	    store_write_gate(s) == 0)
 		rc = store_checkpoint(s);
 	if (s->wal) {
 		int w = wal_close(s->wal);
@@ -415,8 +305,9 @@ void store_durable_stats(cidstore_t *s, cidstore_stats_t *out)
 			atomic_load_explicit(&s->ckpt_wal_bytes, memory_order_relaxed);
 		out->wal_fsyncs = ws.fsyncs;
 		out->wal_records = ws.records;
-		if (ws.failed && !atomic_load_explicit(&s->failed, memory_order_acquire))
-			fail_from_wal(s, CIDSTORE_EIO, "WAL");
+		int werr = wal_error(s->wal);
+		if (werr && !atomic_load_explicit(&s->failed, memory_order_acquire))
+			store_fail(s, werr, wal_failure(s->wal));
 	}
 	out->checkpoints = atomic_load_explicit(&s->checkpoints, memory_order_relaxed);
 	if (atomic_load_explicit(&s->failed, memory_order_acquire)) {

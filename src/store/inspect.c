@@ -20,6 +20,7 @@
 
 #include "cidstore.h"
 #include "log/dir.h"
+#include "log/io.h"
 #include "log/record.h"
 #include "log/recovery.h"
 
@@ -55,8 +56,8 @@ const char *cidstore_wal_op_name(int op)
 }
 
 /* Opens dir as a directory, read-only.  Returns the fd, or an error with
- * msg filled: CIDSTORE_EINVAL (NULL, empty, missing, not a directory),
- * CIDSTORE_EIO (anything else, e.g. permission denied). */
+ * msg filled: CIDSTORE_EINVAL (NULL, empty), CIDSTORE_ENOENT (missing),
+ * CIDSTORE_ENOTDIR, CIDSTORE_EACCES, CIDSTORE_EIO (anything else). */
 static int inspect_open_dir(const char *dir, char *msg, size_t cap)
 {
 	if (dir == NULL || *dir == '\0') {
@@ -67,16 +68,13 @@ static int inspect_open_dir(const char *dir, char *msg, size_t cap)
 	if (fd >= 0)
 		return fd;
 	int e = errno;
-	if (e == ENOENT) {
+	if (e == ENOENT)
 		snprintf(msg, cap, "%s: no such directory", dir);
-		return CIDSTORE_EINVAL;
-	}
-	if (e == ENOTDIR) {
+	else if (e == ENOTDIR)
 		snprintf(msg, cap, "%s: not a directory", dir);
-		return CIDSTORE_EINVAL;
-	}
-	snprintf(msg, cap, "%s: cannot open (%s)", dir, strerror(e));
-	return CIDSTORE_EIO;
+	else
+		snprintf(msg, cap, "%s: cannot open (%s)", dir, strerror(e));
+	return io_errcode(e);
 }
 
 struct wal_read_ctx {
@@ -135,6 +133,12 @@ int cidstore_wal_read(const char *dir, uint64_t from_lsn, cidstore_wal_fn fn,
 	out->torn = res.torn;
 	out->torn_segment = res.torn_seg_lsn;
 	out->torn_offset = res.torn_off;
+	out->txn_committed = res.txn_committed;
+	out->txn_committed_ops = res.txn_ops_committed;
+	out->txn_aborted = res.txn_aborted;
+	out->txn_aborted_ops = res.txn_ops_aborted;
+	out->txn_unfinished = res.txn_unfinished;
+	out->txn_unfinished_ops = res.txn_ops_unfinished;
 	memcpy(out->message, res.msg, sizeof(out->message));
 	out->message[sizeof(out->message) - 1] = '\0';
 	if (rc != 0 && out->message[0] == '\0')

@@ -1,10 +1,8 @@
 /*
- * store.c — the public API (layer 4): argument checks, options, routing an
- * operation through the index (and, for durable stores, the log), the
- * serialized baseline, stats.
- *
- * The handle and its synchronization table: store_internal.h.  Durable
- * stores (a directory): durable.c.
+ * store.c — the public API (layer 4): argument checks, options, open and
+ * close, reads (lock-free through the index), stats.  Every change goes to
+ * the one write path (write.c); a directory behind the store: durable.c.
+ * The handle and its synchronization table: store_internal.h.
  */
 #include <errno.h>
 #include <limits.h>
@@ -16,47 +14,6 @@
 #include "cidstore.h"
 #include "index/index.h"
 #include "store/store_internal.h"
-
-CIDSTORE_API const char *cidstore_version(void)
-{
-	return CIDSTORE_VERSION_STRING;
-}
-
-CIDSTORE_API const char *cidstore_strerror(int err)
-{
-	switch (err) {
-	case CIDSTORE_OK:
-		return "success";
-	case CIDSTORE_EINVAL:
-		return "invalid argument (NULL pointer, bad size, malformed hex or bad option)";
-	case CIDSTORE_ENOMEM:
-		return "out of memory; the store is unchanged";
-	case CIDSTORE_EIO:
-		return "I/O error; the store is now read-only";
-	case CIDSTORE_ECORRUPT:
-		return "a store file is corrupt (checksum or structure check failed)";
-	case CIDSTORE_EVERSION:
-		return "a store file was written by a newer format version";
-	case CIDSTORE_EBUSY:
-		return "the store directory is already open (in this or another process)";
-	case CIDSTORE_ENOTSUP:
-		return "operation not supported by this build or store configuration";
-	case CIDSTORE_ERDONLY:
-		return "the store is read-only (opened read_only, or failed earlier)";
-	case CIDSTORE_ERANGE:
-		return "value out of range";
-	case CIDSTORE_ENOENT:
-		return "the store directory does not exist";
-	case CIDSTORE_EACCES:
-		return "permission denied on the store directory or a file in it";
-	case CIDSTORE_ENOTDIR:
-		return "the store path is not a directory";
-	case CIDSTORE_ENOSPC:
-		return "no space left on the device; the store is now read-only";
-	default:
-		return "unknown cidstore error code";
-	}
-}
 
 CIDSTORE_API void cidstore_options_init(cidstore_options_t *o)
 {
@@ -90,6 +47,8 @@ static int check_options(const cidstore_options_t *o)
 		return CIDSTORE_EINVAL;
 	if (o->dir && o->segment_bytes < 4096)
 		return CIDSTORE_EINVAL;
+	if (o->read_only && !o->dir)
+		return CIDSTORE_EINVAL; /* nothing to read */
 	return 0;
 }
 
@@ -117,6 +76,7 @@ int cidstore_open_io(const cidstore_options_t *o, const struct log_io *io, cidst
 	s->opts = *o;
 	s->opts.dir = NULL;
 	s->serialized = o->serialized;
+	s->read_only = o->read_only;
 	s->io = io_or_posix(io);
 	pthread_mutex_init(&s->gil, NULL);
 	pthread_mutex_init(&s->fail_mu, NULL);
@@ -170,79 +130,25 @@ CIDSTORE_API int cidstore_close(cidstore_t *s)
 	return rc;
 }
 
-/* Writers of a failed store get CIDSTORE_EIO (the WAL answers the same). */
-static inline int write_gate(cidstore_t *s)
-{
-	/* acquire: pairs with store_fail's release */
-	return atomic_load_explicit(&s->failed, memory_order_acquire) ? CIDSTORE_EIO : 0;
-}
-
-/* After a write: SYNC durability waits for its record (durable.c). */
-static inline long write_done(cidstore_t *s, long rc, const idx_hook_t *h)
-{
-	int w = s->wal ? store_after_write(s, rc, h->lsn) : 0;
-	return w < 0 ? w : rc;
-}
-
-static inline idx_hook_t *hook_of(cidstore_t *s, idx_hook_t *h)
-{
-	if (!s->wal)
-		return NULL;
-	h->fn = store_log_hook;
-	h->ctx = s;
-	h->lsn = 0;
-	return h;
-}
-
-static inline void gil_lock(cidstore_t *s)
-{
-	if (s->serialized)
-		pthread_mutex_lock(&s->gil);
-}
-
-static inline void gil_unlock(cidstore_t *s)
-{
-	if (s->serialized)
-		pthread_mutex_unlock(&s->gil);
-}
-
 CIDSTORE_API int cidstore_insert(cidstore_t *s, const cid_t *key, const cid_t *val)
 {
 	if (!s || !key || !val)
 		return CIDSTORE_EINVAL;
-	if (write_gate(s))
-		return CIDSTORE_EIO;
-	idx_hook_t h;
-	gil_lock(s);
-	int rc = idx_insert(s->ix, key, val, hook_of(s, &h));
-	gil_unlock(s);
-	return write_done(s, rc, &h);
+	return (int)store_write(s, IDX_OP_INSERT, key, val);
 }
 
 CIDSTORE_API int cidstore_delete_value(cidstore_t *s, const cid_t *key, const cid_t *val)
 {
 	if (!s || !key || !val)
 		return CIDSTORE_EINVAL;
-	if (write_gate(s))
-		return CIDSTORE_EIO;
-	idx_hook_t h;
-	gil_lock(s);
-	int rc = idx_delete_value(s->ix, key, val, hook_of(s, &h));
-	gil_unlock(s);
-	return write_done(s, rc, &h);
+	return (int)store_write(s, IDX_OP_DELETE_VALUE, key, val);
 }
 
 CIDSTORE_API long cidstore_delete_key(cidstore_t *s, const cid_t *key)
 {
 	if (!s || !key)
 		return CIDSTORE_EINVAL;
-	if (write_gate(s))
-		return CIDSTORE_EIO;
-	idx_hook_t h;
-	gil_lock(s);
-	long rc = idx_delete_key(s->ix, key, hook_of(s, &h));
-	gil_unlock(s);
-	return write_done(s, rc, &h);
+	return store_write(s, IDX_OP_DELETE_KEY, key, NULL);
 }
 
 CIDSTORE_API long cidstore_lookup(cidstore_t *s, const cid_t *key, cid_t *out, size_t cap)
@@ -284,23 +190,6 @@ CIDSTORE_API int cidstore_lookup_many(cidstore_t *s, const cid_t *keys, size_t n
 	return rc;
 }
 
-/* After an insert_many (SYNC durability).  When every pair was added, the
- * batch's own last record covers all of it.  Otherwise some pair was found
- * present -- it observed state whose record may not be durable yet, as
- * cidstore_insert answering 0 -- or an error stopped the batch after pairs
- * went in: wait for everything logged so far, as a single call that
- * changed nothing does.  The first error is returned, never masked by the
- * wait. */
-static long write_done_many(cidstore_t *s, long rc, size_t n, const idx_hook_t *h)
-{
-	if (!s->wal)
-		return rc;
-	int w = rc == (long)n ? store_after_write(s, 1, h->lsn) : store_after_write(s, 0, 0);
-	if (rc < 0)
-		return rc;
-	return w < 0 ? w : rc;
-}
-
 CIDSTORE_API long cidstore_insert_many(cidstore_t *s, const cid_t *keys, const cid_t *vals,
 				       size_t n, int *results)
 {
@@ -308,15 +197,9 @@ CIDSTORE_API long cidstore_insert_many(cidstore_t *s, const cid_t *keys, const c
 		return CIDSTORE_EINVAL;
 	if (n > LONG_MAX)
 		return CIDSTORE_EINVAL; /* the count of pairs added must fit the return */
-	if (write_gate(s))
-		return CIDSTORE_EIO;
 	if (n == 0)
-		return 0;
-	idx_hook_t h;
-	gil_lock(s);
-	long rc = idx_insert_many(s->ix, keys, vals, n, results, hook_of(s, &h));
-	gil_unlock(s);
-	return write_done_many(s, rc, n, &h);
+		return store_write_gate(s);
+	return store_write_many(s, keys, vals, n, results);
 }
 
 CIDSTORE_API long cidstore_values(cidstore_t *s, const cid_t *key, cidstore_values_fn fn,
@@ -337,43 +220,14 @@ CIDSTORE_API int cidstore_apply(cidstore_t *s, const cidstore_op_t *ops, size_t 
 {
 	if (!s || (!ops && n))
 		return CIDSTORE_EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (ops[i].op != CIDSTORE_OP_INSERT && ops[i].op != CIDSTORE_OP_DELETE_VALUE &&
-		    ops[i].op != CIDSTORE_OP_DELETE_KEY)
+	for (size_t i = 0; i < n; i++) {
+		idx_op_t op;
+		if (store_op_from_public(ops[i].op, &op) != 0)
 			return CIDSTORE_EINVAL;
+	}
 	if (n > INT32_MAX)
 		return CIDSTORE_ERANGE;
-	if (write_gate(s))
-		return CIDSTORE_EIO;
-	if (s->wal) {
-		gil_lock(s);
-		int rc = store_apply_logged(s, ops, n);
-		gil_unlock(s);
-		return rc;
-	}
-	int changed = 0;
-	gil_lock(s);
-	for (size_t i = 0; i < n; i++) {
-		long rc;
-		switch (ops[i].op) {
-		case CIDSTORE_OP_INSERT:
-			rc = idx_insert(s->ix, &ops[i].key, &ops[i].value, NULL);
-			break;
-		case CIDSTORE_OP_DELETE_VALUE:
-			rc = idx_delete_value(s->ix, &ops[i].key, &ops[i].value, NULL);
-			break;
-		default:
-			rc = idx_delete_key(s->ix, &ops[i].key, NULL);
-			break;
-		}
-		if (rc < 0) {
-			gil_unlock(s);
-			return (int)rc;
-		}
-		changed += rc > 0;
-	}
-	gil_unlock(s);
-	return changed;
+	return store_write_batch(s, ops, n);
 }
 
 CIDSTORE_API int cidstore_sync(cidstore_t *s)
@@ -381,11 +235,8 @@ CIDSTORE_API int cidstore_sync(cidstore_t *s)
 	if (!s)
 		return CIDSTORE_EINVAL;
 	if (!s->wal)
-		return 0; /* in-memory or checkpoint-only: no log to flush */
-	int rc = wal_sync(s->wal);
-	if (rc < 0)
-		store_fail(s, rc, "fdatasync");
-	return rc;
+		return 0; /* in-memory, read-only or checkpoint-only: no log */
+	return store_wait_durable(s, wal_next_lsn(s->wal) - 1);
 }
 
 CIDSTORE_API int cidstore_checkpoint(cidstore_t *s)

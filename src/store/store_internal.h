@@ -1,22 +1,41 @@
 /*
- * store_internal.h — the store handle and the durable-store glue.  Internal
- * (tests may include it to open a store over a fault-injecting I/O table).
+ * store_internal.h — the store handle and the store layer's internal calls.
+ * Internal (tests may include it to open a store over a fault-injecting I/O
+ * table).
+ *
+ * The store layer (layer 4) in three files, each calling only downward:
+ *   store.c    the public API: argument checks, options, open/close, reads,
+ *              stats; hands every change to write.c
+ *   durable.c  a directory behind the store: open = lock + recovery + WAL,
+ *              online and automatic checkpoints, close, durable stats
+ *   write.c    the one write path: every change of every caller (single
+ *              calls, insert_many, batches, recovery's replay) goes through
+ *              idx_apply with the one log hook; the opcode maps (public ->
+ *              index -> WAL and back) live there and nowhere else; SYNC
+ *              waits; the sticky failure
+ * store.c -> durable.c -> write.c -> index/, log/.
  *
  * Synchronization of struct cidstore:
- *   | field            | how                                               |
- *   |------------------|---------------------------------------------------|
- *   | ix, opts, iopts, | immutable after open                              |
- *   | dir, wal, io,    |                                                   |
- *   | durable          |                                                   |
- *   | gil              | serialized mode only: every operation holds it    |
- *   | ckpt_lock        | serializes checkpoints (manual and automatic);    |
- *   |                  | never taken by insert/delete/lookup               |
- *   | ckpt_wal_bytes   | atomic (relaxed: a statistic and a trigger)       |
- *   | batch_lock       | batches hold it shared; checkpoints exclusive     |
- *   | failed, failure  | failed: atomic (release after failure is written) |
- *   | maint_*          | maint_mu                                          |
- *   | load             | open only: see the field                          |
- *   | next_txn         | not needed: txn ids are the LSN of TXN_START       |
+ *   | field              | how                                             |
+ *   |--------------------|-------------------------------------------------|
+ *   | ix                 | set during open (recovery may replace it before |
+ *   |                    | open returns), immutable after                  |
+ *   | opts, iopts, dir,  | immutable after open                            |
+ *   | wal, io, durable,  |                                                 |
+ *   | read_only, recov,  |                                                 |
+ *   | dir_path, opened   |                                                 |
+ *   | gil                | serialized mode only: every operation holds it  |
+ *   | ckpt_lock          | serializes checkpoints (manual and automatic);  |
+ *   |                    | never taken by insert/delete/lookup             |
+ *   | batch_lock         | batches hold it shared; a checkpoint choosing   |
+ *   |                    | its LSN exclusive                               |
+ *   | ckpt_wal_bytes,    | atomic, relaxed (statistics and the automatic   |
+ *   | checkpoints        | checkpoint's trigger)                           |
+ *   | failed, failure    | failed: atomic error code, set once under       |
+ *   |                    | fail_mu after failure is written (release);     |
+ *   |                    | read with acquire                               |
+ *   | maint_stop         | maint_mu (+ maint_cv); maint, maint_running:    |
+ *   |                    | open and close only                             |
  */
 #ifndef CIDSTORE_STORE_INTERNAL_H
 #define CIDSTORE_STORE_INTERNAL_H
@@ -37,8 +56,9 @@ struct cidstore {
 	cidstore_options_t opts; /* copy; opts.dir points at dir_path */
 	idx_options_t iopts;     /* what the index is created with: the store's
 				    own seed, opts' sizing raised to fit the
-				    newest checkpoint (durable.c) */
+				    checkpoint recovery loads (durable.c) */
 	bool serialized;
+	bool read_only;          /* opts.read_only: writes get CIDSTORE_ERDONLY */
 	pthread_mutex_t gil;
 
 	/* durable stores (dir != NULL) */
@@ -47,40 +67,83 @@ struct cidstore {
 				    write the final checkpoint of NONE stores) */
 	char *dir_path;
 	sdir_t *dir;
-	wal_t *wal;              /* NULL unless durability is ASYNC or SYNC */
+	wal_t *wal;              /* NULL unless durability is ASYNC or SYNC
+				    and the store is not read_only */
 	const struct log_io *io;
 	struct recov_result recov; /* what open found */
 
 	pthread_mutex_t ckpt_lock;
-	pthread_rwlock_t batch_lock; /* batches: read; checkpoint LSN picks: write */
+	pthread_rwlock_t batch_lock;
 	_Atomic uint64_t ckpt_wal_bytes; /* wal bytes when the last checkpoint began */
 	_Atomic uint64_t checkpoints;
 
-	_Atomic int failed;      /* sticky: an I/O error turned the store read-only */
-	char failure[128];       /* written once before failed is set */
+	_Atomic int failed;      /* 0, or the sticky error (CIDSTORE_EIO or
+				    CIDSTORE_ENOSPC): the store refuses writes */
+	char failure[128];       /* why; written once before failed is set */
 	pthread_mutex_t fail_mu;
 
 	pthread_t maint;         /* automatic checkpoints */
 	bool maint_running;
-	bool maint_stop;         /* Synchronization: maint_mu */
+	bool maint_stop;
 	pthread_mutex_t maint_mu;
 	pthread_cond_t maint_cv;
 };
+
+static inline void gil_lock(cidstore_t *s)
+{
+	if (s->serialized)
+		pthread_mutex_lock(&s->gil);
+}
+
+static inline void gil_unlock(cidstore_t *s)
+{
+	if (s->serialized)
+		pthread_mutex_unlock(&s->gil);
+}
 
 /* Opens with an explicit I/O table (NULL: POSIX).  For tests. */
 int cidstore_open_io(const cidstore_options_t *o, const struct log_io *io,
 		     cidstore_t **out);
 
-/* durable.c */
+/* ---- durable.c ---- */
 int store_durable_open(cidstore_t *s);
 int store_durable_close(cidstore_t *s);
 int store_checkpoint(cidstore_t *s);
-void store_fail(cidstore_t *s, int err, const char *why);
-int store_log_hook(void *ctx, int op, const cid_t *key, const cid_t *val, uint64_t *lsn);
-/* After a successful write (rc >= 0) in SYNC mode: waits until lsn (or, for
- * a write that changed nothing, everything logged so far) is durable. */
-int store_after_write(cidstore_t *s, long rc, uint64_t lsn);
-int store_apply_logged(cidstore_t *s, const cidstore_op_t *ops, size_t n);
 void store_durable_stats(cidstore_t *s, cidstore_stats_t *out);
+
+/* ---- write.c ---- */
+
+/* Public opcode -> index opcode.  Returns 0, or CIDSTORE_EINVAL for a value
+ * outside cidstore_opcode_t. */
+int store_op_from_public(int op, idx_op_t *out);
+
+/* 0 when writes may proceed; CIDSTORE_ERDONLY (read_only) or the sticky
+ * failure (CIDSTORE_EIO / CIDSTORE_ENOSPC).  Never waits. */
+int store_write_gate(cidstore_t *s);
+
+/* Makes the store refuse writes from now on with err (CIDSTORE_ENOSPC stays
+ * ENOSPC, any other code becomes CIDSTORE_EIO), remembering why (the first
+ * call wins).  Thread-safe. */
+void store_fail(cidstore_t *s, int err, const char *why);
+
+/* One change (insert, delete_value, delete_key): gate, index + log hook,
+ * SYNC wait.  Returns what the public call returns. */
+long store_write(cidstore_t *s, idx_op_t op, const cid_t *key, const cid_t *val);
+
+/* cidstore_insert_many after its argument checks. */
+long store_write_many(cidstore_t *s, const cid_t *keys, const cid_t *vals, size_t n,
+		      int *results);
+
+/* cidstore_apply after its argument checks (opcodes already valid). */
+int store_write_batch(cidstore_t *s, const cidstore_op_t *ops, size_t n);
+
+/* Recovery's replay of one logged change (op: a WAL opcode; others are
+ * ignored).  Returns 0 or a negative error. */
+int store_replay(cidstore_t *s, int wal_op, const cid_t *key, const cid_t *val);
+
+/* Waits until everything logged so far is durable (cidstore_sync; a
+ * checkpoint through lsn).  Returns 0 or the log's failure (the store then
+ * fails with it). */
+int store_wait_durable(cidstore_t *s, uint64_t lsn);
 
 #endif

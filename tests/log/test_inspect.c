@@ -481,6 +481,11 @@ START_TEST(torn_tail_reported_not_cut)
 	ck_assert_uint_eq(sum.last_lsn, e->n - 1);
 	ck_assert_uint_eq(g2.n - count_headers(&g2), e->n - 1);
 	free(g2.v);
+	/* the batch lost its commit: unfinished, with all its operations */
+	ck_assert_uint_eq(sum.txn_committed, 0);
+	ck_assert_uint_eq(sum.txn_aborted, 0);
+	ck_assert_uint_eq(sum.txn_unfinished, 1);
+	ck_assert_uint_eq(sum.txn_unfinished_ops, NBATCH);
 
 	cidstore_verify_result_t v;
 	ck_assert_int_eq(cidstore_verify(tdir, &v), 0);
@@ -685,9 +690,9 @@ START_TEST(bad_arguments)
 
 	char missing[300];
 	snprintf(missing, sizeof(missing), "%s/nope", tdir);
-	ck_assert_int_eq(cidstore_wal_read(missing, 0, NULL, NULL, &sum), CIDSTORE_EINVAL);
+	ck_assert_int_eq(cidstore_wal_read(missing, 0, NULL, NULL, &sum), CIDSTORE_ENOENT);
 	ck_assert_msg(strstr(sum.message, "no such directory") != NULL, "%s", sum.message);
-	ck_assert_int_eq(cidstore_verify(missing, &v), CIDSTORE_EINVAL);
+	ck_assert_int_eq(cidstore_verify(missing, &v), CIDSTORE_ENOENT);
 	ck_assert_msg(strstr(v.message, "no such directory") != NULL, "%s", v.message);
 	/* neither call created it */
 	struct stat st;
@@ -698,9 +703,9 @@ START_TEST(bad_arguments)
 	int fd = open(file, O_WRONLY | O_CREAT, 0644);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	ck_assert_int_eq(cidstore_wal_read(file, 0, NULL, NULL, &sum), CIDSTORE_EINVAL);
+	ck_assert_int_eq(cidstore_wal_read(file, 0, NULL, NULL, &sum), CIDSTORE_ENOTDIR);
 	ck_assert_msg(strstr(sum.message, "not a directory") != NULL, "%s", sum.message);
-	ck_assert_int_eq(cidstore_verify(file, &v), CIDSTORE_EINVAL);
+	ck_assert_int_eq(cidstore_verify(file, &v), CIDSTORE_ENOTDIR);
 	ck_assert_msg(strstr(v.message, "not a directory") != NULL, "%s", v.message);
 
 	/* an empty directory is an empty, valid store */
@@ -750,6 +755,11 @@ START_TEST(while_open)
 	ck_assert_uint_eq(sum.records, e->n);
 	ck_assert_uint_eq(sum.last_lsn, e->n);
 	ck_assert_int_eq(sum.torn, 0);
+	/* batch counts come from recovery's own bookkeeping */
+	ck_assert_uint_eq(sum.txn_committed, 1);
+	ck_assert_uint_eq(sum.txn_committed_ops, NBATCH);
+	ck_assert_uint_eq(sum.txn_aborted + sum.txn_unfinished, 0);
+	ck_assert_uint_eq(sum.txn_aborted_ops + sum.txn_unfinished_ops, 0);
 	cidstore_verify_result_t v;
 	ck_assert_int_eq(cidstore_verify(tdir, &v), 0);
 	ck_assert_uint_eq(v.last_lsn, e->n);

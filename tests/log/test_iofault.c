@@ -619,8 +619,11 @@ START_TEST(open_fails_cleanly)
 	cidstore_t *s = NULL;
 	ck_assert_int_eq(cidstore_open_io(&o, &FIO, &s), CIDSTORE_EIO);
 	ck_assert_ptr_null(s);
+	/* a fresh directory again (the failed open left a segment whose header
+	 * reached the page cache: reopening would continue it, not write) */
+	ck_assert_int_eq(tmpdir_remove(spath), 0);
 	fio_reset(spath, false);
-	fio_arm_pwrite(1);
+	fio_arm_pwrite(1); /* the new segment's zero-fill */
 	ck_assert_int_eq(cidstore_open_io(&o, &FIO, &s), CIDSTORE_EIO);
 	/* nothing stays locked */
 	s = open_with(&o, NULL);

@@ -16,6 +16,7 @@
 
 #include "log/io.h"
 #include "log/record.h"
+#include "log/recovery.h"
 #include "log/wal.h"
 #include "test_support.h"
 
@@ -262,7 +263,7 @@ START_TEST(test_append_wait_rotate_read_back)
 	struct wal_options o = {.ring_records = 256, .segment_bytes = 64 * 1024};
 	wal_t *w;
 	atomic_store(&tio.sync_delay_us, 100);
-	ck_assert_int_eq(wal_open(dirfd_, &o, 1, &test_io, &w), 0);
+	ck_assert_int_eq(wal_open(dirfd_, &o, 1, NULL, &test_io, &w), 0);
 	run_threads(w, T, PER, true);
 	ck_assert_uint_eq(atomic_load(&tio.early_releases), 0);
 	struct wal_stats st;
@@ -288,7 +289,7 @@ START_TEST(test_group_commit)
 	const uint32_t T = 16, PER = 400 / SCALE;
 	struct wal_options o = {.ring_records = 1024, .segment_bytes = 1 << 20};
 	wal_t *w;
-	ck_assert_int_eq(wal_open(dirfd_, &o, 100, &test_io, &w), 0);
+	ck_assert_int_eq(wal_open(dirfd_, &o, 100, NULL, &test_io, &w), 0);
 	run_threads(w, T, PER, true);
 	struct wal_stats st;
 	wal_stats(w, &st);
@@ -322,7 +323,7 @@ START_TEST(test_fdatasync_failure_is_sticky)
 {
 	struct wal_options o = {.ring_records = 64, .segment_bytes = 64 * 1024};
 	wal_t *w;
-	ck_assert_int_eq(wal_open(dirfd_, &o, 1, &test_io, &w), 0);
+	ck_assert_int_eq(wal_open(dirfd_, &o, 1, NULL, &test_io, &w), 0);
 	cid_t key = {{9, 9, 9, 9}};
 	uint64_t lsn;
 	ck_assert_int_eq(wal_append(w, WAL_OP_INSERT, &key, &key, 0, &lsn), 0);
@@ -358,7 +359,7 @@ START_TEST(test_write_failure_is_sticky)
 {
 	struct wal_options o = {.ring_records = 64, .segment_bytes = 64 * 1024};
 	wal_t *w;
-	ck_assert_int_eq(wal_open(dirfd_, &o, 1, &test_io, &w), 0);
+	ck_assert_int_eq(wal_open(dirfd_, &o, 1, NULL, &test_io, &w), 0);
 	atomic_store(&tio.fail_pwrite_in, 1);
 	cid_t key = {{1, 1, 1, 1}};
 	uint64_t lsn;
@@ -376,11 +377,32 @@ static void collect_lsn(const struct wal_rec *r, void *ctx)
 	*last = r->lsn;
 }
 
+static int discard_load(const cid_t *k, const cid_t *v, size_t n, void *ctx)
+{
+	(void)k, (void)v, (void)n, (void)ctx;
+	return 0;
+}
+
+static int discard_apply(void *ctx, int op, const cid_t *k, const cid_t *v, uint64_t lsn)
+{
+	(void)ctx, (void)op, (void)k, (void)v, (void)lsn;
+	return 0;
+}
+
+static int discard_reset(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static const struct recov_apply discard_ap = {discard_load, discard_apply, discard_reset,
+					      NULL, NULL};
+
 START_TEST(test_reopen_cut_trim_txn_async)
 {
 	struct wal_options o = {.ring_records = 64, .segment_bytes = 8192, .sync_interval_ms = 5};
 	wal_t *w;
-	ck_assert_int_eq(wal_open(dirfd_, &o, 1, NULL, &w), 0);
+	ck_assert_int_eq(wal_open(dirfd_, &o, 1, NULL, NULL, &w), 0);
 	cid_t key = {{5, 6, 7, 8}};
 	uint64_t lsn = 0;
 	for (int i = 0; i < 40; i++)
@@ -420,7 +442,16 @@ START_TEST(test_reopen_cut_trim_txn_async)
 	memset(junk, 0x5a, sizeof junk);
 	ck_assert_int_eq(pwrite(fd, junk, sizeof junk, 45 * WAL_REC_SIZE), sizeof junk);
 	close(fd);
-	ck_assert_int_eq(wal_open(dirfd_, &o, 45, NULL, &w), 0);
+	/* recovery reads the log once, cuts the torn tail and says where the
+	 * valid log ends; the WAL continues there without reading it again */
+	struct recov_result rr;
+	ck_assert_int_eq(recov_run(dirfd_, NULL, &discard_ap, 1, 0, &rr), 0);
+	ck_assert(rr.torn && rr.tail_valid);
+	ck_assert_uint_eq(rr.last_lsn, 44);
+	ck_assert_uint_eq(rr.tail_seg_lsn, 1);
+	ck_assert_uint_eq(rr.tail_seg_bytes, 8192);
+	struct wal_tail tail = {rr.tail_seg_lsn, rr.tail_seg_bytes};
+	ck_assert_int_eq(wal_open(dirfd_, &o, rr.last_lsn + 1, &tail, NULL, &w), 0);
 	/* 8192-byte segments hold 63 records: this rotates */
 	for (int i = 0; i < 100; i++)
 		ck_assert_int_eq(wal_append(w, WAL_OP_INSERT, &key, &key, 0, &lsn), 0);
@@ -437,15 +468,16 @@ START_TEST(test_reopen_cut_trim_txn_async)
 	ck_assert_uint_eq(read_log(127, collect_lsn, &last, &nsegs), 18);
 	ck_assert_uint_eq(last, 144);
 
-	/* reopening below the end cuts the log there */
-	ck_assert_int_eq(wal_open(dirfd_, &o, 130, NULL, &w), 0);
-	ck_assert_int_eq(wal_close(w), 0);
-	ck_assert_uint_eq(read_log(127, collect_lsn, &last, &nsegs), 3);
-	ck_assert_uint_eq(last, 129);
+	/* a tail that cannot hold record next_lsn - 1 is refused */
 	wal_t *bad;
-	ck_assert_int_eq(wal_open(dirfd_, &o, 0, NULL, &bad), CIDSTORE_EINVAL);
+	tail = (struct wal_tail){127, 8192}; /* 63 records: LSN 127..189 */
+	ck_assert_int_eq(wal_open(dirfd_, &o, 200, &tail, NULL, &bad), CIDSTORE_EINVAL);
+	ck_assert_int_eq(wal_open(dirfd_, &o, 100, &tail, NULL, &bad), CIDSTORE_EINVAL);
+	tail.seg_bytes = 1000;
+	ck_assert_int_eq(wal_open(dirfd_, &o, 130, &tail, NULL, &bad), CIDSTORE_EINVAL);
+	ck_assert_int_eq(wal_open(dirfd_, &o, 0, NULL, NULL, &bad), CIDSTORE_EINVAL);
 	o.segment_bytes = 1000;
-	ck_assert_int_eq(wal_open(dirfd_, &o, 1, NULL, &bad), CIDSTORE_EINVAL);
+	ck_assert_int_eq(wal_open(dirfd_, &o, 1, NULL, NULL, &bad), CIDSTORE_EINVAL);
 }
 END_TEST
 
@@ -465,7 +497,7 @@ START_TEST(test_bench)
 	struct wal_options o = {.ring_records = 65536, .segment_bytes = 64ull << 20,
 				.sync_interval_ms = 10};
 	wal_t *w;
-	ck_assert_int_eq(wal_open(dirfd_, &o, 1, NULL, &w), 0);
+	ck_assert_int_eq(wal_open(dirfd_, &o, 1, NULL, NULL, &w), 0);
 	uint32_t per = 2000000;
 	double t0 = now_s();
 	run_threads(w, 2, per, false);
@@ -481,7 +513,7 @@ START_TEST(test_bench)
 	setup();
 	uint32_t threads[] = {1, 16};
 	for (int i = 0; i < 2; i++) {
-		ck_assert_int_eq(wal_open(dirfd_, &o, 1, NULL, &w), 0);
+		ck_assert_int_eq(wal_open(dirfd_, &o, 1, NULL, NULL, &w), 0);
 		uint32_t n = threads[i] == 1 ? 10000 : 4000;
 		t0 = now_s();
 		run_threads(w, threads[i], n, true);
