@@ -204,7 +204,7 @@ front_door_checks() {
 	mkfifo "$d/fifo"
 	"$tool" load --dir "$d/held" "$d/fifo" >"$d/load.out" 2>&1 &
 	local lpid=$! i
-	exec 3>"$d/fifo"
+	exec 3<>"$d/fifo" # read-write: never blocks, even if the load died early
 	printf '%064x %064x\n' 7 8 >&3
 	for ((i = 0; i < 200; i++)); do # the load has a log segment open: the store is open
 		ls -l "/proc/$lpid/fd" 2>/dev/null | grep -q -- "$d/held/wal-" && break
@@ -364,6 +364,7 @@ assert data[0]["op"] == "insert" and data[-1]["op"] == "delete_value"' "$tmp/out
 	expect 0 "wal analyze --json" -- "$tool" wal analyze --dir "$tmp/s" --json
 	json_ok "$tmp/out" "wal analyze --json"
 	check "wal analyze --json: counts" "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"] and d["records"] == 52 and d["ops"]["insert"] == 51 and d["ops"]["delete_value"] == 1 and d["distinct_keys"] == 51 and d["segments"] == 1 and not d["torn"], d' "$tmp/out"
+	check "wal analyze --json: batch counts from the library" "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d["transactions"]; assert t == dict(committed=0, committed_ops=0, aborted=0, aborted_ops=0, unfinished=0, unfinished_ops=0), t' "$tmp/out"
 
 	# A flipped byte in a record followed by valid ones: corrupt.
 	cp -r --sparse=always "$tmp/s" "$tmp/c"

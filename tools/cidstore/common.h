@@ -7,8 +7,8 @@
  * The tool uses only the public header <cidstore.h>: what it says about the
  * build comes from cidstore_build_info().
  */
-#ifndef CIDSTORE_TOOL_COMMON_H
-#define CIDSTORE_TOOL_COMMON_H
+#ifndef TOOL_COMMON_H
+#define TOOL_COMMON_H
 
 #include <cidstore.h>
 
@@ -173,4 +173,4 @@ int cmd_load(int argc, char **argv);       /* load.c */
 int cmd_verify(int argc, char **argv);     /* verify.c */
 int cmd_wal(int argc, char **argv);        /* wal_cmds.c */
 
-#endif /* CIDSTORE_TOOL_COMMON_H */
+#endif /* TOOL_COMMON_H */

@@ -14,8 +14,8 @@
  * inserts) until the rounds' measured times add up to DEMO_MIN_SECS, and
  * the rate is their operations over their time.
  */
-#ifndef CIDSTORE_TOOL_DEMO_H
-#define CIDSTORE_TOOL_DEMO_H
+#ifndef TOOL_DEMO_H
+#define TOOL_DEMO_H
 
 #include "common.h"
 
@@ -103,4 +103,4 @@ plot_t *plot_open(const char *png);
 int plot_finish(plot_t *p, const demo_t *d);
 void plot_discard(plot_t *p);
 
-#endif /* CIDSTORE_TOOL_DEMO_H */
+#endif /* TOOL_DEMO_H */

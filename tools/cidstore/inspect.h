@@ -4,8 +4,8 @@
  * opened, nothing is changed, no lock is taken) and report the outcome the
  * same way.
  */
-#ifndef CIDSTORE_TOOL_INSPECT_H
-#define CIDSTORE_TOOL_INSPECT_H
+#ifndef TOOL_INSPECT_H
+#define TOOL_INSPECT_H
 
 #include "common.h"
 #include "json.h"
@@ -33,4 +33,4 @@ void json_outcome(json_t *j, const char *dir, int rc, const char *message);
 void json_torn(json_t *j, bool torn, uint64_t segment, uint64_t offset);
 void print_torn(bool torn, uint64_t segment, uint64_t offset);
 
-#endif /* CIDSTORE_TOOL_INSPECT_H */
+#endif /* TOOL_INSPECT_H */

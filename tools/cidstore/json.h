@@ -4,8 +4,8 @@
  * Lines).  It keeps a stack of "first member" flags so the commas are
  * always right; the caller opens and closes in order.
  */
-#ifndef CIDSTORE_TOOL_JSON_H
-#define CIDSTORE_TOOL_JSON_H
+#ifndef TOOL_JSON_H
+#define TOOL_JSON_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -33,4 +33,4 @@ void json_dbl(json_t *j, const char *key, double v); /* inf / nan: null */
 void json_bool(json_t *j, const char *key, bool v);
 void json_null(json_t *j, const char *key);
 
-#endif /* CIDSTORE_TOOL_JSON_H */
+#endif /* TOOL_JSON_H */
