@@ -362,7 +362,7 @@ int report_store(const char *cmd, const char *dir, open_mode_t mode, const char 
 		      "made it so)";
 		break;
 	case CIDSTORE_EBUSY:
-		why = "the store is open for writing by another process (or this one)";
+		why = "the store is open for writing by another process";
 		if (mode != OPEN_READ)
 			hint = "; get, stats, verify and wal work beside it";
 		break;
