@@ -225,7 +225,9 @@ CIDSTORE_API int cidstore_close(cidstore_t *s);
 
 /* Adds val to key's set.  Returns 1 when added, 0 when the pair was already
  * there, CIDSTORE_EINVAL, CIDSTORE_ENOMEM (store unchanged), CIDSTORE_EIO
- * (the log failed: the store is read-only from now on).
+ * or CIDSTORE_ENOSPC (the log failed, or failed earlier: the store refuses
+ * writes from now on with that code; stats.failure says why),
+ * CIDSTORE_ERDONLY (opened read_only).
  * Durability SYNC: returns after an fdatasync covering this change (or, when
  * nothing changed, everything logged before) completed; ASYNC: after the
  * record is in the log ring (on disk within sync_interval_ms).
@@ -237,12 +239,13 @@ CIDSTORE_API int cidstore_close(cidstore_t *s);
  * writer helps.  Serialized mode: the global lock. */
 CIDSTORE_API int cidstore_insert(cidstore_t *s, const cid_t *key, const cid_t *val);
 
-/* Removes val from key's set.  Returns 1 when removed, 0 when absent,
- * CIDSTORE_EINVAL, CIDSTORE_ENOMEM.  Waits for: as cidstore_insert. */
+/* Removes val from key's set.  Returns 1 when removed, 0 when absent, or an
+ * error as cidstore_insert.  Durability and waits: as cidstore_insert. */
 CIDSTORE_API int cidstore_delete_value(cidstore_t *s, const cid_t *key, const cid_t *val);
 
 /* Removes key and all its values.  Returns the number of values removed
- * (0 when the key was absent), CIDSTORE_EINVAL.  Waits for: as insert. */
+ * (0 when the key was absent), or an error as cidstore_insert.  Durability
+ * and waits: as cidstore_insert. */
 CIDSTORE_API long cidstore_delete_key(cidstore_t *s, const cid_t *key);
 
 /* Returns the number of values key holds at one instant and copies
@@ -273,7 +276,8 @@ CIDSTORE_API int cidstore_lookup_many(cidstore_t *s, const cid_t *keys, size_t n
  * linearizable on its own and other threads may see a prefix.  results
  * (may be NULL) gets what cidstore_insert would return for each pair.
  * Returns the number of pairs added, or the first error that stopped it
- * (CIDSTORE_EINVAL, CIDSTORE_ENOMEM, CIDSTORE_EIO; pairs before it are in).
+ * (CIDSTORE_EINVAL, CIDSTORE_ENOMEM, CIDSTORE_EIO, CIDSTORE_ENOSPC,
+ * CIDSTORE_ERDONLY; pairs before it are in).
  * Durability SYNC: returns after one fdatasync covering every pair.
  * Waits for: as cidstore_insert, per pair. */
 CIDSTORE_API long cidstore_insert_many(cidstore_t *s, const cid_t *keys, const cid_t *vals,
@@ -297,7 +301,7 @@ CIDSTORE_API long cidstore_values(cidstore_t *s, const cid_t *key, cidstore_valu
  * in order and is linearizable on its own; other threads may observe a
  * prefix of the batch while it runs.  Returns the number of operations that
  * changed the store, CIDSTORE_EINVAL (NULL ops with n > 0, bad opcode),
- * CIDSTORE_EIO.  The log frames the batch with TXN_START/TXN_COMMIT and
+ * CIDSTORE_EIO, CIDSTORE_ENOSPC, CIDSTORE_ERDONLY (as insert).  The log frames the batch with TXN_START/TXN_COMMIT and
  * recovery applies it only when the commit record is on disk.  If an
  * operation fails midway (ENOMEM), the applied prefix is committed so that
  * memory and log agree, and the error is returned.
@@ -306,13 +310,15 @@ CIDSTORE_API long cidstore_values(cidstore_t *s, const cid_t *key, cidstore_valu
 CIDSTORE_API int cidstore_apply(cidstore_t *s, const cidstore_op_t *ops, size_t n);
 
 /* Makes every operation that returned before this call durable.  Returns 0
- * (also for in-memory stores, where there is nothing to do), CIDSTORE_EIO.
+ * (also for in-memory and read_only stores, where there is nothing to do),
+ * CIDSTORE_EIO, CIDSTORE_ENOSPC (the log failed: as insert).
  * Waits for: the flusher's fdatasync. */
 CIDSTORE_API int cidstore_sync(cidstore_t *s);
 
 /* Writes a checkpoint online (writers keep running), keeps the newest two
- * and deletes the log segments neither needs.  Returns 0, CIDSTORE_EIO
- * (the store turns read-only), CIDSTORE_ERDONLY (failed earlier);
+ * and deletes the log segments neither needs.  Returns 0, CIDSTORE_EIO or
+ * CIDSTORE_ENOSPC (the store turns read-only), CIDSTORE_ERDONLY (failed
+ * earlier, or opened read_only);
  * in-memory stores: CIDSTORE_ENOTSUP.  Checkpoints run one at a time.
  * Waits for: operations in progress (an epoch grace period), running
  * batches, the disk.  Also runs automatically when the log grows by

@@ -167,6 +167,9 @@ static int seg_list_add(wal_t *w, uint64_t first)
 		i--;
 	}
 	w->segs[i] = first;
+	/* W4: sorted; the current segment is the last entry */
+	for (size_t j = 1; cs_debug_checks && j < w->nsegs; j++)
+		CS_DEBUG_ASSERT(w->segs[j - 1] < w->segs[j]);
 	pthread_mutex_unlock(&w->seg_lock);
 	return 0;
 }
@@ -176,6 +179,8 @@ static int seg_list_add(wal_t *w, uint64_t first)
 static int flush_sync(wal_t *w)
 {
 	uint64_t upto = w->written_lsn; /* everything here was written (W1) */
+	/* W2: durable_lsn only follows written_lsn (only this thread moves it) */
+	CS_ASSERT(atomic_load_explicit(&w->durable_lsn, memory_order_relaxed) <= upto);
 	if (w->io->fdatasync(w->io->ctx, w->seg_fd) != 0) {
 		int e = errno;
 		char name[WAL_SEG_NAME_LEN + 1];
@@ -291,6 +296,9 @@ static long drain(wal_t *w)
 	uint32_t n = ring_peek_spsc(w->ring, &first, max);
 	if (n == 0)
 		return 0;
+	/* W1: the batch continues the log in LSN order and fits the segment */
+	CS_ASSERT(w->base + first == w->written_lsn + 1);
+	CS_ASSERT(used + n <= w->seg_recs);
 	uint64_t now = now_ns(CLOCK_REALTIME);
 	if (now > w->last_wall) { /* hybrid time: monotonic per log */
 		w->last_wall = now;
@@ -638,6 +646,11 @@ int wal_close(wal_t *w)
 	ring_kick(w->ring);
 	pthread_join(w->flusher, NULL);
 	int rc = atomic_load_explicit(&w->failed, memory_order_acquire);
+	/* the flusher leaves only when everything appended is written and
+	 * synced (W1, W2), or the log failed (W3) */
+	CS_ASSERT(rc != 0 || (w->written_lsn == w->base + ring_reserved(w->ring) - 1 &&
+			      atomic_load_explicit(&w->durable_lsn, memory_order_relaxed) ==
+				      w->written_lsn));
 	if (w->seg_fd >= 0 && w->io->close(w->io->ctx, w->seg_fd) != 0 && !rc)
 		rc = CIDSTORE_EIO;
 	ring_destroy(w->ring);
@@ -707,6 +720,7 @@ int wal_trim(wal_t *w, uint64_t lsn)
 	}
 	if (deleted && w->io->fsync_dir(w->io->ctx, w->dir_fd) != 0)
 		rc = CIDSTORE_EIO;
+	CS_ASSERT(w->nsegs >= 1); /* W4: the current segment never goes */
 	pthread_mutex_unlock(&w->seg_lock);
 	return rc ? rc : deleted;
 }
