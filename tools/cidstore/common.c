@@ -395,26 +395,6 @@ int open_dir(const char *cmd, const store_args_t *a, open_mode_t mode,
 	return 0;
 }
 
-int classify_dir_error(const char *dir, int err)
-{
-	struct stat st;
-	if (err != CIDSTORE_EINVAL && err != CIDSTORE_EIO)
-		return err;
-	if (stat(dir, &st) != 0) {
-		switch (errno) {
-		case ENOENT: return CIDSTORE_ENOENT;
-		case ENOTDIR: return CIDSTORE_ENOTDIR;
-		case EACCES: return CIDSTORE_EACCES;
-		default: return err;
-		}
-	}
-	if (!S_ISDIR(st.st_mode))
-		return CIDSTORE_ENOTDIR;
-	if (faccessat(AT_FDCWD, dir, R_OK | X_OK, AT_EACCESS) != 0 && errno == EACCES)
-		return CIDSTORE_EACCES;
-	return err;
-}
-
 void parse_cid_arg(const char *cmd, const char *what, const char *hex, cid_t *out)
 {
 	if (cid_from_hex(hex, out) != 0)

@@ -147,11 +147,6 @@ int open_dir(const char *cmd, const store_args_t *a, open_mode_t mode,
 int report_store(const char *cmd, const char *dir, open_mode_t mode, const char *what,
 		 int err);
 
-/* For the calls that take a path (cidstore_verify, cidstore_wal_read),
- * which answer EINVAL or EIO for a directory they cannot use: the class
- * (ENOENT, ENOTDIR, EACCES) when the directory is the reason, else err. */
-int classify_dir_error(const char *dir, int err);
-
 /* Exits 2 unless hex is 64 hex digits; what names the operand. */
 void parse_cid_arg(const char *cmd, const char *what, const char *hex, cid_t *out);
 

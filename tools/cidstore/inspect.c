@@ -27,11 +27,6 @@ const char *fmt_wall(uint64_t ns, char *buf, size_t n)
 	return buf;
 }
 
-int inspect_result(const char *dir, int rc)
-{
-	return rc < 0 ? classify_dir_error(dir, rc) : rc;
-}
-
 int report_inspect(const char *cmd, const char *dir, int rc, const char *msg)
 {
 	if (rc == CIDSTORE_ENOENT || rc == CIDSTORE_ENOTDIR || rc == CIDSTORE_EACCES)

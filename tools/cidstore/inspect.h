@@ -16,10 +16,6 @@ const char *seg_file(uint64_t lsn, char *buf, size_t n);
 /* ISO-8601 UTC with nanoseconds: 2025-01-31T12:34:56.123456789Z. */
 const char *fmt_wall(uint64_t ns, char *buf, size_t n);
 
-/* The answer of cidstore_verify / cidstore_wal_read for dir, with a
- * directory that cannot be read told apart (classify_dir_error). */
-int inspect_result(const char *dir, int rc);
-
 /* The message of a failed verify / wal read on stderr (msg: the library's,
  * naming file and offset); returns the exit code. */
 int report_inspect(const char *cmd, const char *dir, int rc, const char *msg);

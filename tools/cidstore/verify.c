@@ -95,7 +95,7 @@ int cmd_verify(int argc, char **argv)
 	cidstore_verify_result_t v;
 	memset(&v, 0, sizeof v);
 	double t0 = now_sec();
-	int rc = inspect_result(a.dir, cidstore_verify(a.dir, &v));
+	int rc = cidstore_verify(a.dir, &v);
 	double dt = now_sec() - t0;
 	if (a.json)
 		verify_json(a.dir, rc, &v, dt);

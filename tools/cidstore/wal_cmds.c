@@ -159,7 +159,7 @@ static int wal_dump(const char *cmd, const store_args_t *a)
 		fprintf(stderr, "%s %s: 0 lines shown (--limit 0)\n", prog, cmd);
 		return EXIT_OK;
 	}
-	int rc = inspect_result(a->dir, cidstore_wal_read(a->dir, a->from, dump_rec, &d, &sum));
+	int rc = cidstore_wal_read(a->dir, a->from, dump_rec, &d, &sum);
 	if (fflush(stdout) != 0) {
 		fprintf(stderr, "%s %s: writing the output failed: %s\n", prog, cmd, strerror(errno));
 		return EXIT_RUNTIME;
@@ -318,7 +318,7 @@ static int wal_analyze(const char *cmd, const store_args_t *a)
 	cidstore_wal_summary_t sum;
 	memset(&sum, 0, sizeof sum);
 	double t0 = now_sec();
-	rc = inspect_result(a->dir, cidstore_wal_read(a->dir, 0, analyze_rec, &c, &sum));
+	rc = cidstore_wal_read(a->dir, 0, analyze_rec, &c, &sum);
 	double dt = now_sec() - t0;
 	if (c.err != 0) {
 		snprintf(sum.message, sizeof sum.message, "counting distinct keys failed");
