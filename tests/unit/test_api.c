@@ -27,29 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if !defined(CIDSTORE_TSAN)
-#if defined(__SANITIZE_THREAD__)
-#define CIDSTORE_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define CIDSTORE_TSAN 1
-#endif
-#endif
-#endif
-
-/* Sizes of the larger workloads: smaller under TSan (the build defines
- * CIDSTORE_TSAN) so the suite stays within its meson timeout there. */
-#ifdef CIDSTORE_TSAN
-#define SZ(release, tsan) (tsan)
-#else
-#define SZ(release, tsan) (release)
-#endif
-
 /* ---------------------------------------------------------------------- */
 /* helpers                                                                 */
 /* ---------------------------------------------------------------------- */
 
-/* sm64, mk, cid_eq: unit_support.h */
+/* sm64, mk, cid_eq, SZ (smaller sizes under TSan), open_mem_store,
+ * close_store: unit_support.h */
 
 static int cid_cmp(const void *pa, const void *pb)
 {
@@ -66,26 +49,6 @@ static uint64_t rnd(void)
 {
 	rng_state = sm64(rng_state);
 	return rng_state;
-}
-
-static cidstore_t *open_store(uint64_t seed, unsigned depth, bool serialized)
-{
-	cidstore_options_t o;
-	cidstore_options_init(&o);
-	o.seed = seed;
-	o.initial_depth = depth;
-	o.serialized = serialized;
-	cidstore_t *s = NULL;
-	int rc = cidstore_open(&o, &s);
-	ck_assert_msg(rc == 0, "cidstore_open: %d (%s)", rc, cidstore_strerror(rc));
-	ck_assert_ptr_nonnull(s);
-	return s;
-}
-
-static void close_store(cidstore_t *s)
-{
-	int rc = cidstore_close(s);
-	ck_assert_msg(rc == 0, "cidstore_close: %d", rc);
 }
 
 /* Asserts that key holds exactly the n values of exp (any order). */
@@ -256,7 +219,7 @@ END_TEST
 
 START_TEST(test_set_semantics)
 {
-	cidstore_t *s = open_store(11, 0, false);
+	cidstore_t *s = open_mem_store(11, 0, false);
 	cid_t k = mk(1, 1), v = mk(2, 1), w = mk(2, 2), other = mk(1, 2);
 
 	ck_assert_int_eq(cidstore_lookup(s, &k, NULL, 0), 0);
@@ -305,7 +268,7 @@ static const int perms3[6][3] = {
 
 START_TEST(test_promotion_demotion)
 {
-	cidstore_t *s = open_store(12, 0, false);
+	cidstore_t *s = open_mem_store(12, 0, false);
 	cid_t v[4] = {mk(20, 0), mk(20, 1), mk(20, 2), mk(20, 3)};
 	int round = 0;
 
@@ -399,7 +362,7 @@ END_TEST
 START_TEST(test_random_walk_model)
 {
 	enum { KEYS = 4, POOL = 7, STEPS = SZ(20000, 5000) };
-	cidstore_t *s = open_store(13, 0, false);
+	cidstore_t *s = open_mem_store(13, 0, false);
 	unsigned model[KEYS] = {0};
 	cid_t pool[POOL];
 	for (int i = 0; i < POOL; i++)
@@ -454,7 +417,7 @@ END_TEST
 START_TEST(test_many_values_one_key)
 {
 	enum { N = 10000 };
-	cidstore_t *s = open_store(14, 0, false);
+	cidstore_t *s = open_mem_store(14, 0, false);
 	cid_t k = mk(40, 0);
 	cid_t *v = malloc(N * sizeof *v);
 	ck_assert_ptr_nonnull(v);
@@ -521,7 +484,7 @@ END_TEST
 
 START_TEST(test_delete_returns)
 {
-	cidstore_t *s = open_store(15, 0, false);
+	cidstore_t *s = open_mem_store(15, 0, false);
 	cid_t k = mk(50, 0), a = mk(51, 0), b = mk(51, 1), c = mk(51, 2);
 	ck_assert_int_eq(cidstore_delete_value(s, &k, &a), 0); /* absent key */
 	ck_assert_int_eq(cidstore_delete_key(s, &k), 0);
@@ -550,7 +513,7 @@ END_TEST
 
 START_TEST(test_lookup_cap)
 {
-	cidstore_t *s = open_store(16, 0, false);
+	cidstore_t *s = open_mem_store(16, 0, false);
 	for (size_t n = 1; n <= 7; n++) {
 		cid_t k = mk(60, n), vals[7];
 		for (size_t j = 0; j < n; j++) {
@@ -593,7 +556,7 @@ END_TEST
 START_TEST(test_many_keys_growth)
 {
 	enum { N = SZ(200000, 100000) };
-	cidstore_t *s = open_store(17, 0, false);
+	cidstore_t *s = open_mem_store(17, 0, false);
 	cidstore_stats_t st0;
 	ck_assert_int_eq(cidstore_stats(s, &st0), 0);
 	ck_assert_int_eq(st0.global_depth, 2); /* the smallest table: 4 groups */
@@ -770,7 +733,7 @@ static void scan_check_once(cidstore_t *s, int reenter)
 
 static void scan_suite_body(bool serialized)
 {
-	cidstore_t *s = open_store(18, 0, serialized);
+	cidstore_t *s = open_mem_store(18, 0, serialized);
 	struct scan_ctx c;
 	memset(&c, 0, sizeof c);
 	c.visits = calloc(SCAN_KEYS, 1);
@@ -840,7 +803,7 @@ static int noop_cb(const cid_t *k, const cid_t *v, size_t n, void *c)
 
 START_TEST(test_null_args)
 {
-	cidstore_t *s = open_store(19, 0, (bool)_i);
+	cidstore_t *s = open_mem_store(19, 0, (bool)_i);
 	cid_t k = mk(80, 0), v = mk(81, 0), out[4];
 	cidstore_stats_t st;
 	cidstore_op_t op = {CIDSTORE_OP_INSERT, k, v};
@@ -925,7 +888,7 @@ END_TEST
 
 START_TEST(test_apply_in_memory)
 {
-	cidstore_t *s = open_store(20, 0, (bool)_i);
+	cidstore_t *s = open_mem_store(20, 0, (bool)_i);
 	cid_t k1 = mk(90, 1), k2 = mk(90, 2);
 	cid_t v1 = mk(91, 1), v2 = mk(91, 2), v3 = mk(91, 3), v9 = mk(91, 9);
 	cidstore_op_t ops[] = {
@@ -1023,7 +986,7 @@ START_TEST(test_serialized_and_seeds_identical)
 	struct collect content[NCFG];
 	cidstore_stats_t st[NCFG];
 	for (int c = 0; c < NCFG; c++) {
-		cidstore_t *s = open_store(cfg[c].seed, cfg[c].depth, cfg[c].serialized);
+		cidstore_t *s = open_mem_store(cfg[c].seed, cfg[c].depth, cfg[c].serialized);
 		res[c] = run_workload(s, STEPS, &content[c]);
 		ck_assert_int_eq(cidstore_stats(s, &st[c]), 0);
 		ck_assert_msg(st[c].serialized == cfg[c].serialized, "stats.serialized wrong");
@@ -1052,7 +1015,7 @@ END_TEST
 
 START_TEST(test_two_stores_independent)
 {
-	cidstore_t *a = open_store(111, 0, false), *b = open_store(222, 0, false);
+	cidstore_t *a = open_mem_store(111, 0, false), *b = open_mem_store(222, 0, false);
 	enum { N = 20000 };
 	for (uint64_t i = 0; i < N; i++) {
 		cid_t k = mk(110, i), va = mk(111, i), vb = mk(112, i);
@@ -1113,7 +1076,7 @@ START_TEST(test_sequential_keys)
 					  "{0,0,i,0}", "{0,0,0,i<<32}", "{i,i,i,i}"};
 	cidstore_stats_t st[NPAT];
 	for (int p = 0; p < NPAT; p++) {
-		cidstore_t *s = open_store(31337, 0, false);
+		cidstore_t *s = open_mem_store(31337, 0, false);
 		for (uint64_t i = 0; i < N; i++) {
 			cid_t k = pattern_key(p, i), v = mk(120, i);
 			ck_assert_msg(cidstore_insert(s, &k, &v) == 1, "%s: insert %" PRIu64,
@@ -1176,9 +1139,5 @@ static Suite *api_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(api_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(api_suite());
 }

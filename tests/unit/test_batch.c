@@ -54,14 +54,6 @@
 #include "store/store_internal.h"
 #include "../log/test_support.h"
 
-/* Sizes of the larger workloads: smaller under TSan (the build defines
- * CIDSTORE_TSAN) so the binary stays within its meson timeout there. */
-#ifdef CIDSTORE_TSAN
-#define SZ(release, tsan) (tsan)
-#else
-#define SZ(release, tsan) (release)
-#endif
-
 /* ---------------------------------------------------------------------- */
 /* helpers                                                                 */
 /* ---------------------------------------------------------------------- */
@@ -75,28 +67,9 @@
 			ck_abort_msg(__VA_ARGS__);  \
 	} while (0)
 
-/* sm64, mk, cid_eq: unit_support.h */
-
-/* i when c == mk(tag, i) with i < lim, else -1. */
-static long decode(const cid_t *c, uint64_t tag, uint64_t lim)
-{
-	if (c->w[0] != tag || c->w[1] >= lim)
-		return -1;
-	cid_t want = mk(tag, c->w[1]);
-	return cid_eq(c, &want) ? (long)c->w[1] : -1;
-}
-
-static cidstore_t *open_mem(bool serialized)
-{
-	cidstore_options_t o;
-	cidstore_options_init(&o);
-	o.seed = 42;
-	o.serialized = serialized;
-	cidstore_t *s = NULL;
-	int rc = cidstore_open(&o, &s);
-	EXPECT(rc == 0, "cidstore_open: %d (%s)", rc, cidstore_strerror(rc));
-	return s;
-}
+/* sm64, mk, mk_decode, cid_eq, SZ (smaller sizes under TSan), tfail /
+ * failed_already / assert_no_failures, open_mem_store, close_store:
+ * unit_support.h */
 
 static cidstore_t *open_dir(const char *dir, cidstore_durability_t d, uint64_t ckpt_bytes)
 {
@@ -109,12 +82,6 @@ static cidstore_t *open_dir(const char *dir, cidstore_durability_t d, uint64_t c
 	int rc = cidstore_open(&o, &s);
 	EXPECT(rc == 0, "cidstore_open(%s): %d (%s)", dir, rc, cidstore_strerror(rc));
 	return s;
-}
-
-static void close_ok(cidstore_t *s)
-{
-	int rc = cidstore_close(s);
-	EXPECT(rc == 0, "cidstore_close: %d (%s)", rc, cidstore_strerror(rc));
 }
 
 /* A bitmap of value indices, to check "each exactly once" without a sort. */
@@ -189,12 +156,12 @@ static void lookup_many_check(cidstore_t *s, const cid_t *ks, size_t n, size_t c
 		if (!cap)
 			continue;
 		size_t got = (size_t)c < cap ? (size_t)c : cap;
-		long j = decode(&ks[i], TAG_KEY, UINT64_MAX);
+		long j = mk_decode(&ks[i], TAG_KEY, UINT64_MAX);
 		EXPECT(j >= 0, "key %zu is not a population key", i);
 		const cid_t *row = out + i * cap;
 		/* the values are the key's own, each once */
 		for (size_t a = 0; a < got; a++) {
-			EXPECT(decode(&row[a], TAG_VAL + (uint64_t)j, SIZES[j % NSIZES]) >= 0,
+			EXPECT(mk_decode(&row[a], TAG_VAL + (uint64_t)j, SIZES[j % NSIZES]) >= 0,
 				      "n %zu cap %zu: key %zu slot %zu is not one of its values",
 				      n, cap, i, a);
 			for (size_t b = 0; b < a; b++)
@@ -215,7 +182,7 @@ static void lookup_many_check(cidstore_t *s, const cid_t *ks, size_t n, size_t c
 START_TEST(test_lookup_many_vs_single)
 {
 	bool serialized = _i;
-	cidstore_t *s = open_mem(serialized);
+	cidstore_t *s = open_mem_store(42, 0, serialized);
 	const size_t npresent = 3 * NSIZES; /* three keys of every size */
 	fill_population(s, npresent);
 	/* present and absent keys interleaved, some present keys repeated */
@@ -236,7 +203,7 @@ START_TEST(test_lookup_many_vs_single)
 	free(ks);
 
 	/* a long batch over many keys: more than any prefetch window */
-	cidstore_t *t = open_mem(serialized);
+	cidstore_t *t = open_mem_store(42, 0, serialized);
 	const size_t nbig = SZ(20000, 4000);
 	for (size_t j = 0; j < nbig; j += 2) {
 		cid_t k = mk(TAG_KEY, j), v = mk(TAG_VAL + j, 0);
@@ -261,8 +228,8 @@ START_TEST(test_lookup_many_vs_single)
 	free(kb);
 	free(ob);
 	free(cb);
-	close_ok(t);
-	close_ok(s);
+	close_store(t);
+	close_store(s);
 }
 END_TEST
 
@@ -359,16 +326,17 @@ START_TEST(test_insert_many_vs_single)
 	static const size_t batches[] = {1, 2, 3, 16, 256, 100000};
 	for (size_t bi = 0; bi < sizeof(batches) / sizeof(batches[0]); bi++) {
 		for (int wr = 0; wr < 2; wr++) {
-			cidstore_t *a = open_mem(serialized), *b = open_mem(false);
+			cidstore_t *a = open_mem_store(42, 0, serialized);
+			cidstore_t *b = open_mem_store(42, 0, false);
 			insert_twin(a, b, k, v, n, batches[bi], wr);
 			expect_same_state(a, b, "insert_many vs insert");
-			close_ok(a);
-			close_ok(b);
+			close_store(a);
+			close_store(b);
 		}
 	}
 
 	/* the same pair many times in one batch: only the first adds it */
-	cidstore_t *a = open_mem(serialized);
+	cidstore_t *a = open_mem_store(42, 0, serialized);
 	cid_t kk[5], vv[5];
 	int res[5];
 	for (int i = 0; i < 5; i++) {
@@ -383,7 +351,7 @@ START_TEST(test_insert_many_vs_single)
 	ck_assert_int_eq(res[4], 0);
 	ck_assert_int_eq(cidstore_insert_many(a, kk, vv, 5, NULL), 0);
 	ck_assert_int_eq(cidstore_lookup(a, &kk[0], NULL, 0), 2);
-	close_ok(a);
+	close_store(a);
 	free(k);
 	free(v);
 }
@@ -406,7 +374,7 @@ static int count_fn(const cid_t *values, size_t n, void *ctx)
 
 START_TEST(test_batch_einval)
 {
-	cidstore_t *s = open_mem(_i);
+	cidstore_t *s = open_mem_store(42, 0, _i);
 	cid_t k[2] = {mk(1, 1), mk(1, 2)}, v[2] = {mk(2, 1), mk(2, 2)}, out[4];
 	long counts[2] = {-5, -5};
 	int res[2] = {-5, -5};
@@ -456,7 +424,7 @@ START_TEST(test_batch_einval)
 	ck_assert_int_eq(atomic_load(&fn_calls), 0);
 	ck_assert_int_eq(cidstore_values(s, &k[0], count_fn, NULL), 1);
 	ck_assert_int_eq(atomic_load(&fn_calls), 1);
-	close_ok(s);
+	close_store(s);
 }
 END_TEST
 
@@ -485,7 +453,7 @@ static int collect_fn(const cid_t *values, size_t n, void *ctx)
 	if (n == 0)
 		c->bad |= 4;
 	for (size_t i = 0; i < n; i++) {
-		long j = decode(&values[i], c->tag, c->lim);
+		long j = mk_decode(&values[i], c->tag, c->lim);
 		if (j < 0) {
 			c->bad |= 1;
 			continue;
@@ -535,7 +503,7 @@ static void check_set(cidstore_t *s, const cid_t *key, uint64_t tag, uint64_t li
 	EXPECT(c == (long)want, "%s: lookup %ld, expected %" PRIu64, what, c, want);
 	struct seen sn = seen_new(lim);
 	for (uint64_t i = 0; i < want; i++) {
-		long j = decode(&buf[i], tag, lim);
+		long j = mk_decode(&buf[i], tag, lim);
 		EXPECT(j >= 0 && keep((uint64_t)j), "%s: foreign value at %" PRIu64, what, i);
 		EXPECT(!sn.b[j], "%s: value %ld twice", what, j);
 		sn.b[j] = 1;
@@ -558,7 +526,7 @@ static void check_set(cidstore_t *s, const cid_t *key, uint64_t tag, uint64_t li
 START_TEST(test_values)
 {
 	bool serialized = _i;
-	cidstore_t *s = open_mem(serialized);
+	cidstore_t *s = open_mem_store(42, 0, serialized);
 	const uint64_t tag = 0x76616c73; /* "vals" */
 	const uint64_t big = SZ(1000000, 200000);
 
@@ -643,7 +611,7 @@ START_TEST(test_values)
 		free(col.seen.b);
 		check_set(s, &k1, tag, 2, keep_all, "small key after the write from fn");
 	}
-	close_ok(s);
+	close_store(s);
 }
 END_TEST
 
@@ -674,7 +642,7 @@ static void big_delete_even(cidstore_t *s, const cid_t *key, uint64_t n)
 START_TEST(test_big_set_memory)
 {
 	const uint64_t n = SZ(1000000, 200000);
-	cidstore_t *s = open_mem(false);
+	cidstore_t *s = open_mem_store(42, 0, false);
 	cid_t key = mk(TAG_KEY, 1);
 	big_fill(s, &key, n);
 	check_set(s, &key, TAG_BIG, n, keep_all, "filled");
@@ -686,7 +654,7 @@ START_TEST(test_big_set_memory)
 	check_set(s, &key, TAG_BIG, n, keep_odd, "half deleted");
 	ck_assert_int_eq(cidstore_stats(s, &st), 0);
 	ck_assert_uint_eq(st.values, n / 2);
-	close_ok(s);
+	close_store(s);
 }
 END_TEST
 
@@ -702,13 +670,13 @@ START_TEST(test_big_set_durable)
 	big_fill(s, &key, n);
 	big_delete_even(s, &key, n);
 	check_set(s, &key, TAG_BIG, n, keep_odd, "before close");
-	close_ok(s);
+	close_store(s);
 	s = open_dir(dir, CIDSTORE_DURABILITY_ASYNC, 0);
 	check_set(s, &key, TAG_BIG, n, keep_odd, "reopened from the WAL");
 
 	/* a checkpoint: recovery loads the set from it (in several chunks) */
 	ck_assert_int_eq(cidstore_checkpoint(s), 0);
-	close_ok(s);
+	close_store(s);
 	s = open_dir(dir, CIDSTORE_DURABILITY_ASYNC, 0);
 	check_set(s, &key, TAG_BIG, n, keep_odd, "reopened from the checkpoint");
 
@@ -719,7 +687,7 @@ START_TEST(test_big_set_durable)
 		int rc = i % 2 ? cidstore_delete_value(s, &key, &v) : cidstore_insert(s, &key, &v);
 		EXPECT(rc == 1, "WAL tail op %" PRIu64 ": %d", i, rc);
 	}
-	close_ok(s);
+	close_store(s);
 	cidstore_verify_result_t vr;
 	ck_assert_int_eq(cidstore_verify(dir, &vr), 0);
 	ck_assert(vr.have_checkpoint && vr.records > 0);
@@ -735,7 +703,7 @@ START_TEST(test_big_set_durable)
 	c = cidstore_lookup(s, &key, buf, n);
 	struct seen sn = seen_new(n);
 	for (long i = 0; i < c; i++) {
-		long j = decode(&buf[i], TAG_BIG, n);
+		long j = mk_decode(&buf[i], TAG_BIG, n);
 		EXPECT(j >= 0 && !sn.b[j], "checkpoint + WAL: foreign or repeated value at %ld", i);
 		sn.b[j] = 1;
 	}
@@ -744,7 +712,7 @@ START_TEST(test_big_set_durable)
 			      "checkpoint + WAL: value %" PRIu64 " wrong", i);
 	free(sn.b);
 	free(buf);
-	close_ok(s);
+	close_store(s);
 	ck_assert_int_eq(tmpdir_remove(dir), 0);
 }
 END_TEST
@@ -786,7 +754,7 @@ START_TEST(test_insert_many_durable)
 	for (int i = 0; i < N; i++)
 		ck_assert_int_eq(res[i], 0);
 	struct snap before = snap_take(s);
-	close_ok(s);
+	close_store(s);
 
 	/* ASYNC too; then both batches survive a reopen */
 	s = open_dir(dir, CIDSTORE_DURABILITY_ASYNC, 0);
@@ -794,7 +762,7 @@ START_TEST(test_insert_many_durable)
 		v[i] = mk(TAG_VAL + 1, (uint64_t)i);
 	ck_assert_int_eq(cidstore_insert_many(s, k, v, N, NULL), N);
 	struct snap mid = snap_take(s);
-	close_ok(s);
+	close_store(s);
 	s = open_dir(dir, CIDSTORE_DURABILITY_ASYNC, 0);
 	struct snap after = snap_take(s);
 	snap_expect_equal(&mid, &after, "reopen after insert_many");
@@ -802,7 +770,7 @@ START_TEST(test_insert_many_durable)
 	snap_free(&before);
 	snap_free(&mid);
 	snap_free(&after);
-	close_ok(s);
+	close_store(s);
 	ck_assert_int_eq(tmpdir_remove(dir), 0);
 }
 END_TEST
@@ -891,20 +859,7 @@ struct prefix_shared {
 	uint64_t k;        /* the set grows to k values */
 	unsigned rounds;
 	atomic_bool done;
-	atomic_int failed;
-	char msg[256];
-	pthread_mutex_t mu;
 };
-
-static void prefix_fail(struct prefix_shared *sh, const char *fmt, long a, long b)
-{
-	pthread_mutex_lock(&sh->mu);
-	if (!atomic_load(&sh->failed)) {
-		snprintf(sh->msg, sizeof sh->msg, fmt, a, b);
-		atomic_store(&sh->failed, 1);
-	}
-	pthread_mutex_unlock(&sh->mu);
-}
 
 static void *prefix_writer(void *arg)
 {
@@ -913,14 +868,14 @@ static void *prefix_writer(void *arg)
 	cid_t *ks = malloc(chunk * sizeof(*ks)), *vs = malloc(chunk * sizeof(*vs));
 	for (size_t i = 0; i < chunk; i++)
 		ks[i] = sh->key;
-	for (unsigned r = 0; r < sh->rounds && !atomic_load(&sh->failed); r++) {
+	for (unsigned r = 0; r < sh->rounds && !failed_already(); r++) {
 		/* grow v1..v(k-1): odd rounds one insert at a time, even rounds
 		 * insert_many, whose pairs must take effect in order */
 		for (uint64_t i = 1; i < sh->k;) {
 			if (r % 2) {
 				cid_t v = mk(TAG_PFX, i);
 				if (cidstore_insert(sh->s, &sh->key, &v) != 1)
-					prefix_fail(sh, "insert %ld in round %ld", (long)i, r);
+					tfail("insert %ld in round %u", (long)i, r);
 				i++;
 				continue;
 			}
@@ -929,13 +884,13 @@ static void *prefix_writer(void *arg)
 				vs[j] = mk(TAG_PFX, i + j);
 			long a = cidstore_insert_many(sh->s, ks, vs, m, NULL);
 			if (a != (long)m)
-				prefix_fail(sh, "insert_many added %ld of %ld", a, (long)m);
+				tfail("insert_many added %ld of %ld", a, (long)m);
 			i += m;
 		}
 		for (uint64_t i = sh->k - 1; i >= 1; i--) {
 			cid_t v = mk(TAG_PFX, i);
 			if (cidstore_delete_value(sh->s, &sh->key, &v) != 1)
-				prefix_fail(sh, "delete %ld in round %ld", (long)i, r);
+				tfail("delete %ld in round %u", (long)i, r);
 		}
 	}
 	free(ks);
@@ -959,7 +914,7 @@ struct prefix_reader {
 /* One value of a read: ours, within the sequence, not seen before. */
 static void prefix_see(struct prefix_reader *rd, const cid_t *v)
 {
-	long j = decode(v, TAG_PFX, rd->sh->k);
+	long j = mk_decode(v, TAG_PFX, rd->sh->k);
 	if (j < 0) {
 		rd->bad = 1;
 		return;
@@ -986,17 +941,15 @@ static void prefix_begin(struct prefix_reader *rd)
  * leaves), and the call's own count agrees. */
 static void prefix_end(struct prefix_reader *rd, long count, const char *how)
 {
-	struct prefix_shared *sh = rd->sh;
 	rd->reads++;
 	if (rd->bad)
-		prefix_fail(sh, "a foreign or repeated value (%ld) at read %ld", rd->bad,
-			    (long)rd->reads);
+		tfail("%s: a foreign or repeated value (%d) at read %ld", how, rd->bad,
+		      (long)rd->reads);
 	else if (count != (long)rd->n)
-		prefix_fail(sh, "count %ld but %ld values delivered", count, (long)rd->n);
+		tfail("%s: count %ld but %ld values delivered", how, count, (long)rd->n);
 	else if (rd->n == 0 || rd->max != rd->n - 1)
-		prefix_fail(sh, "not a prefix: %ld values, highest index %ld", (long)rd->n,
-			    (long)rd->max);
-	(void)how;
+		tfail("%s: not a prefix: %ld values, highest index %ld", how, (long)rd->n,
+		      (long)rd->max);
 }
 
 static int prefix_values_fn(const cid_t *values, size_t n, void *ctx)
@@ -1033,11 +986,11 @@ static void *prefix_reader_main(void *arg)
 		default: {
 			long counts[2] = {-1, -1};
 			if (cidstore_lookup_many(sh->s, keys, 2, rd->buf, cap, counts) != 0) {
-				prefix_fail(sh, "lookup_many failed %ld %ld", 0, 0);
+				tfail("lookup_many failed");
 				break;
 			}
 			if (counts[1] != 0)
-				prefix_fail(sh, "absent key: count %ld %ld", counts[1], 0);
+				tfail("absent key: count %ld", counts[1]);
 			prefix_begin(rd);
 			for (long j = 0; j < counts[0] && j < (long)cap; j++)
 				prefix_see(rd, &rd->buf[j]);
@@ -1045,20 +998,20 @@ static void *prefix_reader_main(void *arg)
 			break;
 		}
 		}
-	} while (!atomic_load(&sh->done) && !atomic_load(&sh->failed));
+	} while (!atomic_load(&sh->done) && !failed_already());
 	return NULL;
 }
 
 START_TEST(test_concurrent_prefix)
 {
+	reset_failures();
 	struct prefix_shared sh = {
-		.s = open_mem(false),
+		.s = open_mem_store(42, 0, false),
 		.key = mk(TAG_KEY, 3),
 		.absent = mk(TAG_KEY, 4),
 		.k = 5000,
 		.rounds = SZ(12, 4),
 	};
-	pthread_mutex_init(&sh.mu, NULL);
 	cid_t v0 = mk(TAG_PFX, 0);
 	ck_assert_int_eq(cidstore_insert(sh.s, &sh.key, &v0), 1);
 	enum { READERS = 2 };
@@ -1074,15 +1027,14 @@ START_TEST(test_concurrent_prefix)
 	ck_assert_int_eq(pthread_create(&th[READERS], NULL, prefix_writer, &sh), 0);
 	for (int i = 0; i <= READERS; i++)
 		pthread_join(th[i], NULL);
-	EXPECT(!atomic_load(&sh.failed), "%s", sh.msg);
+	assert_no_failures("concurrent_prefix");
 	for (int i = 0; i < READERS; i++) {
 		ck_assert_uint_gt(rd[i].reads, 0);
 		free(rd[i].mark);
 		free(rd[i].buf);
 	}
 	check_set(sh.s, &sh.key, TAG_PFX, 1, keep_all, "after the rounds");
-	pthread_mutex_destroy(&sh.mu);
-	close_ok(sh.s);
+	close_store(sh.s);
 }
 END_TEST
 
@@ -1130,7 +1082,7 @@ static void *once_main(void *arg)
 START_TEST(test_concurrent_insert_many_once)
 {
 	const size_t n = SZ(200000, 40000), nkeys = n / 20;
-	cidstore_t *s = open_mem(false);
+	cidstore_t *s = open_mem_store(42, 0, false);
 	cid_t *k = malloc(n * sizeof(*k)), *v = malloc(n * sizeof(*v));
 	size_t *ord[2] = {malloc(n * sizeof(size_t)), malloc(n * sizeof(size_t))};
 	int *res[2] = {malloc(n * sizeof(int)), malloc(n * sizeof(int))};
@@ -1177,7 +1129,7 @@ START_TEST(test_concurrent_insert_many_once)
 		free(ord[t]);
 		free(res[t]);
 	}
-	close_ok(s);
+	close_store(s);
 }
 END_TEST
 

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "cidstore.h"
+#include "unit_support.h"
 #include "cid/cid_internal.h"
 #include "cid/hash.h"
 
@@ -31,10 +32,7 @@ static cid_t rnd_cid(void)
 	return c;
 }
 
-static int cid_eq(const cid_t *a, const cid_t *b)
-{
-	return memcmp(a, b, sizeof(*a)) == 0;
-}
+/* cid_eq, run_suite: unit_support.h */
 
 static int popcount256_xor(const cid_t *a, const cid_t *b)
 {
@@ -601,9 +599,5 @@ static Suite *cid_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(cid_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite(cid_suite());
 }

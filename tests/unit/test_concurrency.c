@@ -40,104 +40,12 @@
 #include <string.h>
 #include <time.h>
 
-#if !defined(CIDSTORE_TSAN)
-#if defined(__SANITIZE_THREAD__)
-#define CIDSTORE_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define CIDSTORE_TSAN 1
-#endif
-#endif
-#endif
-
 /* ---------------------------------------------------------------------- */
 /* helpers                                                                 */
 /* ---------------------------------------------------------------------- */
 
-/* sm64, mk, cid_eq: unit_support.h */
-
-static size_t scaled(size_t release, size_t tsan)
-{
-#ifdef CIDSTORE_TSAN
-	double n = (double)tsan;
-	(void)release;
-#else
-	double n = (double)release;
-	(void)tsan;
-#endif
-	const char *e = getenv("CIDSTORE_TEST_SCALE");
-	if (e && *e) {
-		double f = atof(e);
-		if (f > 0)
-			n *= f;
-	}
-	return n < 1 ? 1 : (size_t)n;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static atomic_ulong g_failures;
-static pthread_mutex_t g_fail_mu = PTHREAD_MUTEX_INITIALIZER;
-static char g_first_failure[512];
-
-__attribute__((format(printf, 1, 2)))
-static void tfail(const char *fmt, ...)
-{
-	if (atomic_fetch_add_explicit(&g_failures, 1, memory_order_relaxed) != 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	pthread_mutex_lock(&g_fail_mu);
-	vsnprintf(g_first_failure, sizeof g_first_failure, fmt, ap);
-	pthread_mutex_unlock(&g_fail_mu);
-	va_end(ap);
-}
-
-static void reset_failures(void)
-{
-	atomic_store(&g_failures, 0);
-	pthread_mutex_lock(&g_fail_mu);
-	g_first_failure[0] = '\0';
-	pthread_mutex_unlock(&g_fail_mu);
-}
-
-static void assert_no_failures(const char *test)
-{
-	unsigned long n = atomic_load(&g_failures);
-	pthread_mutex_lock(&g_fail_mu);
-	char msg[512];
-	memcpy(msg, g_first_failure, sizeof msg);
-	pthread_mutex_unlock(&g_fail_mu);
-	ck_assert_msg(n == 0, "%s: %lu failures; first: %s", test, n, msg);
-}
-
-static bool failed_already(void)
-{
-	return atomic_load_explicit(&g_failures, memory_order_relaxed) > 100;
-}
-
-static cidstore_t *open_store(uint64_t seed, unsigned depth)
-{
-	cidstore_options_t o;
-	cidstore_options_init(&o);
-	o.seed = seed;
-	o.initial_depth = depth;
-	cidstore_t *s = NULL;
-	int rc = cidstore_open(&o, &s);
-	ck_assert_msg(rc == 0, "cidstore_open: %d", rc);
-	return s;
-}
-
-static void spawn(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-	int rc = pthread_create(t, NULL, fn, arg);
-	ck_assert_msg(rc == 0, "pthread_create: %d", rc);
-}
+/* sm64, mk, cid_eq, scaled, tfail / reset_failures / assert_no_failures /
+ * failed_already, open_mem_store, spawn, now_s: unit_support.h */
 
 /* ---------------------------------------------------------------------- */
 /* 1. growth from one bucket to millions of keys, readers checking         */
@@ -249,7 +157,7 @@ START_TEST(test_growth_with_readers)
 	struct growth *g = aligned_alloc(64, (sizeof *g + 63) / 64 * 64);
 	ck_assert_ptr_nonnull(g);
 	memset(g, 0, sizeof *g);
-	g->s = open_store(0x51, 0);
+	g->s = open_mem_store(0x51, 0, false);
 	g->per_writer = scaled(1200000, 50000);
 	pthread_t tw[G_WRITERS], tr[G_READERS];
 	struct growth_arg aw[G_WRITERS], ar[G_READERS];
@@ -410,7 +318,7 @@ START_TEST(test_hot_keys_owned)
 	reset_failures();
 	struct hot *h = calloc(1, sizeof *h);
 	ck_assert_ptr_nonnull(h);
-	h->s = open_store(0x52, 0);
+	h->s = open_mem_store(0x52, 0, false);
 	h->ops = scaled(1000000, 15000);
 	pthread_barrier_init(&h->start, NULL, H_THREADS);
 	pthread_t th[H_THREADS];
@@ -605,7 +513,7 @@ START_TEST(test_prefix_suffix)
 	reset_failures();
 	struct prefix x;
 	memset(&x, 0, sizeof x);
-	x.s = open_store(0x53, 0);
+	x.s = open_mem_store(0x53, 0, false);
 	x.m = scaled(1000, 200);
 	x.rounds = scaled(4, 3);
 	/* some unrelated keys so the hot key shares a real table */
@@ -788,7 +696,7 @@ START_TEST(test_delete_key_atomic)
 	reset_failures();
 	struct delkey d;
 	memset(&d, 0, sizeof d);
-	d.s = open_store(0x54, 0);
+	d.s = open_mem_store(0x54, 0, false);
 	d.rounds = scaled(40000, 2000);
 	pthread_t tw, tr[D_READERS];
 	double t0 = now_s();
@@ -992,7 +900,7 @@ START_TEST(test_scan_during_writes)
 	reset_failures();
 	struct scanw w;
 	memset(&w, 0, sizeof w);
-	w.s = open_store(0x55, 0);
+	w.s = open_mem_store(0x55, 0, false);
 	w.nstable = scaled(50000, 3000);
 	w.nsemi = scaled(2000, 200);
 	w.nchurn = scaled(500000, 20000);
@@ -1046,9 +954,5 @@ static Suite *concurrency_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(concurrency_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(concurrency_suite());
 }

@@ -37,51 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#if !defined(CIDSTORE_TSAN)
-#if defined(__SANITIZE_THREAD__)
-#define CIDSTORE_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define CIDSTORE_TSAN 1
-#endif
-#endif
-#endif
-
-/* sm64, mk, cid_eq: unit_support.h */
-
-static double scale_factor(void)
-{
-	const char *e = getenv("CIDSTORE_TEST_SCALE");
-	double f = e && *e ? atof(e) : 1.0;
-	return f > 0 ? f : 1.0;
-}
-
-static size_t scaled(size_t release, size_t tsan)
-{
-#ifdef CIDSTORE_TSAN
-	double n = (double)tsan;
-	(void)release;
-#else
-	double n = (double)release;
-	(void)tsan;
-#endif
-	n *= scale_factor();
-	return n < 1 ? 1 : (size_t)n;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
+/* sm64, mk, cid_eq, scaled, scale_factor, tfail / reset_failures /
+ * assert_no_failures, open_mem_store, now_s, sleep_ms: unit_support.h */
 
 static uint64_t rss_bytes(void)
 {
@@ -93,53 +50,6 @@ static uint64_t rss_bytes(void)
 		fclose(f);
 	}
 	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
-static atomic_ulong g_failures;
-static pthread_mutex_t g_fail_mu = PTHREAD_MUTEX_INITIALIZER;
-static char g_first_failure[512];
-
-__attribute__((format(printf, 1, 2)))
-static void tfail(const char *fmt, ...)
-{
-	if (atomic_fetch_add_explicit(&g_failures, 1, memory_order_relaxed) != 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	pthread_mutex_lock(&g_fail_mu);
-	vsnprintf(g_first_failure, sizeof g_first_failure, fmt, ap);
-	pthread_mutex_unlock(&g_fail_mu);
-	va_end(ap);
-}
-
-static void reset_failures(void)
-{
-	atomic_store(&g_failures, 0);
-	pthread_mutex_lock(&g_fail_mu);
-	g_first_failure[0] = '\0';
-	pthread_mutex_unlock(&g_fail_mu);
-}
-
-static void assert_no_failures(const char *test)
-{
-	unsigned long n = atomic_load(&g_failures);
-	char msg[512];
-	pthread_mutex_lock(&g_fail_mu);
-	memcpy(msg, g_first_failure, sizeof msg);
-	pthread_mutex_unlock(&g_fail_mu);
-	ck_assert_msg(n == 0, "%s: %lu failures; first: %s", test, n, msg);
-}
-
-static cidstore_t *open_store(uint64_t seed)
-{
-	cidstore_options_t o;
-	cidstore_options_init(&o);
-	o.seed = seed;
-	o.initial_depth = 0;
-	cidstore_t *s = NULL;
-	int rc = cidstore_open(&o, &s);
-	ck_assert_msg(rc == 0, "cidstore_open: %d", rc);
-	return s;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -215,7 +125,7 @@ START_TEST(test_thread_churn)
 	reset_failures();
 	struct churn c;
 	memset(&c, 0, sizeof c);
-	c.s = open_store(0x61);
+	c.s = open_mem_store(0x61, 0, false);
 	const size_t per_wave = scaled(50, 25) < 64 ? scaled(50, 25) : 64;
 	pthread_barrier_init(&c.wave, NULL, (unsigned)per_wave);
 	const size_t total = scaled(3000, 500);
@@ -439,7 +349,7 @@ START_TEST(test_parked_thread)
 	reset_failures();
 	struct park x;
 	memset(&x, 0, sizeof x);
-	x.s = open_store(0x62);
+	x.s = open_mem_store(0x62, 0, false);
 	x.park_ms = (unsigned)(3000 * (scale_factor() < 1 ? scale_factor() : 1));
 	if (x.park_ms < 500)
 		x.park_ms = 500;
@@ -496,9 +406,5 @@ static Suite *threads_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(threads_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(threads_suite());
 }
