@@ -54,6 +54,36 @@
  *
  * FREEING: the ring is freed only by ring_destroy, when no call runs.
  *
+ * ASSERTIONS (util/check.h).  Every load made only for an assertion is
+ * relaxed, so no check adds a happens-before edge that could hide a race
+ * from ThreadSanitizer or change what the orderings above guarantee.
+ *   CS_ASSERT (always, constant time, no extra shared cache line):
+ *     reserve   tickets never wrap and never reach RING_FAILED (I1).
+ *     publish   the slot's seq word holds exactly the previous lap's value
+ *               (ticket - cap + 1, or 0 on the first lap): the consumer
+ *               released ticket - cap (I2) and nobody published the slot
+ *               since (I3).  This also checks the pairing of has_room's
+ *               acquire load of tail with release's store of tail and of
+ *               the consumer's acquire load of seq with publish's store:
+ *               without them the producer could see an older lap.
+ *     peek / release   at most cap tickets (capacity).
+ *     wait_for_room    space_waiters never goes below zero.
+ *     ring_fail        the stored error is negative (sticky failure).
+ *   CS_DEBUG_ASSERT (-Ddebug_checks=true: they load head / tail, cache
+ *   lines the other side writes, or walk slots):
+ *     reserve   tail <= t: no ticket of ours was released (I1, I4).
+ *     ring_slot, publish   tail <= ticket < head and ticket - tail < cap:
+ *               the ticket is reserved, not yet released, and its slot is
+ *               not the one of a live older ticket (I2, wrap).
+ *     peek      each counted slot holds t + 1 for its ticket t, the slot
+ *               after them no newer lap than its ticket's (I3), and the
+ *               counted tickets were reserved (first + n <= head, I1).
+ *     release   every released ticket is still published (seq == t + 1:
+ *               the consumer releases only what it peeked, I4), and the
+ *               new tail stays <= head (I1).
+ *     wait      cons_sleep is 0 on entry (only the consumer sets it, and
+ *               it clears it before returning: one consumer at a time).
+ *
  * ThreadSanitizer sees every edge: all shared words are C11 atomics (no
  * ck_pr), and futexes only add sleeping on top of them.
  */
@@ -64,6 +94,7 @@
 #include <linux/futex.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -73,6 +104,7 @@
 #include <ck_backoff.h>
 
 #include "cidstore.h"
+#include "util/check.h"
 
 #define CACHE_LINE 64
 
@@ -110,6 +142,30 @@ static void futex_wake(_Atomic uint32_t *w, int n)
 	syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
+/* ---- checks for CS_DEBUG_ASSERT: relaxed loads only (see ASSERTIONS) ---- */
+
+static inline uint64_t seq_now(ring_t *r, uint64_t t)
+{
+	return atomic_load_explicit(&r->seq[t & r->mask], memory_order_relaxed);
+}
+
+/* ticket is reserved and not yet released, and its slot is its own. */
+static bool in_window(ring_t *r, uint64_t ticket)
+{
+	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	return tail <= ticket && ticket < head && ticket - tail < r->cap;
+}
+
+/* Tickets first .. first + n - 1 are published (I3) and were reserved. */
+static bool published_run(ring_t *r, uint64_t first, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (seq_now(r, first + i) != first + i + 1)
+			return false;
+	return first + n <= atomic_load_explicit(&r->head, memory_order_relaxed);
+}
+
 int ring_create(uint32_t nslots, ring_t **out)
 {
 	if (!out || nslots < 2 || nslots > (1u << 30) || (nslots & (nslots - 1)))
@@ -137,6 +193,7 @@ int ring_create(uint32_t nslots, ring_t **out)
 	atomic_init(&r->cons_sleep, 0);
 	atomic_init(&r->kicks, 0);
 	atomic_init(&r->err, 0);
+	CS_ASSERT(r->mask == r->cap - 1 && (r->cap & r->mask) == 0);
 	*out = r;
 	return 0;
 }
@@ -200,8 +257,9 @@ static int wait_for_room(ring_t *r, uint64_t last)
 				futex_wait(&r->space_gen, g, 10);
 			/* relaxed: the count only decides whether the
 			 * consumer bothers to wake; an extra wake is harmless. */
-			atomic_fetch_sub_explicit(&r->space_waiters, 1,
-						  memory_order_relaxed);
+			uint32_t was = atomic_fetch_sub_explicit(&r->space_waiters, 1,
+								 memory_order_relaxed);
+			CS_ASSERT(was > 0);
 		}
 	}
 }
@@ -217,19 +275,28 @@ uint64_t ring_reserve_mpsc(ring_t *r, uint32_t n)
 	 * order.  (relaxed would do for the counter itself; seq_cst costs
 	 * nothing more on x86 and keeps the reasoning simple.) */
 	uint64_t t = atomic_fetch_add_explicit(&r->head, n, memory_order_seq_cst);
+	CS_ASSERT(t <= RING_FAILED - n); /* I1: tickets never wrap */
 	uint64_t last = t + n - 1;
 	if (!has_room(r, last, memory_order_acquire) && wait_for_room(r, last))
 		return RING_FAILED;
+	/* I1, I4: our tickets are unpublished, so none was released. */
+	CS_DEBUG_ASSERT(atomic_load_explicit(&r->tail, memory_order_relaxed) <= t);
 	return t;
 }
 
 void *ring_slot(ring_t *r, uint64_t ticket)
 {
+	CS_DEBUG_ASSERT(in_window(r, ticket));
 	return r->slots + (size_t)(ticket & r->mask) * RING_SLOT_SIZE;
 }
 
 void ring_publish_mpsc(ring_t *r, uint64_t ticket)
 {
+	CS_DEBUG_ASSERT(in_window(r, ticket));
+	/* I2, I3: the slot holds the previous lap's publish.  relaxed: the
+	 * acquire load of tail that let ring_reserve_mpsc return already
+	 * ordered that publish before us, and nothing can store here since. */
+	CS_ASSERT(seq_now(r, ticket) == (ticket >= r->cap ? ticket - r->cap + 1 : 0));
 	/* seq_cst store (a release, too): pairs with the consumer's acquire
 	 * load in ring_peek_spsc (the slot's bytes), and is the producer half
 	 * of the cons_sleep Dekker pair with wake_consumer's load. */
@@ -259,6 +326,10 @@ uint32_t ring_peek_spsc(ring_t *r, uint64_t *first, uint32_t max)
 		max = r->cap;
 	while (n < max && is_published(r, t + n, memory_order_acquire))
 		n++;
+	CS_ASSERT(n <= r->cap);
+	/* I3: the counted run stays published, the next slot holds no newer
+	 * lap than ticket t + n's (it may have been published meanwhile). */
+	CS_DEBUG_ASSERT(published_run(r, t, n) && seq_now(r, t + n) <= t + n + 1);
 	*first = t;
 	return n;
 }
@@ -269,6 +340,9 @@ void ring_release_spsc(ring_t *r, uint32_t n)
 		return;
 	/* relaxed load: own variable. */
 	uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	CS_ASSERT(n <= r->cap);
+	/* I4: only peeked (so published) tickets are released; I1: tail <= head. */
+	CS_DEBUG_ASSERT(published_run(r, t, n));
 	/* seq_cst store (a release): pairs with the producers' acquire loads
 	 * in has_room, and is the consumer half of the space Dekker pair. */
 	atomic_store_explicit(&r->tail, t + n, memory_order_seq_cst);
@@ -287,6 +361,8 @@ uint32_t ring_kicks(const ring_t *r)
 
 int ring_wait_spsc(ring_t *r, int timeout_ms, uint32_t kicks_seen)
 {
+	/* one consumer: nobody else is asleep on cons_sleep */
+	CS_DEBUG_ASSERT(atomic_load_explicit(&r->cons_sleep, memory_order_relaxed) == 0);
 	uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
 	ck_backoff_t backoff = CK_BACKOFF_INITIALIZER;
 	/* a short spin first: a producer between reserve and publish is
@@ -328,6 +404,8 @@ void ring_fail(ring_t *r, int err)
 	atomic_compare_exchange_strong_explicit(&r->err, &expected, err,
 						memory_order_seq_cst,
 						memory_order_seq_cst);
+	/* sticky: ours or an earlier failure's error, negative either way */
+	CS_ASSERT(atomic_load_explicit(&r->err, memory_order_relaxed) < 0);
 	atomic_fetch_add_explicit(&r->space_gen, 1, memory_order_seq_cst);
 	futex_wake(&r->space_gen, INT_MAX);
 	wake_consumer(r);
