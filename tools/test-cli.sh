@@ -2,7 +2,8 @@
 # test-cli.sh — smoke test of the `cidstore` tool (meson test 'cli').
 #   test-cli.sh PATH/TO/cidstore PATH/TO/python3
 # Checks exit codes (0 ok, 1 runtime, 2 usage / not supported, 3 no such
-# store directory, 4 not a directory, 5 permission denied / read-only, 6 busy),
+# store directory, 4 not a directory, 5 permission denied / read-only, 6 busy,
+# 7 disk full),
 # that every subcommand has --help, that --json output parses, tiny demo runs
 # (sane rates, --plot failures), verify / wal dump / wal analyze on a valid,
 # a corrupt and a torn store, load's bad-line rule and --skip-bad, and that
@@ -228,6 +229,25 @@ front_door_checks() {
 	expect 0 "get the pair loaded through the fifo" -- "$tool" get --dir "$d/held" "$(printf '%064x' 7)"
 
 	front_door_permissions "$d"
+	front_door_disk_full "$d"
+}
+
+# A full disk: exit 7.  Root only: a 1 MiB tmpfs mounted in a private mount
+# namespace (unshare -m), where a store's first 64 MiB segment cannot fit.
+front_door_disk_full() {
+	local d=$1 k1 v1
+	k1=$(printf '%064x' 1)
+	v1=$(printf '%064x' 2)
+	mkdir -p "$d/full"
+	if [ "$(id -u)" -ne 0 ] ||
+		! unshare -m sh -c 'mount -t tmpfs -o size=1m tmpfs "$1"' sh "$d/full" 2>/dev/null; then
+		echo "skip: disk-full checks (need root and a private tmpfs mount)"
+		return
+	fi
+	expect 7 "put on a full disk: ENOSPC" -- unshare -m sh -c \
+		'mount -t tmpfs -o size=1m tmpfs "$1" && exec "$2" put --dir "$1/s" "$3" "$4"' \
+		sh "$d/full" "$tool" "$k1" "$v1"
+	grep_err "$d/full/s: no space left on the device" "put on a full disk"
 }
 
 # Permissions: root reads everything, so the checks run the tool as
