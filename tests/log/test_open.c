@@ -352,11 +352,6 @@ static bool d_take(int fd, off_t off, size_t n)
 	return true;
 }
 
-static int d_open(void *c, int dfd, const char *n, int f, mode_t m)
-{
-	(void)c;
-	return D.px->open(D.px->ctx, dfd, n, f, m);
-}
 static ssize_t d_pwrite(void *c, int fd, const void *b, size_t n, off_t off)
 {
 	(void)c;
@@ -364,21 +359,7 @@ static ssize_t d_pwrite(void *c, int fd, const void *b, size_t n, off_t off)
 		return -1;
 	return D.px->pwrite(D.px->ctx, fd, b, n, off);
 }
-static ssize_t d_pread(void *c, int fd, void *b, size_t n, off_t off)
-{
-	(void)c;
-	return D.px->pread(D.px->ctx, fd, b, n, off);
-}
-static int d_fdatasync(void *c, int fd)
-{
-	(void)c;
-	return D.px->fdatasync(D.px->ctx, fd);
-}
-static int d_fsync(void *c, int fd)
-{
-	(void)c;
-	return D.px->fsync(D.px->ctx, fd);
-}
+
 static int d_fallocate(void *c, int fd, off_t off, off_t len)
 {
 	(void)c;
@@ -386,56 +367,40 @@ static int d_fallocate(void *c, int fd, off_t off, off_t len)
 		return -1;
 	return D.px->fallocate(D.px->ctx, fd, off, len);
 }
-static int d_ftruncate(void *c, int fd, off_t len)
+
+/* POSIX with the two calls that take space replaced. */
+static struct log_io disk_io(long long bytes)
 {
-	(void)c;
-	return D.px->ftruncate(D.px->ctx, fd, len);
+	D.px = log_io_posix();
+	atomic_store(&D.left, bytes);
+	struct log_io io = *D.px;
+	io.pwrite = d_pwrite;
+	io.fallocate = d_fallocate;
+	return io;
 }
-static int d_fsize(void *c, int fd, uint64_t *sz)
+
+/* Inserts K(i) -> V(i) from i = 0 until an insert does not answer 1;
+ * returns that answer, *acked = the inserts acknowledged before it. */
+static int fill(cidstore_t *s, unsigned *acked)
 {
-	(void)c;
-	return D.px->fsize(D.px->ctx, fd, sz);
+	int rc = 1;
+	unsigned i;
+	for (i = 0; i < 100000 && rc == 1; i++) {
+		cid_t k = K(i), v = V(i);
+		rc = cidstore_insert(s, &k, &v);
+	}
+	*acked = rc == 1 ? i : i - 1;
+	return rc;
 }
-static int d_rename(void *c, int dfd, const char *a, const char *b)
-{
-	(void)c;
-	return D.px->rename(D.px->ctx, dfd, a, b);
-}
-static int d_unlink(void *c, int dfd, const char *n)
-{
-	(void)c;
-	return D.px->unlink(D.px->ctx, dfd, n);
-}
-static int d_close(void *c, int fd)
-{
-	(void)c;
-	return D.px->close(D.px->ctx, fd);
-}
-static int d_fsync_dir(void *c, int dfd)
-{
-	(void)c;
-	return D.px->fsync_dir(D.px->ctx, dfd);
-}
-static const struct log_io DISK = {d_open,     d_pwrite, d_pread,  d_fdatasync, d_fsync,
-				   d_fallocate, d_ftruncate, d_fsize, d_rename, d_unlink,
-				   d_close,    d_fsync_dir, NULL};
 
 /* Writes SYNC until the disk is full: the error is ENOSPC, the reason names
  * it, every later write gets ENOSPC, and every acknowledged pair survives a
  * reopen. */
 static void fill_until_full(cidstore_t *s, unsigned *acked)
 {
-	int rc = 0;
-	unsigned i;
-	for (i = 0; i < 100000; i++) {
-		cid_t k = K(i), v = V(i);
-		rc = cidstore_insert(s, &k, &v);
-		if (rc != 1)
-			break;
-	}
-	ck_assert_msg(rc == CIDSTORE_ENOSPC, "insert %u on a full disk: %d", i, rc);
-	*acked = i;
-	cid_t k = K(i + 1), v = V(i + 1);
+	int rc = fill(s, acked);
+	ck_assert_msg(rc == CIDSTORE_ENOSPC, "insert %u on a full disk: %d", *acked, rc);
+	cid_t k = K(*acked + 1), v = V(*acked + 1);
 	ck_assert_int_eq(cidstore_insert(s, &k, &v), CIDSTORE_ENOSPC);
 	ck_assert_int_eq(cidstore_checkpoint(s), CIDSTORE_ERDONLY);
 	cidstore_stats_t st;
@@ -461,13 +426,12 @@ static void expect_survivors(unsigned acked)
 
 START_TEST(disk_full_budget)
 {
-	D.px = log_io_posix();
-	/* room for META, LOCK and two 64 KiB segments, not a third */
-	atomic_store(&D.left, 150 * 1024);
+	/* room for META and two 64 KiB segments, not a third */
+	struct log_io disk = disk_io(150 * 1024);
 	cidstore_options_t o;
 	opts(&o, spath, CIDSTORE_DURABILITY_SYNC);
 	cidstore_t *s;
-	ck_assert_int_eq(cidstore_open_io(&o, &DISK, &s), 0);
+	ck_assert_int_eq(cidstore_open_io(&o, &disk, &s), 0);
 	unsigned acked;
 	fill_until_full(s, &acked);
 	ck_assert_uint_gt(acked, 500); /* the first segment held ~511 records */
@@ -476,8 +440,8 @@ START_TEST(disk_full_budget)
 
 	/* a store that cannot even create its first segment */
 	tmpdir_remove(spath);
-	atomic_store(&D.left, 4096);
-	ck_assert_int_eq(cidstore_open_io(&o, &DISK, &s), CIDSTORE_ENOSPC);
+	disk = disk_io(4096);
+	ck_assert_int_eq(cidstore_open_io(&o, &disk, &s), CIDSTORE_ENOSPC);
 	ck_assert_str_eq(cidstore_strerror(CIDSTORE_ENOSPC),
 			 "no space left on the device; the store is now read-only");
 }
@@ -496,14 +460,8 @@ static int child_real_disk(void)
 	cidstore_t *s;
 	if (cidstore_open(&o, &s) != 0)
 		return 1;
-	int rc = 0;
 	unsigned i;
-	for (i = 0; i < 100000; i++) {
-		cid_t k = K(i), v = V(i);
-		rc = cidstore_insert(s, &k, &v);
-		if (rc != 1)
-			break;
-	}
+	int rc = fill(s, &i);
 	cidstore_close(s);
 	if (rc != CIDSTORE_ENOSPC) {
 		fprintf(stderr, "real full disk: insert %u returned %d\n", i, rc);

@@ -107,6 +107,20 @@ static int print_values(const char *cmd, cidstore_t *s, const cid_t *k)
 	return code;
 }
 
+/* get and del: --dir and the operands KEYHEX [VALHEX] (exits 2 on anything
+ * else).  Returns whether VALHEX was given. */
+static bool parse_key_val(const char *cmd, const store_args_t *a, int nargs, char **args,
+			  cid_t *k, cid_t *v)
+{
+	need_dir(cmd, a);
+	if (nargs != 1 && nargs != 2)
+		die_usage(cmd, "wants KEYHEX [VALHEX]");
+	parse_cid_arg(cmd, "KEYHEX", args[0], k);
+	if (nargs == 2)
+		parse_cid_arg(cmd, "VALHEX", args[1], v);
+	return nargs == 2;
+}
+
 int cmd_get(int argc, char **argv)
 {
 	store_args_t a;
@@ -115,15 +129,10 @@ int cmd_get(int argc, char **argv)
 	const char *cmd = argv[0];
 	int i = parse_store_args(argc, argv, &a, 0, usage_get), rc;
 	int code;
-	need_dir(cmd, &a);
-	if (argc - i != 1 && argc - i != 2)
-		die_usage(cmd, "wants KEYHEX [VALHEX]");
-	parse_cid_arg(cmd, "KEYHEX", argv[i], &k);
-	if (argc - i == 2)
-		parse_cid_arg(cmd, "VALHEX", argv[i + 1], &v);
+	bool with_val = parse_key_val(cmd, &a, argc - i, argv + i, &k, &v);
 	if ((rc = open_dir(cmd, &a, OPEN_READ, CIDSTORE_DURABILITY_SYNC, &s)) != 0)
 		return rc;
-	if (argc - i == 1) {
+	if (!with_val) {
 		code = print_values(cmd, s, &k);
 	} else if ((rc = cidstore_contains(s, &k, &v)) < 0) {
 		code = report_err(cmd, "contains", rc);
@@ -154,15 +163,10 @@ int cmd_del(int argc, char **argv)
 	const char *cmd = argv[0];
 	int i = parse_store_args(argc, argv, &a, 0, usage_del), rc;
 	long n;
-	need_dir(cmd, &a);
-	if (argc - i != 1 && argc - i != 2)
-		die_usage(cmd, "wants KEYHEX [VALHEX]");
-	parse_cid_arg(cmd, "KEYHEX", argv[i], &k);
-	if (argc - i == 2)
-		parse_cid_arg(cmd, "VALHEX", argv[i + 1], &v);
+	bool with_val = parse_key_val(cmd, &a, argc - i, argv + i, &k, &v);
 	if ((rc = open_dir(cmd, &a, OPEN_WRITE, CIDSTORE_DURABILITY_SYNC, &s)) != 0)
 		return rc;
-	n = argc - i == 2 ? cidstore_delete_value(s, &k, &v) : cidstore_delete_key(s, &k);
+	n = with_val ? cidstore_delete_value(s, &k, &v) : cidstore_delete_key(s, &k);
 	if (n < 0) {
 		int code = report_store(cmd, a.dir, OPEN_WRITE, "delete", (int)n);
 		cidstore_close(s);
