@@ -94,6 +94,7 @@ struct ckpt_writer {
 	int dirfd;
 	int fd;
 	int err;          /* sticky: first error */
+	char msg[128];    /* why, for err: the call, the file, the errno text */
 	uint64_t lsn;
 	uint64_t off;     /* next write offset */
 	uint64_t keys, values, entries, blocks, block_bytes;
@@ -119,14 +120,30 @@ static void ckpt_encode_header(uint8_t h[CKPT_HEADER_BYTES], uint32_t version,
 	le_put32(h + 60, rec_crc32c(h, CKPT_HEADER_BYTES - 4));
 }
 
+/* Makes the writer failed (sticky) by errno e of `call`, keeping the first
+ * reason.  Returns the error code (a full disk answers ENOSPC). */
+static int ckpt_fail(ckpt_writer_t *w, int e, const char *call, const char *file)
+{
+	if (!w->err) {
+		w->err = io_errcode(e);
+		snprintf(w->msg, sizeof(w->msg), "%s %s: %s", call, file, strerror(e));
+	}
+	return w->err;
+}
+
 static int ckpt_write_at(ckpt_writer_t *w, const void *p, size_t n, uint64_t off)
 {
 	if (w->err)
 		return w->err;
 	int rc = io_pwrite_all(w->io, w->fd, p, n, (off_t)off);
 	if (rc != 0)
-		w->err = io_errcode(-rc); /* a full disk answers ENOSPC */
+		ckpt_fail(w, -rc, "write", w->tmp);
 	return w->err;
+}
+
+const char *ckpt_writer_msg(const ckpt_writer_t *w)
+{
+	return w && w->err ? w->msg : "";
 }
 
 static int ckpt_flush_block(ckpt_writer_t *w)
@@ -150,8 +167,10 @@ static int ckpt_flush_block(ckpt_writer_t *w)
 }
 
 int ckpt_begin(int dirfd, const struct log_io *io, uint64_t lsn,
-	       ckpt_writer_t **out)
+	       ckpt_writer_t **out, struct ckpt_info *info)
 {
+	if (info != NULL)
+		info->msg[0] = '\0';
 	if (dirfd < 0 || out == NULL)
 		return CIDSTORE_EINVAL;
 	ckpt_writer_t *w = calloc(1, sizeof(*w));
@@ -166,6 +185,8 @@ int ckpt_begin(int dirfd, const struct log_io *io, uint64_t lsn,
 			    O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (w->fd < 0) {
 		int e = errno;
+		if (info != NULL)
+			snprintf(info->msg, sizeof(info->msg), "create %s: %s", w->tmp, strerror(e));
 		free(w);
 		return io_errcode(e);
 	}
@@ -178,6 +199,8 @@ int ckpt_begin(int dirfd, const struct log_io *io, uint64_t lsn,
 	w->off = CKPT_HEADER_BYTES;
 	if (w->err) {
 		int err = w->err;
+		if (info != NULL)
+			snprintf(info->msg, sizeof(info->msg), "%s", w->msg);
 		ckpt_abort(w);
 		return err;
 	}
@@ -259,16 +282,23 @@ int ckpt_commit(ckpt_writer_t *w, uint64_t end_lsn, struct ckpt_info *info)
 	ckpt_encode_header(h, CKPT_FORMAT_VERSION, w->lsn, end_lsn, w->keys, w->values);
 	ckpt_write_at(w, h, sizeof(h), 0);
 	if (w->err == 0 && w->io->fdatasync(w->io->ctx, w->fd) != 0)
-		w->err = io_errcode(errno);
+		ckpt_fail(w, errno, "fdatasync", w->tmp);
 	if (w->err) {
 		int err = w->err;
+		if (info != NULL)
+			snprintf(info->msg, sizeof(info->msg), "%s", w->msg);
 		ckpt_abort(w);
 		return err;
 	}
 	w->io->close(w->io->ctx, w->fd);
 	w->fd = -1;
-	if (w->io->rename(w->io->ctx, w->dirfd, w->tmp, w->name) != 0 ||
-	    sdir_sync_fd(w->dirfd, w->io) != 0) {
+	int rn = w->io->rename(w->io->ctx, w->dirfd, w->tmp, w->name);
+	int e = errno;
+	if (rn != 0 || sdir_sync_fd(w->dirfd, w->io) != 0) {
+		if (info != NULL)
+			snprintf(info->msg, sizeof(info->msg), "%s %s: %s",
+				 rn != 0 ? "rename to" : "fsync of the directory after renaming to",
+				 w->name, strerror(rn != 0 ? e : errno));
 		/* Either the old directory entry or the new one survives a
 		 * crash; both name a complete, synced file (a checkpoint of the
 		 * same LSN replaced by rename is equally valid), so nothing is
@@ -301,7 +331,7 @@ int ckpt_write(int dirfd, const struct log_io *io, uint64_t lsn,
 	if (source == NULL)
 		return CIDSTORE_EINVAL;
 	ckpt_writer_t *w;
-	int rc = ckpt_begin(dirfd, io, lsn, &w);
+	int rc = ckpt_begin(dirfd, io, lsn, &w, info);
 	if (rc != 0)
 		return rc;
 	rc = source(src, ckpt_add_fn, w);

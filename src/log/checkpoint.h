@@ -59,9 +59,14 @@ void ckpt_name(char out[CKPT_NAME_LEN + 1], uint64_t lsn);
 /* Starts checkpoint lsn in the directory dirfd: creates (truncating) the
  * temporary file ckpt-<lsn>.ckpt.tmp.  Returns 0 and *out, CIDSTORE_EINVAL,
  * CIDSTORE_ENOMEM, or the io_errcode of the failed call (CIDSTORE_ENOSPC,
- * CIDSTORE_EACCES, CIDSTORE_EIO, ...; "an I/O error" below). */
+ * CIDSTORE_EACCES, CIDSTORE_EIO, ...; "an I/O error" below); on error
+ * info->msg (info may be NULL) names the call, the file and the errno. */
 int ckpt_begin(int dirfd, const struct log_io *io, uint64_t lsn,
-	       ckpt_writer_t **out);
+	       ckpt_writer_t **out, struct ckpt_info *info);
+
+/* Why the writer failed ("" while it has not): the call, the file and the
+ * errno text of the first error.  Valid until ckpt_commit / ckpt_abort. */
+const char *ckpt_writer_msg(const ckpt_writer_t *w);
 
 /* Adds one key with n >= 1 values (values of one key must come in one call;
  * each key at most once per checkpoint).  Returns 0, CIDSTORE_EINVAL
@@ -82,7 +87,8 @@ int ckpt_add_fn(const cid_t *key, const cid_t *values, size_t n, void *w);
  * The caller must have made the WAL durable through end_lsn first:
  * recovery treats a log that ends before a checkpoint's end LSN as lost
  * records (CIDSTORE_ECORRUPT).  With no log (DURABILITY_NONE) pass
- * end_lsn == lsn.  Returns 0, CIDSTORE_EINVAL, an I/O error (CIDSTORE_EIO
+ * end_lsn == lsn.  Returns 0, CIDSTORE_EINVAL, an I/O error (info->msg says
+ * which call on which file failed, and why; CIDSTORE_EIO
  * when the rename or the directory sync failed: that leaves either the old
  * or the new file under the final name, both complete; treat any as a
  * failed store).

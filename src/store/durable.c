@@ -118,20 +118,25 @@ int store_checkpoint(cidstore_t *s)
 	pthread_rwlock_unlock(bl);
 	int rc = idx_quiesce(s->ix);
 	ckpt_writer_t *w = NULL;
+	struct ckpt_info info;
+	const char *what = ""; /* the failing step, when it has no message */
+	info.msg[0] = '\0';
 	if (!rc)
-		rc = ckpt_begin(dirfd, s->io, lsn0, &w);
-	if (!rc)
+		rc = ckpt_begin(dirfd, s->io, lsn0, &w, &info);
+	if (!rc) {
 		rc = idx_scan(s->ix, ckpt_add_fn, w);
+		if (rc)
+			snprintf(info.msg, sizeof(info.msg), "%s", ckpt_writer_msg(w));
+	}
 	if (!rc) {
 		pthread_rwlock_wrlock(bl);
 		uint64_t end = last_lsn(s);
 		pthread_rwlock_unlock(bl);
 		if (s->wal)
-			rc = store_wait_durable(s, end);
+			rc = store_wait_durable(s, end); /* fails the store with the WAL's reason */
 		if (!rc) {
-			struct ckpt_info info;
 			rc = ckpt_commit(w, end, &info);
-			w = NULL;
+			w = NULL; /* freed by ckpt_commit in every case */
 		}
 	}
 	if (w)
@@ -139,17 +144,20 @@ int store_checkpoint(cidstore_t *s)
 	if (!rc) {
 		uint64_t oldest = 0;
 		rc = ckpt_prune(dirfd, s->io, CKPT_KEEP, &oldest);
+		what = "removing old checkpoints";
 		if (!rc && s->wal && oldest > 0) {
 			int t = wal_trim(s->wal, oldest);
 			rc = t < 0 ? t : 0;
+			what = "removing old log segments";
 		}
 		atomic_store_explicit(&s->ckpt_wal_bytes, ws.bytes, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->checkpoints, 1, memory_order_relaxed);
 	}
 	if (rc < 0 && rc != CIDSTORE_ENOMEM && !atomic_load_explicit(&s->failed, memory_order_acquire)) {
-		char why[128];
+		char why[sizeof(s->failure)];
 		snprintf(why, sizeof(why), "checkpoint at LSN %llu: %s",
-			 (unsigned long long)lsn0, cidstore_strerror(rc));
+			 (unsigned long long)lsn0,
+			 info.msg[0] ? info.msg : what[0] ? what : cidstore_strerror(rc));
 		store_fail(s, rc, why);
 	}
 	if (rc < 0 && rc != CIDSTORE_ENOMEM)

@@ -447,6 +447,54 @@ START_TEST(disk_full_budget)
 }
 END_TEST
 
+/* Defect: the reason of a full disk was lost.  A checkpoint that hits
+ * ENOSPC and an ASYNC log whose rotation hits it (found first by
+ * cidstore_sync) both leave the call, the file and the errno text. */
+START_TEST(disk_full_reasons)
+{
+	/* META + the first 64 KiB segment + 8 KiB: 200 keys fit in the log,
+	 * their checkpoint (~15 KB) does not */
+	struct log_io disk = disk_io(64 * 1024 + 40 + 8192);
+	cidstore_options_t o;
+	opts(&o, spath, CIDSTORE_DURABILITY_SYNC);
+	cidstore_t *s;
+	ck_assert_int_eq(cidstore_open_io(&o, &disk, &s), 0);
+	for (unsigned i = 0; i < 200; i++) {
+		cid_t k = K(i), v = V(i);
+		ck_assert_int_eq(cidstore_insert(s, &k, &v), 1);
+	}
+	ck_assert_int_eq(cidstore_checkpoint(s), CIDSTORE_ENOSPC);
+	cidstore_stats_t st;
+	ck_assert_int_eq(cidstore_stats(s, &st), 0);
+	ck_assert(st.failed);
+	ck_assert_msg(strstr(st.failure, "checkpoint") && strstr(st.failure, "ckpt-") &&
+			      strstr(st.failure, "No space left on device"),
+		      "failure: %s", st.failure);
+	cid_t k = K(999), v = V(999);
+	ck_assert_int_eq(cidstore_insert(s, &k, &v), CIDSTORE_ENOSPC);
+	cidstore_close(s);
+	expect_survivors(200);
+
+	/* ASYNC: the flusher meets the full disk when it rotates; sync is the
+	 * first call to hear of it */
+	tmpdir_remove(spath);
+	disk = disk_io(64 * 1024 + 40 + 1024);
+	opts(&o, spath, CIDSTORE_DURABILITY_ASYNC);
+	ck_assert_int_eq(cidstore_open_io(&o, &disk, &s), 0);
+	for (unsigned i = 0; i < 700; i++) {
+		cid_t kk = K(i), vv = V(i);
+		int rc = cidstore_insert(s, &kk, &vv);
+		ck_assert_msg(rc == 1 || rc == CIDSTORE_ENOSPC, "insert %u: %d", i, rc);
+	}
+	ck_assert_int_eq(cidstore_sync(s), CIDSTORE_ENOSPC);
+	ck_assert_int_eq(cidstore_stats(s, &st), 0);
+	ck_assert_msg(strstr(st.failure, "segment") && strstr(st.failure, "wal-") &&
+			      strstr(st.failure, "No space left on device"),
+		      "failure: %s", st.failure);
+	cidstore_close(s);
+}
+END_TEST
+
 /* The same on a real filesystem that fills up: a 256 KiB tmpfs, mounted in
  * a private mount namespace of a child (root only; skipped otherwise). */
 static int child_real_disk(void)
@@ -512,6 +560,7 @@ int main(void)
 	tcase_add_test(tc, read_only_beside_a_writer);
 	tcase_add_test(tc, permission_denied);
 	tcase_add_test(tc, disk_full_budget);
+	tcase_add_test(tc, disk_full_reasons);
 	tcase_add_test(tc, disk_full_real);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
