@@ -378,11 +378,13 @@ CIDSTORE_API int cidstore_build_info(cidstore_build_info_t *out);
  * removed, and the directory's LOCK is not taken.  So they also work on a
  * directory that a store (in this or another process) has open; the
  * result is then a snapshot of files that are being written: the newest
- * segment's tail may look torn (a record being appended), a segment or
- * checkpoint removed by a concurrent checkpoint gives CIDSTORE_EIO, and a
- * record appended while the tail was being checked can, rarely, look like
- * a bad record followed by a valid one (CIDSTORE_ECORRUPT).  On a closed
- * store the answer is exact.  Both calls are thread-safe (no shared state) and
+ * segment's tail may look torn (a record being appended), and a segment or
+ * checkpoint removed by a concurrent checkpoint gives CIDSTORE_EIO.  A
+ * record appended while the log is read is never reported as damage: when
+ * a valid record shows up after the end of the log, the end slot is read
+ * again and reading goes on if the writer has filled it; a segment the
+ * directory listing missed is looked for again.  On a closed store the
+ * answer is exact.  Both calls are thread-safe (no shared state) and
  * wait for the disk only.
  */
 
@@ -483,17 +485,19 @@ typedef struct cidstore_verify_result {
 } cidstore_verify_result_t;
 
 /* Checks that the store directory dir would recover, without changing it
- * or loading anything: every checkpoint recovery would try is read and
+ * or loading anything, and answers what cidstore_open would: META is read
+ * and checked as open reads it; every checkpoint recovery would try is read and
  * CRC-checked (newest first, falling back from a corrupt one exactly as
  * recovery does), and every WAL segment recovery needs is validated record
  * by record, with the transaction bookkeeping of replay.  out must not be
  * NULL; it is filled also on error.
  * Returns 0 (the directory would recover; a torn tail is reported in
  * out->torn, not an error; an empty directory is a valid empty store);
- * CIDSTORE_ECORRUPT (a bad record followed by valid ones or in an older
- * segment, an LSN gap, a missing segment, no usable checkpoint, a log that
- * ends before a checkpoint's end LSN); CIDSTORE_EVERSION (a file of a newer
- * format); CIDSTORE_EINVAL (dir or out NULL, dir empty); CIDSTORE_ENOENT,
+ * CIDSTORE_ECORRUPT (a corrupt META, a bad record followed by valid ones
+ * or in an older segment, an LSN gap, a missing segment, a segment shorter
+ * than its header says, no usable checkpoint, a log that ends before a
+ * checkpoint's end LSN); CIDSTORE_EVERSION (a file of a newer format);
+ * CIDSTORE_EINVAL (dir or out NULL, dir empty); CIDSTORE_ENOENT,
  * CIDSTORE_ENOTDIR, CIDSTORE_EACCES (dir missing, not a directory, not
  * readable); CIDSTORE_EIO; CIDSTORE_ENOMEM.  out->message says why, naming
  * the file and offset.  Changes nothing, takes no lock (see above).

@@ -294,6 +294,7 @@ struct recov_state {
 	void *rec_ctx;
 	bool have_base;   /* records <= base are skipped */
 	uint64_t base;
+	unsigned threads; /* recov_run's: checkpoint loaders, replay workers */
 	struct recov_pool pool;
 	bool pooled;
 	uint64_t applied_inline;
@@ -501,14 +502,17 @@ static bool recov_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
-/* Scans [from, size) of a segment after its END: returns ECORRUPT if any
- * slot decodes as a valid record; *nz_end = offset just past the last
- * non-zero byte (from if none). */
+/* Scans [from, size) of a segment after its END: *nz_end = offset just
+ * past the last non-zero byte (from if none); *valid_at = offset of the
+ * first slot that decodes as a valid record (UINT64_MAX if none).  The
+ * caller decides what a valid record there means (damage, or on a live
+ * store read RECOV_READONLY, a record appended meanwhile).  Returns 0 or
+ * CIDSTORE_EIO. */
 static int recov_scan_after(struct recov_state *st, int fd, const char *file,
-			    uint64_t from, uint64_t size, uint64_t end_off,
-			    uint64_t *nz_end)
+			    uint64_t from, uint64_t size, uint64_t *nz_end, uint64_t *valid_at)
 {
 	*nz_end = from;
+	*valid_at = UINT64_MAX;
 	uint64_t off = from;
 	while (off < size) {
 		size_t want = size - off < RECOV_READ_BYTES ? (size_t)(size - off)
@@ -526,17 +530,23 @@ static int recov_scan_after(struct recov_state *st, int fd, const char *file,
 				continue;
 			*nz_end = off + i + n;
 			struct wal_rec r;
-			if (n == WAL_REC_SIZE && rec_decode(p, &r) == 0)
-				RECOV_FAIL(st, CIDSTORE_ECORRUPT,
-					   "%s: valid record (LSN %llu) at offset %llu after "
-					   "the end of the valid log at offset %llu",
-					   file, (unsigned long long)r.lsn,
-					   (unsigned long long)(off + i),
-					   (unsigned long long)end_off);
+			if (*valid_at == UINT64_MAX && n == WAL_REC_SIZE && rec_decode(p, &r) == 0)
+				*valid_at = off + i;
 		}
 		off += (uint64_t)got;
 	}
 	return 0;
+}
+
+/* RECOV_READONLY on a store that may be open: did the slot at end_off (the
+ * END: zero or invalid when it was read) since become record `expect`?
+ * Then the writer appended while we read; reading goes on from there. */
+static bool recov_grew(struct recov_state *st, int fd, uint64_t end_off, uint64_t expect)
+{
+	uint8_t rec[WAL_REC_SIZE];
+	struct wal_rec r;
+	return io_pread_all(st->io, fd, rec, sizeof(rec), (off_t)end_off) == WAL_REC_SIZE &&
+	       rec_decode_next(rec, expect, &r) == 0;
 }
 
 /* End of the log: transactions still open never committed; their queued
@@ -642,8 +652,16 @@ static int recov_segment(struct recov_state *st, const char *file, uint64_t seg_
 				 file);
 			goto done;
 		}
-		if ((rc = recov_scan_after(st, fd, file, WAL_REC_SIZE, size, 0, &nz)) != 0)
+		uint64_t valid_at;
+		if ((rc = recov_scan_after(st, fd, file, WAL_REC_SIZE, size, &nz, &valid_at)) != 0)
 			goto done;
+		if (valid_at != UINT64_MAX) {
+			rc = CIDSTORE_ECORRUPT;
+			snprintf(out->msg, sizeof(out->msg),
+				 "%s: bad segment header at offset 0 but a valid record at offset %llu",
+				 file, (unsigned long long)valid_at);
+			goto done;
+		}
 		out->torn = true;
 		out->torn_seg_lsn = seg_lsn;
 		out->torn_off = 0;
@@ -659,10 +677,26 @@ static int recov_segment(struct recov_state *st, const char *file, uint64_t seg_
 		return 0;
 	}
 
+	/* The header states the segment's size and segments are preallocated
+	 * to it before the header is written: a crash cannot leave a shorter
+	 * file, so one is damage (records after the cut would be lost without
+	 * a word), never the end of the log.  Bytes past the stated size are
+	 * not part of the segment. */
+	if (size < se->seg_bytes) {
+		rc = CIDSTORE_ECORRUPT;
+		snprintf(out->msg, sizeof(out->msg),
+			 "%s: the file is %llu bytes but its header says %llu: truncated "
+			 "(damage, not a torn write)", file, (unsigned long long)size,
+			 (unsigned long long)se->seg_bytes);
+		goto done;
+	}
+	size = se->seg_bytes;
+
 	/* Records. */
 	uint64_t off = WAL_REC_SIZE, end_off = 0;
 	int end_kind = 0; /* 0: end of file, REC_ZERO, or CIDSTORE_ECORRUPT (torn) */
 	se->tail_off = WAL_REC_SIZE;
+more:
 	while (off + WAL_REC_SIZE <= size && end_kind == 0) {
 		uint64_t left = (size - off) / WAL_REC_SIZE * WAL_REC_SIZE;
 		size_t want = left < RECOV_READ_BYTES ? (size_t)left : RECOV_READ_BYTES;
@@ -730,12 +764,31 @@ static int recov_segment(struct recov_state *st, const char *file, uint64_t seg_
 	if (end_kind == 0)
 		end_off = off; /* end of file; a partial trailing record is checked below */
 
-	uint64_t nz_end;
+	uint64_t nz_end, valid_at;
 	rc = recov_scan_after(st, fd, file,
 			      end_kind == CIDSTORE_ECORRUPT ? end_off + WAL_REC_SIZE : end_off,
-			      size, end_off, &nz_end);
+			      size, &nz_end, &valid_at);
 	if (rc != 0)
 		goto done;
+	if (valid_at != UINT64_MAX) {
+		/* A valid record after the END.  Read-only on the newest
+		 * segment of a store that may be open, the writer may have
+		 * filled the END slot after it was read: if it now holds the
+		 * next record, the log grew -- read on.  Otherwise (and always
+		 * when the END slot stays bad) it is a hole in the log. */
+		if ((st->flags & RECOV_READONLY) && is_last && recov_grew(st, fd, end_off, *expect)) {
+			off = end_off;
+			end_kind = 0;
+			goto more;
+		}
+		rc = CIDSTORE_ECORRUPT;
+		snprintf(out->msg, sizeof(out->msg),
+			 "%s: valid record at offset %llu after the end of the valid log "
+			 "at offset %llu (%s)", file, (unsigned long long)valid_at,
+			 (unsigned long long)end_off,
+			 end_kind == REC_ZERO ? "a zero slot before it" : "an invalid record before it");
+		goto done;
+	}
 	if (end_kind == CIDSTORE_ECORRUPT)
 		nz_end = nz_end > end_off + WAL_REC_SIZE ? nz_end : end_off + WAL_REC_SIZE;
 	if (nz_end > end_off) {
@@ -780,6 +833,32 @@ static int recov_ckpt_load(const cid_t *key, const cid_t *values, size_t n, void
 	return st->ap->load(key, values, n, st->ap->ctx);
 }
 
+static int recov_ckpt_load_many(void *ctx, const struct ckpt_entry *e, size_t n)
+{
+	struct recov_state *st = ctx;
+	return st->ap->load_many(st->ap->ctx, e, n);
+}
+
+/* Loads (apply set) or verifies checkpoint `name`: with ap->load_many by
+ * st->threads loaders at once (ckpt_load), else entry by entry on this
+ * thread (ckpt_read_ex).  One open, one header read: the header goes to
+ * ap->begin (sizing) on its way to the load. */
+static int recov_ckpt_read(struct recov_state *st, const char *name, bool apply,
+			   struct ckpt_info *info)
+{
+	if (apply && st->ap->load_many == NULL)
+		return ckpt_read_ex(st->dirfd, st->io, name,
+				    st->ap->begin ? recov_ckpt_begin : NULL, recov_ckpt_load,
+				    st, info);
+	struct ckpt_load_args a = {
+		.threads = st->threads,
+		.on_header = apply && st->ap->begin ? recov_ckpt_begin : NULL,
+		.apply = apply ? recov_ckpt_load_many : NULL,
+		.ctx = st,
+	};
+	return ckpt_load(st->dirfd, st->io, name, &a, info);
+}
+
 /* Loads the newest usable checkpoint.  *newest_lsn = LSN in the name of the
  * newest checkpoint file (0 if none); *end_lsn = the chosen one's end LSN. */
 static int recov_checkpoint(struct recov_state *st, uint64_t *newest_lsn,
@@ -798,13 +877,9 @@ static int recov_checkpoint(struct recov_state *st, uint64_t *newest_lsn,
 		struct ckpt_info info;
 		rc = 0;
 		if (st->ap->reset == NULL) /* verify before anything is loaded */
-			rc = ckpt_read(st->dirfd, st->io, name, NULL, NULL, &info);
+			rc = recov_ckpt_read(st, name, false, &info);
 		if (rc == 0) {
-			/* One open, one header read: the header goes to
-			 * ap->begin (sizing) on its way to the load. */
-			rc = ckpt_read_ex(st->dirfd, st->io, name,
-					  st->ap->begin ? recov_ckpt_begin : NULL, recov_ckpt_load,
-					  st, &info);
+			rc = recov_ckpt_read(st, name, true, &info);
 			if (rc == CIDSTORE_ECORRUPT && st->ap->reset != NULL) {
 				int r2 = st->ap->reset(st->ap->ctx);
 				if (r2 != 0) {
@@ -871,8 +946,29 @@ static int recov_log(struct recov_state *st, uint64_t newest_ckpt,
 		goto out;
 	}
 	uint64_t expect = s0 < segs.n ? segs.v[s0].lsn : need;
+	unsigned relists = 0;
 	for (size_t i = s0; i < segs.n; i++) {
 		const sdir_entry_t *e = &segs.v[i];
+		if (e->lsn > expect && (st->flags & RECOV_READONLY) && relists < 8) {
+			/* Read-only beside a writer: readdir is not a snapshot,
+			 * and a segment the writer created during the listing
+			 * can be missing while a later one is listed.  List
+			 * again; go on only if the missing one is there now. */
+			sdir_list_t again;
+			relists++;
+			if (sdir_list_segments(st->dirfd, &again) == 0) {
+				size_t j = 0;
+				while (j < again.n && again.v[j].lsn != expect)
+					j++;
+				if (j < again.n) {
+					sdir_list_free(&segs);
+					segs = again;
+					i = j - 1; /* the loop's i++ lands on it */
+					continue;
+				}
+				sdir_list_free(&again);
+			}
+		}
 		if (e->lsn != expect) {
 			rc = CIDSTORE_ECORRUPT;
 			snprintf(out->msg, sizeof(out->msg),
@@ -887,6 +983,7 @@ static int recov_log(struct recov_state *st, uint64_t newest_ckpt,
 		rc = recov_segment(st, e->name, e->lsn, i + 1 == segs.n, &expect, &se);
 		if (rc != 0)
 			goto out;
+		relists = 0; /* the bound is per gap */
 		if (se.empty_removed)
 			break;
 		any = true;
@@ -935,6 +1032,7 @@ int recov_run(int dirfd, const struct log_io *io, const struct recov_apply *ap,
 	st.ap = ap;
 	st.flags = flags;
 	st.out = out;
+	st.threads = threads;
 	st.buf = malloc(RECOV_READ_BYTES);
 	if (st.buf == NULL)
 		return CIDSTORE_ENOMEM;
@@ -1011,7 +1109,7 @@ static int recov_discard_reset(void *ctx)
 }
 
 static const struct recov_apply recov_discard_ap = {recov_discard_load, recov_discard_apply,
-						    recov_discard_reset, NULL, NULL};
+						    recov_discard_reset, NULL, NULL, NULL};
 
 int recov_verify(int dirfd, const struct log_io *io, struct recov_result *out)
 {

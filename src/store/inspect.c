@@ -21,6 +21,7 @@
 #include "cidstore.h"
 #include "log/dir.h"
 #include "log/io.h"
+#include "log/meta.h"
 #include "log/record.h"
 #include "log/recovery.h"
 
@@ -165,6 +166,19 @@ int cidstore_verify(const char *dir, cidstore_verify_result_t *out)
 	}
 	out->checkpoints = ck.n;
 	sdir_list_free(&ck);
+
+	/* META, as open reads it: missing is a store not yet opened (open
+	 * writes one); corrupt or newer refuses the open, so verify too. */
+	uint64_t seed;
+	rc = meta_read(dfd, NULL, &seed);
+	if (rc != 0 && rc != CIDSTORE_ENOENT) {
+		snprintf(out->message, sizeof(out->message), "%s/%s: %s", dir, META_NAME,
+			 rc == CIDSTORE_ECORRUPT   ? "bad magic, size or CRC"
+			 : rc == CIDSTORE_EVERSION ? "written by a newer format version"
+						   : cidstore_strerror(rc));
+		close(dfd);
+		return rc;
+	}
 
 	struct recov_result res;
 	rc = recov_verify(dfd, NULL, &res);

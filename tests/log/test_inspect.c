@@ -727,6 +727,8 @@ struct writer {
 	cidstore_t *s;
 	atomic_int stop;
 	uint64_t n;
+	_Atomic uint64_t n_atomic; /* sync_writer: inserts started */
+	atomic_int failed;         /* sync_writer: an insert did not answer 1 */
 };
 
 static void *writer_main(void *arg)
@@ -790,6 +792,106 @@ START_TEST(while_open)
 }
 END_TEST
 
+/* verify reads every file open reads and agrees with open: every byte of
+ * META flipped in turn gives ECORRUPT (or EVERSION for the version field)
+ * from both, naming META; a missing META is a store open would recreate. */
+START_TEST(verify_checks_meta)
+{
+	struct explist *e = malloc(sizeof(*e));
+	build(e);
+	for (off_t off = 0; off < 40; off++) {
+		uint8_t b;
+		read_at("META", off, &b, 1);
+		uint8_t x = b ^ 0x40;
+		patch("META", off, &x, 1);
+		cidstore_verify_result_t v;
+		int vr = cidstore_verify(tdir, &v);
+		cidstore_options_t o;
+		cidstore_options_init(&o);
+		o.dir = tdir;
+		o.read_only = true; /* changes nothing */
+		cidstore_t *s = NULL;
+		int orc = cidstore_open(&o, &s);
+		if (orc == 0)
+			cidstore_close(s);
+		ck_assert_msg(vr == orc, "META byte %lld flipped: verify %d, open %d", (long long)off,
+			      vr, orc);
+		ck_assert_msg(vr == CIDSTORE_ECORRUPT || vr == CIDSTORE_EVERSION,
+			      "META byte %lld flipped: verify %d", (long long)off, vr);
+		ck_assert_msg(strstr(v.message, "META") != NULL, "message: %s", v.message);
+		patch("META", off, &b, 1);
+	}
+	cidstore_verify_result_t v;
+	ck_assert_int_eq(cidstore_verify(tdir, &v), 0);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/META", tdir);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(cidstore_verify(tdir, &v), 0);
+	free(e);
+}
+END_TEST
+
+/* A record being appended is never reported as damage: verify and wal_read
+ * on a store whose SYNC writers append and rotate (small segments) answer 0
+ * every time.  They used to report "a valid record after the end of the
+ * log" in 40-60% of calls against ~700 SYNC inserts/s: the slot the writer
+ * had just filled, or a segment the directory listing had not caught yet.
+ * The store does not checkpoint, so no file goes away. */
+static void *sync_writer(void *arg)
+{
+	struct writer *w = arg;
+	while (!atomic_load(&w->stop)) {
+		uint64_t n = atomic_fetch_add(&w->n_atomic, 1);
+		cid_t k = mk(10, n), v = mk(11, n);
+		if (cidstore_insert(w->s, &k, &v) != 1) {
+			atomic_store(&w->failed, 1);
+			break;
+		}
+	}
+	return NULL;
+}
+
+START_TEST(live_reads_see_no_damage)
+{
+	cidstore_options_t o;
+	cidstore_options_init(&o);
+	o.dir = tdir;
+	o.durability = CIDSTORE_DURABILITY_SYNC;
+	o.segment_bytes = 16 * 1024; /* 127 records: rotations all the time */
+	o.checkpoint_wal_bytes = 0;
+	cidstore_t *s = NULL;
+	ck_assert_int_eq(cidstore_open(&o, &s), 0);
+	struct writer w = {.s = s};
+	atomic_init(&w.stop, 0);
+	atomic_init(&w.n_atomic, 0);
+	atomic_init(&w.failed, 0);
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, sync_writer, &w), 0);
+	uint64_t prev = 0;
+	for (int i = 0; i < 300; i++) {
+		cidstore_wal_summary_t sum;
+		int rc = cidstore_wal_read(tdir, 0, NULL, NULL, &sum);
+		ck_assert_msg(rc == 0, "wal_read %d while writing: %d (%s)", i, rc, sum.message);
+		ck_assert_uint_ge(sum.last_lsn, prev); /* the log only grows */
+		prev = sum.last_lsn;
+		cidstore_verify_result_t v;
+		rc = cidstore_verify(tdir, &v);
+		ck_assert_msg(rc == 0, "verify %d while writing: %d (%s)", i, rc, v.message);
+	}
+	atomic_store(&w.stop, 1);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_int_eq(atomic_load(&w.failed), 0);
+	store_close(s);
+	/* closed: exact -- every insert started was acknowledged and logged */
+	cidstore_wal_summary_t sum;
+	ck_assert_int_eq(cidstore_wal_read(tdir, 0, NULL, NULL, &sum), 0);
+	ck_assert_uint_gt(sum.records, 0);
+	ck_assert_uint_eq(sum.records, atomic_load(&w.n_atomic));
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("inspect");
@@ -808,6 +910,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, truncated_checkpoint_fallback);
 	tcase_add_test(tc, bad_arguments);
 	tcase_add_test(tc, while_open);
+	tcase_add_test(tc, live_reads_see_no_damage);
+	tcase_add_test(tc, verify_checks_meta);
 	suite_add_tcase(s, tc);
 	return s;
 }
