@@ -6,7 +6,11 @@
  *   tail           first ticket not yet released.  Written by the consumer.
  *   seq[i]         per slot: t + 1 once ticket t (t & mask == i) is
  *                  published; older values mean "not yet".
- *   cons_sleep     futex word: 1 while the consumer sleeps or is about to.
+ *   cons_sleep     futex word: 0 awake; 1 the consumer sleeps (or is about
+ *                  to) and wants a publish of the first unreleased slot
+ *                  to wake it ("eager"); 2 it sleeps and only kicks,
+ *                  failure, the half-full watermark or its timeout wake
+ *                  it ("lazy": a publish costs the producer no wake).
  *   kicks          counter bumped by ring_kick (consumer wake-up reasons
  *                  that are not a publish).
  *   space_gen      futex word producers sleep on while the ring is full;
@@ -37,14 +41,26 @@
  *   reserve and publish holds up every later ticket (by design: the log is
  *   written in LSN order).  No lock is taken anywhere.
  *
+ * CONSUMERS: consumer calls (peek, release) may come from several threads
+ * when the caller serializes them with a lock of its own (the WAL's
+ * log_lock): the lock orders one consumer's store of tail before the next
+ * one's load.  Only ONE designated thread sleeps in ring_wait_spsc, and it
+ * may call it without that lock (it reads tail only to decide whether to
+ * sleep: a stale value makes it return early, a spurious wake-up).
+ *
  * SLEEP/WAKE (no lost wake-up), each a Dekker pair on seq_cst accesses:
  *   consumer:  cons_sleep = 1; re-check seq[tail], kicks, err; futex_wait
- *   producer:  seq = t + 1;    if cons_sleep: exchange(cons_sleep, 0), wake
+ *   producer:  seq = t + 1;    if cons_sleep == 1: cas(1 -> 0), wake
  *   In the single total order of seq_cst operations either the producer's
  *   load of cons_sleep follows the consumer's store (it wakes it, and the
  *   exchange to 0 makes a futex_wait that has not started yet return at
  *   once), or the consumer's re-check follows the producer's store (it does
- *   not sleep).  ring_kick and ring_fail use the same pattern on kicks/err.
+ *   not sleep).  ring_kick and ring_fail use the same pattern on kicks/err
+ *   and wake a consumer sleeping in either mode (exchange to 0).  A lazy
+ *   sleep (cons_sleep = 2) ignores publishes by design; the producer whose
+ *   reservation passes half the capacity wakes it (a hint: load + exchange),
+ *   a producer that finds the ring full kicks it before it waits, and the
+ *   consumer's timeout bounds the sleep anyway.
  *   producer waiting for space:  space_waiters++; g = space_gen; re-check
  *   tail; futex_wait(space_gen, g).  consumer: tail = x; if space_waiters:
  *   space_gen++, wake all.  Either the consumer sees the waiter, or the
@@ -212,14 +228,28 @@ uint32_t ring_capacity(const ring_t *r)
 	return r->cap;
 }
 
-/* Wakes the consumer if it sleeps or is about to (see SLEEP/WAKE). */
+/* Wakes the consumer if it sleeps or is about to, in either mode (kicks,
+ * failure, watermark; see SLEEP/WAKE). */
 static void wake_consumer(ring_t *r)
 {
-	/* seq_cst load: pairs with the consumer's seq_cst store of 1 in
+	/* seq_cst load: pairs with the consumer's seq_cst store of 1 / 2 in
 	 * ring_wait_spsc (Dekker), ordered after the caller's seq_cst store
-	 * of seq / kicks / err. */
+	 * of kicks / err. */
 	if (atomic_load_explicit(&r->cons_sleep, memory_order_seq_cst) &&
 	    atomic_exchange_explicit(&r->cons_sleep, 0, memory_order_seq_cst))
+		futex_wake(&r->cons_sleep, 1);
+}
+
+/* A publish wakes only an eager sleeper (cons_sleep == 1). */
+static void wake_consumer_on_publish(ring_t *r)
+{
+	uint32_t one = 1;
+	/* seq_cst load / CAS: the producer half of the Dekker pair with the
+	 * consumer's seq_cst store of 1, after our seq_cst store of seq. */
+	if (atomic_load_explicit(&r->cons_sleep, memory_order_seq_cst) == 1 &&
+	    atomic_compare_exchange_strong_explicit(&r->cons_sleep, &one, 0,
+						    memory_order_seq_cst,
+						    memory_order_relaxed))
 		futex_wake(&r->cons_sleep, 1);
 }
 
@@ -241,6 +271,8 @@ static int wait_for_room(ring_t *r, uint64_t last)
 		/* acquire: pairs with the seq_cst store in ring_fail. */
 		if (atomic_load_explicit(&r->err, memory_order_acquire))
 			return -1;
+		if (round == 0)
+			wake_consumer(r); /* full: whatever mode it sleeps in */
 		if (round < 6) {
 			ck_backoff_eb(&backoff);
 		} else if (round < 22) {
@@ -277,8 +309,17 @@ uint64_t ring_reserve_mpsc(ring_t *r, uint32_t n)
 	uint64_t t = atomic_fetch_add_explicit(&r->head, n, memory_order_seq_cst);
 	CS_ASSERT(t <= RING_FAILED - n); /* I1: tickets never wrap */
 	uint64_t last = t + n - 1;
-	if (!has_room(r, last, memory_order_acquire) && wait_for_room(r, last))
-		return RING_FAILED;
+	/* acquire: pairs with the consumer's seq_cst store of tail (I2). */
+	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	if (tail + r->cap <= last) {
+		if (wait_for_room(r, last))
+			return RING_FAILED;
+	} else if (last - tail >= r->cap / 2 && t - tail < r->cap / 2) {
+		/* this reservation passes half full: wake a lazy sleeper (a
+		 * hint; relaxed load first so the common case costs nothing) */
+		if (atomic_load_explicit(&r->cons_sleep, memory_order_relaxed) == 2)
+			wake_consumer(r);
+	}
 	/* I1, I4: our tickets are unpublished, so none was released. */
 	CS_DEBUG_ASSERT(atomic_load_explicit(&r->tail, memory_order_relaxed) <= t);
 	return t;
@@ -302,7 +343,7 @@ void ring_publish_mpsc(ring_t *r, uint64_t ticket)
 	 * of the cons_sleep Dekker pair with wake_consumer's load. */
 	atomic_store_explicit(&r->seq[ticket & r->mask], ticket + 1,
 			      memory_order_seq_cst);
-	wake_consumer(r);
+	wake_consumer_on_publish(r);
 }
 
 uint64_t ring_reserved(const ring_t *r)
@@ -359,11 +400,29 @@ uint32_t ring_kicks(const ring_t *r)
 	return atomic_load_explicit(&((ring_t *)r)->kicks, memory_order_seq_cst);
 }
 
-int ring_wait_spsc(ring_t *r, int timeout_ms, uint32_t kicks_seen)
+uint32_t ring_published(ring_t *r, uint32_t max)
 {
-	/* one consumer: nobody else is asleep on cons_sleep */
+	/* acquire: pairs with the consumers' seq_cst stores of tail (a hint:
+	 * another consumer may move it right after). */
+	uint64_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
+	uint32_t n = 0;
+	if (max > r->cap)
+		max = r->cap;
+	while (n < max && is_published(r, t + n, memory_order_acquire))
+		n++;
+	return n;
+}
+
+int ring_wait_spsc(ring_t *r, int timeout_ms, uint32_t kicks_seen, bool on_publish)
+{
+	/* one sleeper: nobody else is asleep on cons_sleep */
 	CS_DEBUG_ASSERT(atomic_load_explicit(&r->cons_sleep, memory_order_relaxed) == 0);
-	uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	/* acquire: another consumer (serialized by the caller's lock) may
+	 * have moved tail; pairs with its seq_cst store. */
+	uint64_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
+	int e;
+	if (!on_publish)
+		goto sleep_lazy;
 	ck_backoff_t backoff = CK_BACKOFF_INITIALIZER;
 	/* a short spin first: a producer between reserve and publish is
 	 * usually a few hundred instructions away from publishing */
@@ -375,10 +434,19 @@ int ring_wait_spsc(ring_t *r, int timeout_ms, uint32_t kicks_seen)
 	/* seq_cst store then seq_cst loads: the consumer half of the
 	 * Dekker pairs with ring_publish_mpsc, ring_kick and ring_fail. */
 	atomic_store_explicit(&r->cons_sleep, 1, memory_order_seq_cst);
-	int e = atomic_load_explicit(&r->err, memory_order_seq_cst);
+	e = atomic_load_explicit(&r->err, memory_order_seq_cst);
 	if (!e && !is_published(r, t, memory_order_seq_cst) &&
 	    atomic_load_explicit(&r->kicks, memory_order_seq_cst) == kicks_seen)
 		futex_wait(&r->cons_sleep, 1, timeout_ms);
+	goto awake;
+sleep_lazy:
+	/* seq_cst store then seq_cst loads: the consumer half of the Dekker
+	 * pairs with ring_kick and ring_fail (publishes do not wake us). */
+	atomic_store_explicit(&r->cons_sleep, 2, memory_order_seq_cst);
+	e = atomic_load_explicit(&r->err, memory_order_seq_cst);
+	if (!e && atomic_load_explicit(&r->kicks, memory_order_seq_cst) == kicks_seen)
+		futex_wait(&r->cons_sleep, 2, timeout_ms);
+awake:
 	/* relaxed: only this thread sets it to 1; producers only clear it. */
 	atomic_store_explicit(&r->cons_sleep, 0, memory_order_relaxed);
 	/* acquire: pairs with the seq_cst store in ring_fail. */

@@ -17,9 +17,11 @@
  *   | (own tickets), publish_mpsc, | number of threads                   |
  *   | ring_kick, ring_fail,        |                                     |
  *   | ring_error, ring_reserved    |                                     |
- *   | ring_peek_spsc, ring_release | the producer calls; ONE consumer    |
- *   | _spsc, ring_wait_spsc,       | thread at a time                    |
- *   | ring_kicks                   |                                     |
+ *   | ring_peek_spsc, ring_release | the producer calls; ONE consumer at |
+ *   | _spsc, ring_kicks            | a time (several threads may take    |
+ *   |                              | turns under a lock of the caller's) |
+ *   | ring_wait_spsc               | everything; ONE designated thread   |
+ *   | ring_published               | everything (a hint)                 |
  *   | ring_create / ring_destroy   | nothing                             |
  *
  * Memory ordering: everything a producer wrote into its slots before
@@ -31,6 +33,7 @@
 #ifndef CIDSTORE_LOG_RING_H
 #define CIDSTORE_LOG_RING_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define RING_SLOT_SIZE 128u
@@ -87,12 +90,18 @@ void ring_release_spsc(ring_t *r, uint32_t n);
  * ring_kick() signals, and pass the value to ring_wait_spsc. */
 uint32_t ring_kicks(const ring_t *r);
 
-/* Consumer: sleeps until the first unreleased slot is published, the kick
- * counter differs from kicks_seen, the ring fails, or timeout_ms passes
- * (timeout_ms < 0: no timeout).  Returns 0 (something to do, or a spurious
- * wake-up: the caller re-checks), or the ring's error.  Waits for: those
- * events. */
-int ring_wait_spsc(ring_t *r, int timeout_ms, uint32_t kicks_seen);
+/* Any thread: how many slots from the first unreleased one are published
+ * (at most max).  A hint: consumers may move on meanwhile.  Never waits. */
+uint32_t ring_published(ring_t *r, uint32_t max);
+
+/* The one sleeping consumer: sleeps until the kick counter differs from
+ * kicks_seen, the ring fails, timeout_ms passes (timeout_ms < 0: no
+ * timeout), or — on_publish true ("eager") — a slot is published;
+ * on_publish false ("lazy"): a reservation that passes half the capacity
+ * or finds the ring full wakes it instead, publishes do not.  Returns 0
+ * (something to do, or a spurious wake-up: the caller re-checks), or the
+ * ring's error.  Waits for: those events. */
+int ring_wait_spsc(ring_t *r, int timeout_ms, uint32_t kicks_seen, bool on_publish);
 
 /* Any thread: bumps the kick counter and wakes the consumer.  Never waits. */
 void ring_kick(ring_t *r);

@@ -2,11 +2,16 @@
  * wal.h — the write-ahead log writer (layer 3).
  *
  * Producers (the store's writer threads) append records through an MPSC
- * ring (ring.h); ONE flusher thread drains the ring in LSN order, writes
- * large batches to preallocated, zero-filled segment files (format in
- * record.h), rotates segments and fdatasyncs.  wal_wait() is group commit:
- * every waiter whose record one fdatasync covers is released together,
- * only after that fdatasync has returned.
+ * ring (ring.h).  Whoever holds the log (one thread at a time: a SYNC
+ * committer leading its group in wal_wait, or the background flusher for
+ * ASYNC records) drains the ring in LSN order, writes batches to
+ * preallocated, zero-filled segment files (format in record.h), rotates
+ * segments and fdatasyncs.  wal_wait() is leader-based group commit: the
+ * first waiter writes and fdatasyncs for everyone published by then, the
+ * next group forms meanwhile; every waiter whose record one fdatasync
+ * covers is released together, only after that fdatasync has returned.
+ * Segments start at min(1 MiB, segment_bytes) and double (up to
+ * segment_bytes) while they fill within a second.
  *
  * A failed write or fdatasync is never retried: the log turns failed
  * (sticky), every waiter and every later append gets the failure's code
@@ -41,8 +46,13 @@ struct wal_options {
 	uint32_t ring_records;     /* ring capacity, power of two; 0: 65536 */
 	uint32_t sync_interval_ms; /* the flusher syncs written records at least
 				      this often even with no waiter; 0: 10 */
-	uint64_t segment_bytes;    /* segment size, multiple of 128, >= 4 KiB;
-				      0: 64 MiB */
+	uint64_t segment_bytes;    /* largest segment size, multiple of 128,
+				      >= 4 KiB; 0: 64 MiB.  The first segment of
+				      an open is min(1 MiB, this); sizes double
+				      while segments fill within 1 s */
+	uint64_t live_bytes;       /* wal_stats.bytes at open: the bytes of log
+				      records already live on disk (the store:
+				      128 * records after the checkpoint) */
 	uint16_t shard;            /* hybrid-time shard id in every record */
 };
 
@@ -51,8 +61,9 @@ typedef struct wal wal_t;
 struct wal_stats {
 	uint64_t lsn;         /* last LSN handed out (next_lsn - 1 at open) */
 	uint64_t durable_lsn; /* every record <= this is on stable storage */
-	uint64_t bytes;       /* bytes written to segments since open (records,
-				 headers; not the zero fill) */
+	uint64_t bytes;       /* live_bytes + 128 * records written since
+				 open (segment headers and the zero fill
+				 are not counted) */
 	uint64_t fsyncs;      /* fdatasync calls of the flusher (all files) */
 	uint64_t records;     /* records written since open */
 	uint64_t segments;    /* segment files that exist now */
@@ -106,9 +117,10 @@ int wal_reserve(wal_t *w, uint32_t n, uint64_t *first_lsn);
 void wal_put(wal_t *w, uint64_t lsn, int opcode, uint8_t flags,
 	     const cid_t *key, const cid_t *val, uint64_t txn);
 
-/* Blocks until an fdatasync that covers lsn has completed (group commit:
- * wakes the flusher, sleeps on a condition variable that the flusher
- * broadcasts after each fdatasync).  Returns 0 at once when lsn is already
+/* Blocks until an fdatasync that covers lsn has completed (leader-based
+ * group commit: the caller either writes and fdatasyncs itself, for every
+ * record published by then, or sleeps while another caller does; see
+ * wal.c DESIGN).  Returns 0 at once when lsn is already
  * durable (lsn 0 is always); CIDSTORE_EINVAL when lsn was never handed out;
  * the log's failure when it failed before lsn became durable.
  * Memory ordering: on 0, the durable-LSN load is an acquire of the

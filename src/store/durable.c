@@ -254,6 +254,10 @@ int store_durable_open(cidstore_t *s)
 			.ring_records = s->opts.ring_records,
 			.sync_interval_ms = s->opts.sync_interval_ms,
 			.segment_bytes = s->opts.segment_bytes,
+			/* the live log recovery found after its checkpoint (what
+			 * the next open would replay) counts from open on:
+			 * stats.wal_bytes and the automatic checkpoint see it */
+			.live_bytes = (s->recov.last_lsn - s->recov.ckpt_lsn) * WAL_REC_SIZE,
 		};
 		struct wal_tail tail = {s->recov.tail_seg_lsn, s->recov.tail_seg_bytes};
 		rc = wal_open(sdir_fd(s->dir), &wo, s->recov.last_lsn + 1,

@@ -77,7 +77,7 @@ START_TEST(test_mpsc_order_and_conservation)
 		uint64_t first;
 		uint32_t n = ring_peek_spsc(r, &first, 16);
 		if (n == 0) {
-			ck_assert_int_eq(ring_wait_spsc(r, 100, k), 0);
+			ck_assert_int_eq(ring_wait_spsc(r, 100, k, true), 0);
 			continue;
 		}
 		ck_assert_msg(first == next_ticket, "tickets consumed out of order");
@@ -197,7 +197,7 @@ START_TEST(test_fail_wakes_waiters)
 	ring_fail(r, CIDSTORE_ENOMEM); /* first error wins */
 	ck_assert_int_eq(ring_error(r), CIDSTORE_EIO);
 	ck_assert_uint_eq(ring_reserve_mpsc(r, 1), RING_FAILED);
-	ck_assert_int_eq(ring_wait_spsc(r, 1000, ring_kicks(r)), CIDSTORE_EIO);
+	ck_assert_int_eq(ring_wait_spsc(r, 1000, ring_kicks(r), true), CIDSTORE_EIO);
 	ring_destroy(r);
 }
 END_TEST
@@ -211,7 +211,7 @@ static void *sleeper(void *arg)
 {
 	struct kick_ctx *c = arg;
 	uint32_t k = ring_kicks(c->r);
-	ring_wait_spsc(c->r, 10000, k);
+	ring_wait_spsc(c->r, 10000, k, true);
 	atomic_store(&c->woke, 1);
 	return NULL;
 }
@@ -242,7 +242,7 @@ START_TEST(test_consumer_wakeups)
 	/* a timeout returns 0 */
 	uint64_t first;
 	ring_release_spsc(r, ring_peek_spsc(r, &first, 8));
-	ck_assert_int_eq(ring_wait_spsc(r, 10, ring_kicks(r)), 0);
+	ck_assert_int_eq(ring_wait_spsc(r, 10, ring_kicks(r), true), 0);
 	/* bad arguments */
 	ck_assert_uint_eq(ring_reserve_mpsc(r, 0), RING_FAILED);
 	ck_assert_uint_eq(ring_reserve_mpsc(r, 9), RING_FAILED);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -481,6 +482,154 @@ START_TEST(test_reopen_cut_trim_txn_async)
 }
 END_TEST
 
+/* ---- durable path v2: segment sizes, live bytes, leaders ---- */
+
+/* Sizes of the segment files, in LSN order (n of them). */
+static int seg_sizes(uint64_t *sizes, int cap)
+{
+	uint64_t firsts[256];
+	int n = 0;
+	DIR *d = opendir(dirpath);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		uint64_t f;
+		if (rec_seg_parse(de->d_name, &f) == 0 && n < 256)
+			firsts[n++] = f;
+	}
+	closedir(d);
+	qsort(firsts, (size_t)n, sizeof firsts[0], cmp_u64);
+	for (int i = 0; i < n && i < cap; i++) {
+		char name[WAL_SEG_NAME_LEN + 1];
+		rec_seg_name(name, firsts[i]);
+		struct stat st;
+		ck_assert_int_eq(fstatat(dirfd_, name, &st, 0), 0);
+		sizes[i] = (uint64_t)st.st_size;
+	}
+	return n;
+}
+
+START_TEST(test_segments_start_small_and_grow)
+{
+	/* defect 6: a one-record log is one 1 MiB segment, not segment_bytes */
+	struct wal_options o = {.ring_records = 4096, .segment_bytes = 4ull << 20};
+	wal_t *w;
+	ck_assert_int_eq(wal_open(dirfd_, &o, 1, NULL, &test_io, &w), 0);
+	cid_t key = {{1, 2, 3, 4}};
+	uint64_t lsn;
+	ck_assert_int_eq(wal_append(w, WAL_OP_INSERT, &key, &key, 0, &lsn), 0);
+	ck_assert_int_eq(wal_wait(w, lsn), 0);
+	uint64_t sz[256];
+	ck_assert_int_eq(seg_sizes(sz, 256), 1);
+	ck_assert_uint_eq(sz[0], 1u << 20);
+	/* a fast writer: 1 MiB segments fill in far less than a second, so
+	 * sizes double up to segment_bytes (1, 2, 4, 4, ... MiB) */
+	run_threads(w, 2, 60000, false);
+	ck_assert_int_eq(wal_sync(w), 0);
+	ck_assert_int_eq(wal_close(w), 0);
+	int n = seg_sizes(sz, 256);
+	ck_assert_int_ge(n, 3);
+	ck_assert_uint_eq(sz[0], 1u << 20);
+	for (int i = 1; i < n; i++) {
+		ck_assert_msg(sz[i] >= sz[i - 1] && sz[i] <= 2 * sz[i - 1] && sz[i] <= o.segment_bytes,
+			      "segment %d: %llu bytes after %llu", i, (unsigned long long)sz[i],
+			      (unsigned long long)sz[i - 1]);
+	}
+	ck_assert_msg(sz[n - 2] == o.segment_bytes, "no full-size segment among %d", n);
+	/* every segment's header states its own size (read_log checks it) */
+	ck_assert_uint_eq(read_log(1, NULL, NULL, NULL), 1 + 2 * 60000);
+	/* segment_bytes below 1 MiB: that is the first size */
+	teardown();
+	setup();
+	o.segment_bytes = 64 * 1024;
+	ck_assert_int_eq(wal_open(dirfd_, &o, 1, NULL, &test_io, &w), 0);
+	ck_assert_int_eq(seg_sizes(sz, 256), 1);
+	ck_assert_uint_eq(sz[0], 64 * 1024);
+	ck_assert_int_eq(wal_close(w), 0);
+}
+END_TEST
+
+START_TEST(test_live_bytes_seed)
+{
+	/* defect 5: bytes starts at live_bytes and counts 128 per record */
+	struct wal_options o = {.ring_records = 64, .segment_bytes = 8192, .live_bytes = 5 * 128};
+	wal_t *w;
+	ck_assert_int_eq(wal_open(dirfd_, &o, 1, NULL, &test_io, &w), 0);
+	struct wal_stats st;
+	wal_stats(w, &st);
+	ck_assert_uint_eq(st.bytes, 5 * 128);
+	cid_t key = {{1, 2, 3, 4}};
+	for (int i = 0; i < 100; i++) /* rotates: headers are not counted */
+		ck_assert_int_eq(wal_append(w, WAL_OP_INSERT, &key, &key, 0, NULL), 0);
+	ck_assert_int_eq(wal_sync(w), 0);
+	wal_stats(w, &st);
+	ck_assert_uint_ge(st.segments, 2);
+	ck_assert_uint_eq(st.bytes, (5 + 100) * 128);
+	ck_assert_int_eq(wal_close(w), 0);
+}
+END_TEST
+
+struct loop_arg {
+	wal_t *w;
+	uint32_t id;
+	long acked;
+	int err;
+};
+
+/* append + wait until the log fails */
+static void *commit_loop(void *p)
+{
+	struct loop_arg *a = p;
+	for (uint32_t i = 0;; i++) {
+		cid_t key = {{a->id, i, 7, 7}};
+		uint64_t lsn;
+		int rc = wal_append(a->w, WAL_OP_INSERT, &key, &key, 0, &lsn);
+		if (rc == 0) {
+			rc = wal_wait(a->w, lsn);
+			if (rc == 0 && atomic_load(&tio.synced_max) < lsn)
+				atomic_fetch_add(&tio.early_releases, 1);
+		}
+		if (rc) {
+			a->err = rc;
+			return NULL;
+		}
+		a->acked++;
+	}
+}
+
+START_TEST(test_leaders_fail_together)
+{
+	/* many committers leading in turn; the 20th fdatasync fails: every
+	 * committer gets the failure, none was released before a sync that
+	 * covered it, and no fdatasync is attempted after the failed one */
+	struct wal_options o = {.ring_records = 256, .segment_bytes = 1 << 20};
+	wal_t *w;
+	ck_assert_int_eq(wal_open(dirfd_, &o, 1, NULL, &test_io, &w), 0);
+	atomic_store(&tio.fdatasyncs, 0); /* the new segment's own sync */
+	atomic_store(&tio.sync_delay_us, 200);
+	atomic_store(&tio.fail_fdatasync_in, 20);
+	pthread_t th[12];
+	struct loop_arg a[12];
+	for (uint32_t i = 0; i < 12; i++) {
+		a[i] = (struct loop_arg){.w = w, .id = i};
+		ck_assert_int_eq(pthread_create(&th[i], NULL, commit_loop, &a[i]), 0);
+	}
+	long acked = 0;
+	for (int i = 0; i < 12; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(a[i].err, CIDSTORE_EIO);
+		acked += a[i].acked;
+	}
+	ck_assert_uint_eq(atomic_load(&tio.early_releases), 0);
+	ck_assert_uint_eq(atomic_load(&tio.fdatasyncs), 19); /* never retried */
+	struct wal_stats st;
+	wal_stats(w, &st);
+	ck_assert(st.failed);
+	ck_assert_uint_ge(st.durable_lsn, (uint64_t)acked);
+	ck_assert_uint_le(st.durable_lsn, atomic_load(&tio.synced_max));
+	ck_assert_int_eq(wal_close(w), CIDSTORE_EIO);
+}
+END_TEST
+
 /* ---- figures (WAL_BENCH=1) ---- */
 
 static double now_s(void)
@@ -540,6 +689,9 @@ int main(void)
 	tcase_add_test(tc, test_fdatasync_failure_is_sticky);
 	tcase_add_test(tc, test_write_failure_is_sticky);
 	tcase_add_test(tc, test_reopen_cut_trim_txn_async);
+	tcase_add_test(tc, test_segments_start_small_and_grow);
+	tcase_add_test(tc, test_live_bytes_seed);
+	tcase_add_test(tc, test_leaders_fail_together);
 	tcase_add_test(tc, test_bench);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
