@@ -97,6 +97,20 @@ long idx_values(idx_t *ix, const cid_t *key, cidstore_values_fn fn, void *ctx);
  * value.  Returns the number of values added or CIDSTORE_ENOMEM. */
 long idx_insert_set(idx_t *ix, const cid_t *key, const cid_t *vals, size_t n);
 
+/* One key's values for idx_insert_sets. */
+typedef struct idx_set {
+	const cid_t *key;
+	const cid_t *vals;
+	size_t n;
+} idx_set_t;
+
+/* idx_insert_set for n keys (recovery's checkpoint load, several loader
+ * threads at once: thread-safe like every write).  The group lines of a
+ * batch of keys are prefetched before any of them is written, so their
+ * cache misses overlap.  Returns the number of values added, or the first
+ * error (the keys before it are in). */
+long idx_insert_sets(idx_t *ix, const idx_set_t *s, size_t n);
+
 /* Waits until every operation that had started when it was called has
  * finished (an epoch grace period).  Used by checkpoints: an operation that
  * took its LSN before the call has published its change after it.

@@ -14,8 +14,10 @@
  * Synchronization: one checkpointer per directory at a time (ckpt_prune,
  * run by ckpt_commit, removes every *.tmp).  A ckpt_writer_t belongs to
  * one thread at a time; ckpt_add is called from that thread only (idx_scan calls
- * its callback on the calling thread).  Reading is single-threaded per call;
- * different files (or the same file) may be read by several threads at once.
+ * its callback on the calling thread).  ckpt_read / ckpt_read_ex read on the
+ * calling thread; ckpt_load adds helper threads of its own (joined before
+ * it returns); different files (or the same file) may be read by several
+ * threads at once.
  * Every file operation goes through the struct log_io passed in (NULL:
  * POSIX).
  */
@@ -140,6 +142,49 @@ typedef int (*ckpt_header_fn)(const struct ckpt_info *info, void *ctx);
 int ckpt_read_ex(int dirfd, const struct log_io *io, const char *name,
 		 ckpt_header_fn on_header, cidstore_scan_fn apply, void *ctx,
 		 struct ckpt_info *info);
+
+/* One stored entry as the parallel loader delivers it: key and its n
+ * values (pointers valid during the callback only; on a little-endian host
+ * they point into the loader's read buffer, 8-byte aligned: no copy).
+ * cont: a continuation of a key whose values span several entries (the key
+ * was counted at its first entry, which may be delivered on another thread,
+ * before or after this one: values are a set, so the order does not
+ * matter). */
+struct ckpt_entry {
+	const cid_t *key;
+	const cid_t *vals;
+	uint32_t n;
+	bool cont;
+};
+
+/* Called by several loader threads at once, each with up to CKPT_LOAD_BATCH
+ * entries of one block in file order; must be thread-safe.  A non-zero
+ * return stops loading and is returned. */
+typedef int (*ckpt_batch_fn)(void *ctx, const struct ckpt_entry *e, size_t n);
+
+#define CKPT_LOAD_BATCH 32u
+#define CKPT_LOAD_CHUNK (4u << 20) /* bytes a loader reads per turn */
+
+struct ckpt_load_args {
+	unsigned threads;      /* loaders: the caller + threads - 1 helpers (0, 1: the caller) */
+	uint32_t chunk_bytes;  /* bytes read per turn, >= CKPT_BLOCK_BYTES (0: CKPT_LOAD_CHUNK) */
+	ckpt_header_fn on_header; /* may be NULL; as in ckpt_read_ex, on the caller's thread */
+	ckpt_batch_fn apply;   /* NULL: verify only */
+	void *ctx;
+};
+
+/* ckpt_read_ex by several threads: blocks are independent (each has its own
+ * header and CRC), so loaders take turns reading the next chunk of whole
+ * blocks under a mutex (framing and sequence numbers are assigned there,
+ * in file order) and check, decode and deliver their blocks in parallel.
+ * Same validity rule, return values and info as ckpt_read_ex; when several
+ * blocks are bad, the error reported is the one at the lowest offset (every
+ * block before it was checked and delivered, as in a sequential read).
+ * Entries arrive in no particular order across threads.  ckpt_read_ex is
+ * this function with one thread.
+ * Waits for: the disk, its helper threads (all joined before it returns). */
+int ckpt_load(int dirfd, const struct log_io *io, const char *name,
+	      const struct ckpt_load_args *args, struct ckpt_info *info);
 
 /* Removes all but the newest `keep` checkpoints and any *.tmp left by a
  * crashed ckpt_begin, then fsyncs the directory if it removed anything.

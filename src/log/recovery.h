@@ -12,9 +12,13 @@
  *   | reader          | the caller   | files (through io), txn buffers, load   |
  *   | replay workers  | threads - 1  | ap->apply only, one key -> one worker   |
  *   |  (threads > 1)  | (>= 2)       | (hash partition), each in LSN order     |
+ *   | checkpoint      | the caller + | the checkpoint file (each its own      |
+ *   |  loaders        | threads - 1  | chunks of blocks), ap->load_many        |
+ *   |  (load_many set)| helpers      | (before any replay; joined first)       |
  *
  * ap->load and ap->reset run on the caller's thread, never concurrently
- * with apply.  ap->apply runs on the caller's thread when threads <= 1,
+ * with apply; ap->load_many runs on the loaders, concurrently with itself
+ * only.  ap->apply runs on the caller's thread when threads <= 1,
  * otherwise on the workers, concurrently for different keys: it must be
  * thread-safe (the index is).  Everything recov_run started has stopped
  * when it returns.
@@ -28,6 +32,7 @@
 #include "cidstore.h"
 
 struct log_io;
+struct ckpt_entry;
 
 /* What recovery feeds the in-memory state with. */
 struct recov_apply {
@@ -57,6 +62,12 @@ struct recov_apply {
 	 * each call discards whatever an earlier one prepared.  Non-zero
 	 * return stops recovery with that value. */
 	int (*begin)(void *ctx, uint64_t ckpt_keys);
+	/* Optional (NULL: load is used).  Checkpoint entries in batches
+	 * (checkpoint.h: struct ckpt_entry, valid during the call; a key with
+	 * many values comes as several entries, in any order), called by
+	 * recov_run's `threads` loader threads at once: must be thread-safe.
+	 * Replaces load.  Non-zero return stops recovery with that value. */
+	int (*load_many)(void *ctx, const struct ckpt_entry *e, size_t n);
 };
 
 #define RECOV_READONLY 0x1u /* do not cut a torn tail (verify / dump tools) */

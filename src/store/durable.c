@@ -63,6 +63,26 @@ static int rec_load(const cid_t *key, const cid_t *values, size_t n, void *ctx)
 	return rc < 0 ? (int)rc : 0;
 }
 
+/* The same for a batch of entries, from several checkpoint loader threads
+ * at once (the index is thread-safe; nobody else uses it yet): one
+ * idx_insert_sets per batch, which overlaps the batch's cache misses. */
+static int rec_load_many(void *ctx, const struct ckpt_entry *e, size_t n)
+{
+	cidstore_t *s = ctx;
+	idx_set_t sets[CKPT_LOAD_BATCH];
+	while (n > 0) {
+		size_t m = n < CKPT_LOAD_BATCH ? n : CKPT_LOAD_BATCH;
+		for (size_t i = 0; i < m; i++)
+			sets[i] = (idx_set_t){e[i].key, e[i].vals, e[i].n};
+		long rc = idx_insert_sets(s->ix, sets, m);
+		if (rc < 0)
+			return (int)rc;
+		e += m;
+		n -= m;
+	}
+	return 0;
+}
+
 static int rec_apply(void *ctx, int op, const cid_t *key, const cid_t *val, uint64_t lsn)
 {
 	(void)lsn;
@@ -239,7 +259,7 @@ int store_durable_open(cidstore_t *s)
 	rc = prepare_seed(s);
 	if (rc)
 		return rc;
-	struct recov_apply ap = {rec_load, rec_apply, rec_reset, s, rec_begin};
+	struct recov_apply ap = {rec_load, rec_apply, rec_reset, s, rec_begin, rec_load_many};
 	unsigned threads = s->opts.recovery_threads;
 	if (threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);

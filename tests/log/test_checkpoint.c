@@ -3,7 +3,10 @@
  * keys, keys spanning blocks), every corruption kind detected (truncation,
  * flipped byte in header / block / trailer, bytes after the trailer, wrong
  * name), newer format refused, retention of two, I/O failure while
- * committing, and recovery falling back to the previous checkpoint.
+ * committing, recovery falling back to the previous checkpoint, and the
+ * parallel loader (ckpt_load: 1..4 threads, one-block chunks, a key
+ * spanning blocks, corrupt blocks in the middle reported at the same
+ * lowest offset as a one-thread read, an apply error stopping the load).
  */
 #include <check.h>
 #include <errno.h>
@@ -328,7 +331,7 @@ START_TEST(fallback_to_previous)
 	spit(name, b, n - 7); /* truncated */
 	struct tmap *got = tmap_new();
 	struct recov_result res;
-	struct recov_apply ap = {cb_load, cb_apply, cb_reset, got, NULL};
+	struct recov_apply ap = {cb_load, cb_apply, cb_reset, got, NULL, NULL};
 	int rc = recov_run(tfd, NULL, &ap, 2, 0, &res);
 	ck_assert_msg(rc == 0, "rc %d: %s", rc, res.msg);
 	ck_assert(res.ckpt_fallback);
@@ -351,6 +354,190 @@ START_TEST(fallback_to_previous)
 }
 END_TEST
 
+/* ---- parallel load (ckpt_load) ---- */
+
+/* batch callback into a tmap; checks the entry flags against the key's
+ * first appearance is not possible across threads, so it only counts */
+struct pl_ctx {
+	struct tmap *m;
+	pthread_mutex_t mu;
+	uint64_t cont, calls;
+	pthread_t threads[8];
+	unsigned nthreads;
+	int fail_after; /* > 0: the fail_after-th call returns CIDSTORE_ENOMEM */
+};
+
+static int pl_batch(void *ctx, const struct ckpt_entry *e, size_t n)
+{
+	struct pl_ctx *c = ctx;
+	ck_assert_uint_ge(n, 1);
+	ck_assert_uint_le(n, CKPT_LOAD_BATCH);
+	pthread_mutex_lock(&c->mu);
+	c->calls++;
+	bool fail = c->fail_after > 0 && c->calls == (uint64_t)c->fail_after;
+	pthread_t self = pthread_self();
+	unsigned t;
+	for (t = 0; t < c->nthreads; t++)
+		if (pthread_equal(c->threads[t], self))
+			break;
+	if (t == c->nthreads && t < 8)
+		c->threads[c->nthreads++] = self;
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_uint_ge(e[i].n, 1);
+		ck_assert_uint_eq((uintptr_t)e[i].key % 8, 0); /* aligned for cid_t */
+		c->cont += e[i].cont;
+		for (uint32_t j = 0; j < e[i].n; j++)
+			tmap_add_l(c->m, e[i].key, &e[i].vals[j]);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return fail ? CIDSTORE_ENOMEM : 0;
+}
+
+static int pl_load(const char *name, unsigned threads, uint32_t chunk, struct pl_ctx *c,
+		   struct ckpt_info *ri)
+{
+	memset(c, 0, sizeof(*c));
+	c->m = tmap_new();
+	pthread_mutex_init(&c->mu, NULL);
+	struct ckpt_load_args a = {threads, chunk, NULL, pl_batch, c};
+	return ckpt_load(tfd, NULL, name, &a, ri);
+}
+
+static void pl_free(struct pl_ctx *c)
+{
+	tmap_free(c->m);
+	pthread_mutex_destroy(&c->mu);
+}
+
+/* Loading with 1..4 threads, chunks of one block (the most interleaving)
+ * or the default, gives the state written: a key spanning 3 blocks (its
+ * continuations possibly loaded by other threads first) ends with all its
+ * values, counted once. */
+START_TEST(parallel_load)
+{
+	struct tmap *m = build_state();
+	uint64_t nv, nk = tmap_count(m, &nv);
+	struct ckpt_info wi;
+	ck_assert_int_eq(ckpt_write(tfd, NULL, 31, tmap_source, m, &wi), 0);
+	ck_assert_uint_gt(wi.blocks, 8);
+	char name[CKPT_NAME_LEN + 1];
+	ckpt_name(name, 31);
+	unsigned ths[] = {1, 2, 3, 4};
+	uint32_t chunks[] = {CKPT_BLOCK_BYTES, 3 * CKPT_BLOCK_BYTES + 100, 0};
+	for (size_t t = 0; t < 4; t++)
+		for (size_t k = 0; k < 3; k++) {
+			struct pl_ctx c;
+			struct ckpt_info ri;
+			int rc = pl_load(name, ths[t], chunks[k], &c, &ri);
+			ck_assert_msg(rc == 0, "threads %u chunk %u: rc %d: %s", ths[t], chunks[k],
+				      rc, ri.msg);
+			ck_assert_uint_eq(ri.keys, nk);
+			ck_assert_uint_eq(ri.values, nv);
+			ck_assert_uint_eq(ri.blocks, wi.blocks);
+			ck_assert_uint_ge(c.cont, 3); /* the big key's and the exact one's */
+			ck_assert_uint_le(c.nthreads, ths[t]);
+			tmap_expect_equal(m, c.m);
+			pl_free(&c);
+		}
+	/* verify only, several threads */
+	struct ckpt_load_args v = {4, CKPT_BLOCK_BYTES, NULL, NULL, NULL};
+	ck_assert_int_eq(ckpt_load(tfd, NULL, name, &v, NULL), 0);
+	/* a chunk smaller than a block is refused */
+	v.chunk_bytes = CKPT_BLOCK_BYTES - 1;
+	ck_assert_int_eq(ckpt_load(tfd, NULL, name, &v, NULL), CIDSTORE_EINVAL);
+	tmap_free(m);
+}
+END_TEST
+
+/* A corrupt block in the middle (or two), found by several threads while
+ * others load the blocks around it: ECORRUPT, and the message names the
+ * same (lowest) offset as a one-thread read; an apply error stops the
+ * load and is returned. */
+START_TEST(parallel_corrupt)
+{
+	struct tmap *m = build_state();
+	struct ckpt_info wi;
+	ck_assert_int_eq(ckpt_write(tfd, NULL, 32, tmap_source, m, &wi), 0);
+	char name[CKPT_NAME_LEN + 1];
+	ckpt_name(name, 32);
+	size_t n;
+	uint8_t *orig = slurp(name, &n);
+	uint8_t *b = malloc(n);
+	/* offsets of the blocks */
+	size_t off[64], nb = 0;
+	for (size_t o = CKPT_HEADER_BYTES; o + CKPT_TRAILER_BYTES < n && nb < 64;) {
+		uint32_t len = (uint32_t)orig[o + 4] | (uint32_t)orig[o + 5] << 8 |
+			       (uint32_t)orig[o + 6] << 16 | (uint32_t)orig[o + 7] << 24;
+		off[nb++] = o;
+		o += CKPT_BLOCK_HDR_BYTES + len;
+	}
+	ck_assert_uint_eq(nb, wi.blocks);
+	size_t mid = nb / 2;
+	struct {
+		const char *what;
+		size_t at1, at2; /* bytes to flip (at2 0: one) */
+		long cut;        /* > 0: file cut to this size */
+	} cases[] = {
+		{"payload of a middle block", off[mid] + 16 + 300, 0, 0},
+		{"tag of a middle block", off[mid] + 1, 0, 0},
+		{"length of a middle block", off[mid] + 5, 0, 0},
+		{"sequence of a middle block", off[mid] + 8, 0, 0},
+		{"two blocks: the earlier wins", off[mid + 2] + 16 + 8, off[mid] + 16 + 8, 0},
+		{"two blocks, reversed", off[mid] + 16 + 8, off[nb - 1] + 16 + 8, 0},
+		{"first block", off[0] + 16 + 50, 0, 0},
+		{"last block", off[nb - 1] + 16 + 50, 0, 0},
+		{"cut in a middle block", 0, 0, (long)(off[mid] + 1000)},
+		{"cut at a block boundary", 0, 0, (long)off[mid]},
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		memcpy(b, orig, n);
+		size_t sz = cases[k].cut > 0 ? (size_t)cases[k].cut : n;
+		if (cases[k].at1)
+			b[cases[k].at1] ^= 0x20;
+		if (cases[k].at2)
+			b[cases[k].at2] ^= 0x20;
+		spit(name, b, sz);
+		char first_msg[sizeof(wi.msg)] = "";
+		for (unsigned th = 1; th <= 4; th++) {
+			for (int ch = 0; ch < 2; ch++) {
+				struct pl_ctx c;
+				struct ckpt_info ri;
+				int rc = pl_load(name, th, ch ? 0 : CKPT_BLOCK_BYTES, &c, &ri);
+				ck_assert_msg(rc == CIDSTORE_ECORRUPT, "%s, %u threads: rc %d",
+					      cases[k].what, th, rc);
+				if (first_msg[0] == '\0')
+					snprintf(first_msg, sizeof(first_msg), "%s", ri.msg);
+				ck_assert_msg(strcmp(ri.msg, first_msg) == 0,
+					      "%s, %u threads: '%s' vs one thread '%s'",
+					      cases[k].what, th, ri.msg, first_msg);
+				pl_free(&c);
+			}
+		}
+		ck_assert_msg(strstr(first_msg, name) != NULL, "%s: msg '%s'", cases[k].what,
+			      first_msg);
+		/* the sequential reader agrees */
+		struct ckpt_info ri;
+		ck_assert_int_eq(ckpt_read(tfd, NULL, name, NULL, NULL, &ri), CIDSTORE_ECORRUPT);
+		ck_assert_str_eq(ri.msg, first_msg);
+	}
+	/* an apply error in the middle stops every loader */
+	spit(name, orig, n);
+	for (unsigned th = 1; th <= 4; th++) {
+		struct pl_ctx c;
+		memset(&c, 0, sizeof(c));
+		c.m = tmap_new();
+		pthread_mutex_init(&c.mu, NULL);
+		c.fail_after = 40;
+		struct ckpt_load_args a = {th, CKPT_BLOCK_BYTES, NULL, pl_batch, &c};
+		ck_assert_int_eq(ckpt_load(tfd, NULL, name, &a, NULL), CIDSTORE_ENOMEM);
+		pl_free(&c);
+	}
+	free(b);
+	free(orig);
+	tmap_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("checkpoint");
@@ -363,6 +550,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, keeps_two);
 	tcase_add_test(tc, sync_failure);
 	tcase_add_test(tc, fallback_to_previous);
+	tcase_add_test(tc, parallel_load);
+	tcase_add_test(tc, parallel_corrupt);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -2,7 +2,9 @@
  * test_recovery.c — recovery from hand-built WAL segments (and checkpoints):
  * clean log, zero-filled tail, torn last record, mid-log corruption, LSN
  * gaps and missing segments, newer formats, transactions, parallel replay
- * versus serial replay, checkpoint fallback, and the directory lock.
+ * versus serial replay, checkpoint fallback, checkpoints loaded by several
+ * threads (ap->load_many; a corrupt middle block falls back; the index's
+ * idx_insert_sets path stays valid), and the directory lock.
  */
 #include <check.h>
 #include <fcntl.h>
@@ -74,7 +76,7 @@ static struct wal_rec *gen_ops(uint64_t first, size_t n, uint64_t nkeys,
 static int run(struct tmap *m, unsigned threads, unsigned flags, bool reset,
 	       struct recov_result *res)
 {
-	struct recov_apply ap = {cb_load, cb_apply, reset ? cb_reset : NULL, m, NULL};
+	struct recov_apply ap = {cb_load, cb_apply, reset ? cb_reset : NULL, m, NULL, NULL};
 	return recov_run(tfd, NULL, &ap, threads, flags, res);
 }
 
@@ -453,7 +455,7 @@ START_TEST(replay_rate_index)
 		idx_t *ix;
 		idx_options_t o = {.seed = 1, .initial_depth = 0};
 		ck_assert_int_eq(idx_create(&o, &ix), 0);
-		struct recov_apply ap = {idx_load_cb, idx_apply_cb, NULL, ix, NULL};
+		struct recov_apply ap = {idx_load_cb, idx_apply_cb, NULL, ix, NULL, NULL};
 		struct recov_result res;
 		int rc = recov_run(tfd, NULL, &ap, ths[t], 0, &res);
 		ck_assert_msg(rc == 0, "rc %d: %s", rc, res.msg);
@@ -540,6 +542,153 @@ START_TEST(checkpoint_fallback)
 }
 END_TEST
 
+/* ---- checkpoints loaded by several threads (ap->load_many) ---- */
+
+static int cb_load_many(void *ctx, const struct ckpt_entry *e, size_t n)
+{
+	struct tmap *m = ctx;
+	pthread_mutex_lock(&m->mu);
+	for (size_t i = 0; i < n; i++)
+		for (uint32_t j = 0; j < e[i].n; j++)
+			tmap_add_l(m, e[i].key, &e[i].vals[j]);
+	pthread_mutex_unlock(&m->mu);
+	return 0;
+}
+
+static int run_many(struct tmap *m, unsigned threads, bool reset, struct recov_result *res)
+{
+	struct recov_apply ap = {cb_load, cb_apply, reset ? cb_reset : NULL, m, NULL,
+				 cb_load_many};
+	return recov_run(tfd, NULL, &ap, threads, 0, res);
+}
+
+/* nkeys keys with 1..3 values each and 3 keys with 2500 values (each spans
+ * two blocks), into model. */
+static void big_state(struct tmap *model, uint64_t nkeys, uint64_t salt)
+{
+	for (uint64_t i = 0; i < nkeys; i++) {
+		cid_t k = mk_key(i);
+		for (uint64_t j = 0; j <= (i + salt) % 3; j++) {
+			cid_t v = mk_val(j + salt);
+			tmap_op(model, WAL_OP_INSERT, &k, &v);
+		}
+	}
+	for (uint64_t b = 0; b < 3; b++) {
+		cid_t k = mk_key(5000000 + b);
+		for (uint64_t j = 0; j < 2500; j++) {
+			cid_t v = mk_val(j * 7 + salt);
+			tmap_op(model, WAL_OP_INSERT, &k, &v);
+		}
+	}
+}
+
+/* ckpt 10 (state A), WAL 11..610 (ops on the same keys), ckpt 610 (state
+ * B): recovery with 1..4 loader threads gives B; with a corrupt block in
+ * the middle of ckpt 610 (found while other threads load the blocks around
+ * it) it falls back to A + replay, with reset (the partial load is
+ * discarded) or without (every checkpoint verified first, in parallel). */
+START_TEST(checkpoint_parallel_load)
+{
+	struct tmap *model = tmap_new();
+	big_state(model, 6000, 0);
+	ck_assert_int_eq(ckpt_write(tfd, NULL, 10, tmap_source, model, NULL), 0);
+	struct wal_rec *r = gen_ops(11, 600, 6000, 5, model);
+	seg_write(11, r, 600, 0);
+	big_state(model, 6000, 1);
+	struct ckpt_info ci;
+	ck_assert_int_eq(ckpt_write(tfd, NULL, 610, tmap_source, model, &ci), 0);
+	ck_assert_uint_gt(ci.blocks, 10);
+	for (unsigned th = 1; th <= 4; th++) {
+		for (int reset = 0; reset < 2; reset++) {
+			struct tmap *got = tmap_new();
+			struct recov_result res;
+			int rc = run_many(got, th, reset, &res);
+			ck_assert_msg(rc == 0, "rc %d: %s", rc, res.msg);
+			ck_assert(res.have_ckpt && !res.ckpt_fallback);
+			ck_assert_uint_eq(res.ckpt_lsn, 610);
+			ck_assert_uint_eq(res.ckpt_keys, ci.keys);
+			ck_assert_uint_eq(res.ckpt_values, ci.values);
+			tmap_expect_equal(model, got);
+			tmap_free(got);
+		}
+	}
+	/* a middle block of the newest checkpoint goes bad */
+	char newest[CKPT_NAME_LEN + 1];
+	ckpt_name(newest, 610);
+	file_flip(newest, (off_t)(ci.bytes / 2));
+	for (unsigned th = 1; th <= 4; th++) {
+		for (int reset = 0; reset < 2; reset++) {
+			struct tmap *got = tmap_new();
+			struct recov_result res;
+			int rc = run_many(got, th, reset, &res);
+			ck_assert_msg(rc == 0, "rc %d: %s", rc, res.msg);
+			ck_assert(res.have_ckpt && res.ckpt_fallback);
+			ck_assert_uint_eq(res.ckpt_lsn, 10);
+			ck_assert_uint_eq(res.replayed, 600);
+			/* state A + WAL: the model before big_state(.., 1) was
+			 * applied on top, i.e. the same pairs minus those only B's
+			 * checkpoint holds: compare with a fresh model */
+			struct tmap *want = tmap_new();
+			big_state(want, 6000, 0);
+			for (size_t i = 0; i < 600; i++)
+				tmap_op(want, r[i].opcode, &r[i].key, &r[i].val);
+			tmap_expect_equal(want, got);
+			tmap_free(want);
+			tmap_free(got);
+		}
+	}
+	free(r);
+	tmap_free(model);
+}
+END_TEST
+
+static int idx_load_many_cb(void *ctx, const struct ckpt_entry *e, size_t n)
+{
+	idx_set_t s[CKPT_LOAD_BATCH];
+	ck_assert_uint_le(n, CKPT_LOAD_BATCH);
+	for (size_t i = 0; i < n; i++)
+		s[i] = (idx_set_t){e[i].key, e[i].vals, e[i].n};
+	long rc = idx_insert_sets(ctx, s, n);
+	return rc < 0 ? (int)rc : 0;
+}
+
+static int scan_into_tmap(const cid_t *k, const cid_t *v, size_t n, void *ctx)
+{
+	return cb_load(k, v, n, ctx);
+}
+
+/* The store's path: a checkpoint with big sets loaded into the index by
+ * 1..4 threads through idx_insert_sets (the continuations of a key may
+ * race with its first entry), then replay: a valid index equal to the
+ * model. */
+START_TEST(checkpoint_into_index)
+{
+	struct tmap *model = tmap_new();
+	big_state(model, 20000, 2);
+	ck_assert_int_eq(ckpt_write(tfd, NULL, 50, tmap_source, model, NULL), 0);
+	struct wal_rec *r = gen_ops(51, 2000, 20000, 5, model);
+	seg_write(51, r, 2000, 0);
+	for (unsigned th = 1; th <= 4; th++) {
+		idx_t *ix;
+		idx_options_t o = {.seed = th, .expected_keys = 0};
+		ck_assert_int_eq(idx_create(&o, &ix), 0);
+		struct recov_apply ap = {idx_load_cb, idx_apply_cb, NULL, ix, NULL,
+					 idx_load_many_cb};
+		struct recov_result res;
+		int rc = recov_run(tfd, NULL, &ap, th, 0, &res);
+		ck_assert_msg(rc == 0, "rc %d: %s", rc, res.msg);
+		ck_assert_int_eq(idx_valid(ix), 0);
+		struct tmap *got = tmap_new();
+		ck_assert_int_eq(idx_scan(ix, scan_into_tmap, got), 0);
+		tmap_expect_equal(model, got);
+		tmap_free(got);
+		idx_destroy(ix);
+	}
+	free(r);
+	tmap_free(model);
+}
+END_TEST
+
 START_TEST(checkpoint_newer_version_refused)
 {
 	struct tmap *model = tmap_new();
@@ -577,7 +726,7 @@ START_TEST(apply_error_stops)
 	seg_write(1, r, 5000, 0);
 	struct tmap *got = tmap_new();
 	for (unsigned th = 1; th <= 4; th += 3) {
-		struct recov_apply ap = {cb_load, fail_apply, NULL, got, NULL};
+		struct recov_apply ap = {cb_load, fail_apply, NULL, got, NULL, NULL};
 		struct recov_result res;
 		ck_assert_int_eq(recov_run(tfd, NULL, &ap, th, 0, &res), CIDSTORE_ENOMEM);
 	}
@@ -677,6 +826,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, checkpoint_then_log);
 	tcase_add_test(tc, checkpoint_fallback);
 	tcase_add_test(tc, checkpoint_newer_version_refused);
+	tcase_add_test(tc, checkpoint_parallel_load);
+	tcase_add_test(tc, checkpoint_into_index);
 	tcase_add_test(tc, apply_error_stops);
 	tcase_add_test(tc, dir_lock);
 	tcase_add_test(tc, listing_sorted);
