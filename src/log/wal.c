@@ -25,10 +25,11 @@
  *             I/O itself, so 1-thread SYNC is pwrite + fdatasync, like the
  *             disk's own serial loop.
  *   flusher   a background thread for ASYNC records, backpressure and
- *             close.  It sleeps "lazily" (ring_wait_spsc without wake on
- *             publish) while records are pending, so producers never pay
- *             a futex wake per record; it is woken by the first publish
- *             after an idle period, then sleeps lazily until a write is
+ *             close.  While producers are active it sleeps "lazily"
+ *             (ring_wait_spsc without wake on publish, polling each ms),
+ *             so producers never pay a futex wake for it; after 50 ms
+ *             without a reservation it sleeps until a publish.  With
+ *             records published it sleeps lazily until a write is
  *             due (records published FLUSH_WRITE_NS = 1 ms ago and still
  *             unwritten: a committer usually wrote them long before) or
  *             a sync is due (sync_interval_ms since the last fdatasync),
@@ -176,6 +177,8 @@ _Static_assert(sizeof(struct wal_rec) <= RING_SLOT_SIZE, "wal_rec fits a slot");
 #define GATHER_MAX_NS 200000ull          /* GATHER never waits longer */
 #define FLUSH_WRITE_NS 1000000ull        /* the flusher writes records
 					    published this long ago */
+#define FLUSH_IDLE_NS 50000000ull        /* no reservation for 50 ms: the
+					    flusher sleeps until a publish */
 
 struct wal {
 	/* Synchronization: immutable after wal_open. */
@@ -553,6 +556,7 @@ static void *flusher_main(void *arg)
 	const uint64_t interval = (uint64_t)w->opt.sync_interval_ms * 1000000ull;
 	const uint32_t pressure = ring_capacity(w->ring) / 2;
 	uint64_t seen_since = 0; /* when we first saw published records unwritten */
+	uint64_t last_head = ring_reserved(w->ring), active_at = 0;
 	for (;;) {
 		/* read kicks before closing and the ring (see WAKE-UPS) */
 		uint32_t kicks = ring_kicks(w->ring);
@@ -606,15 +610,24 @@ static void *flusher_main(void *arg)
 		 * of written records is due; published records waiting: until
 		 * their write or sync is due (lazy: publishing does not wake
 		 * us, the half-full watermark and kicks do). */
-		int timeout = 1000;
+		/* While producers are active (a reservation within the last
+		 * FLUSH_IDLE_NS) we poll every ms instead of sleeping eagerly,
+		 * so no producer pays a futex wake for us. */
+		uint64_t head = ring_reserved(w->ring);
+		if (head != last_head) {
+			last_head = head;
+			active_at = now;
+		}
+		bool eager = published == 0 && now - active_at >= FLUSH_IDLE_NS;
+		int timeout = published == 0 && !eager ? 1 : 1000;
 		if (published > 0 || unsynced) {
 			uint64_t left = now - last >= interval ? 0 : interval - (now - last);
 			if (published > 0 && seen_since + FLUSH_WRITE_NS - now < left)
 				left = seen_since + FLUSH_WRITE_NS - now;
-			if (left < 1000000000ull)
+			if (left < 1000000000ull && (int)(left / 1000000ull) + 1 < timeout)
 				timeout = (int)(left / 1000000ull) + 1;
 		}
-		if (ring_wait_spsc(w->ring, timeout, kicks, published == 0) != 0)
+		if (ring_wait_spsc(w->ring, timeout, kicks, eager) != 0)
 			return NULL; /* ring failed: only wal_fail does that */
 	}
 }
