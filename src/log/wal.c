@@ -13,13 +13,13 @@
  *   and fdatasync.  Two kinds of threads take it:
  *
  *   committer (leader)  a thread in wal_wait(lsn) whose lsn is not durable
- *             and that finds no other committer leading (wait_lock:
- *             `leading`).  It takes log_lock, lets the group form (GATHER
+ *             and that finds no other committer leading (a CAS of
+ *             `leading` from 0 to 1).  It takes log_lock, lets the group form (GATHER
  *             below), drains every published record into the segment
  *             (pwrite, rotating when full), fdatasyncs, stores durable_lsn
  *             and wakes the threads that waited meanwhile.  Those whose
  *             record the sync covered return; of the others the first to
- *             get wait_lock leads the next group: the next group forms
+ *             win the CAS leads the next group: the next group forms
  *             while the current fdatasync runs.  Nobody hands a commit to
  *             another thread: the thread that needs durability does the
  *             I/O itself, so 1-thread SYNC is pwrite + fdatasync, like the
@@ -56,14 +56,14 @@
  *
  * ARITHMETIC (per commit; T = one fdatasync of an overwritten, preallocated
  * and zero-filled block: one device write + cache flush, no metadata)
- *   1 thread:  syscalls = pwrite + fdatasync (+ nothing: wait_lock and
+ *   1 thread:  syscalls = pwrite + fdatasync (+ nothing: `leading` and
  *              log_lock uncontended, no waiter to wake, the flusher asleep
  *              until its interval: one futex wake per sync_interval_ms, not
  *              per commit).  fsyncs/commit = 1; wake-ups/commit = 0.
  *              Throughput ~ 1 / (T + pwrite + ~2 us of CPU): >= 90 % of the
  *              disk's pwrite + fdatasync loop.
  *   32 threads: one leader per group; per group 1 pwrite + 1 fdatasync +
- *              one futex broadcast (the leader, under wait_lock) waking the
+ *              one futex wake of all (the leader, on wake_seq) waking the
  *              ~G waiters; each waiter: one futex wait + its share of the
  *              wake.  With G ~ 32 (GATHER): fsyncs/commit ~ 1/32,
  *              syscalls/commit ~ 2/32 + ~2 (futex wait/wake), wake-ups/
@@ -109,10 +109,10 @@
  *       log_lock holder writes or syncs once failed is set.
  *   W4  The segment list (seg_first[]) is sorted; its last entry is the
  *       current segment.
- *   W5  At most one committer leads at a time (`leading`, wait_lock); a
- *       thread in wal_wait either leads, or sleeps on wait_cond while
+ *   W5  At most one committer leads at a time (`leading`, CAS); a
+ *       thread in wal_wait either leads, or sleeps on wake_seq while
  *       another leads, or returns: when a leader finishes it clears
- *       `leading` and broadcasts, so a waiter whose record was not covered
+ *       `leading` and wakes every waiter, so a waiter whose record was not covered
  *       always finds either a new leader or the role free.
  *
  * ATOMIC FIELDS
@@ -145,16 +145,30 @@
  *   pending) or the ring passes half full (ring.c SLEEP/WAKE); close and
  *   failure kick it (ring_kick: seq_cst RMW; the flusher reads ring_kicks
  *   before it reads closing and passes the value to ring_wait_spsc).
- *   leader -> waiters: store durable_lsn, then lock wait_lock, clear
- *   leading, broadcast; waiters check durable_lsn / failed / leading under
- *   wait_lock before sleeping, so no wake-up is lost.  The flusher's own
- *   syncs broadcast under wait_lock when waiters sleep.
+ *   leader -> waiters (no mutex, so woken waiters do not queue on one):
+ *     leader:  durable_lsn = x (release); leading = 0 (seq_cst);
+ *              wake_seq++ (seq_cst); if waiters (seq_cst load): futex
+ *              wake all on wake_seq
+ *     waiter:  waiters++ (seq_cst); s = wake_seq (seq_cst); if durable_lsn
+ *              < lsn and !failed and leading (seq_cst loads):
+ *              futex_wait(wake_seq, s)
+ *   A Dekker pair in the single total order of the seq_cst accesses:
+ *   either the waiter's load of wake_seq follows the leader's increment
+ *   (then its loads of durable_lsn / leading follow the leader's stores:
+ *   it returns or takes the role instead of sleeping), or it precedes it
+ *   (then the leader's load of waiters follows the waiter's increment and
+ *   it wakes; a futex_wait not yet asleep sees wake_seq != s and returns
+ *   at once).  The flusher's syncs and wal_fail bump wake_seq the same
+ *   way.  futex_wait has a 100 ms timeout as a second line of defence; a
+ *   timeout only re-checks durable_lsn, it never acknowledges.
  */
 #include "log/wal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -162,6 +176,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -216,11 +231,10 @@ struct wal {
 	 * stores failed (release); read after an acquire load of failed. */
 	char failure[160];
 
-	/* Synchronization: wait_lock. */
-	pthread_mutex_t wait_lock;
-	pthread_cond_t wait_cond;
-	unsigned nwaiters;
-	bool leading; /* W5 */
+	/* Synchronization: atomic (see WAKE-UPS). */
+	_Atomic uint32_t leading;  /* W5: 1 while a committer leads */
+	_Atomic uint32_t wake_seq; /* futex word waiters sleep on */
+	_Atomic uint32_t waiters;  /* threads that may sleep on it */
 
 	/* Synchronization: seg_lock (a log_lock holder appends, the trimmer
 	 * removes). */
@@ -234,6 +248,23 @@ static uint64_t now_ns(clockid_t c)
 	struct timespec ts;
 	clock_gettime(c, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void futex_wait32(_Atomic uint32_t *a, uint32_t val, int timeout_ms)
+{
+	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+	syscall(SYS_futex, (uint32_t *)a, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+}
+
+/* Wakes every thread sleeping in wal_wait so it re-checks (see WAKE-UPS).
+ * Called after durable_lsn, failed or leading changed. */
+static void wake_waiters(wal_t *w)
+{
+	/* seq_cst RMW and load: the waker half of the Dekker pair. */
+	atomic_fetch_add_explicit(&w->wake_seq, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&w->waiters, memory_order_seq_cst))
+		syscall(SYS_futex, (uint32_t *)&w->wake_seq, FUTEX_WAKE_PRIVATE, INT_MAX,
+			NULL, NULL, 0);
 }
 
 /* Makes the log failed (W3) with error code err (CIDSTORE_EIO, or what the
@@ -256,9 +287,7 @@ static void wal_fail(wal_t *w, int err, const char *fmt, ...)
 	 * wal_wait, publishing failure[]. */
 	atomic_store_explicit(&w->failed, err, memory_order_release);
 	ring_fail(w->ring, err);
-	pthread_mutex_lock(&w->wait_lock);
-	pthread_cond_broadcast(&w->wait_cond);
-	pthread_mutex_unlock(&w->wait_lock);
+	wake_waiters(w);
 }
 
 static int seg_list_add(wal_t *w, uint64_t first)
@@ -288,7 +317,7 @@ static int seg_list_add(wal_t *w, uint64_t first)
 }
 
 /* fdatasync of the current segment; raises durable_lsn to written_lsn.
- * With wake, broadcasts to sleeping waiters (the flusher; a leader wakes
+ * With wake, wakes sleeping waiters (the flusher; a leader wakes
  * them itself when it gives up the role).  Caller holds log_lock.
  * Returns 0 or -1 (log failed). */
 static int flush_sync(wal_t *w, bool wake)
@@ -318,12 +347,8 @@ static int flush_sync(wal_t *w, bool wake)
 	/* release: pairs with the acquire loads in wal_wait (W2).  The
 	 * linearization point of the durability of every LSN <= upto. */
 	atomic_store_explicit(&w->durable_lsn, upto, memory_order_release);
-	if (wake) {
-		pthread_mutex_lock(&w->wait_lock);
-		if (w->nwaiters)
-			pthread_cond_broadcast(&w->wait_cond);
-		pthread_mutex_unlock(&w->wait_lock);
-	}
+	if (wake)
+		wake_waiters(w);
 	return 0;
 }
 
@@ -752,8 +777,9 @@ int wal_open(int dir_fd, const struct wal_options *o, uint64_t next_lsn,
 	atomic_init(&w->st_fsyncs, 0);
 	atomic_init(&w->st_records, 0);
 	pthread_mutex_init(&w->log_lock, NULL);
-	pthread_mutex_init(&w->wait_lock, NULL);
-	pthread_cond_init(&w->wait_cond, NULL);
+	atomic_init(&w->leading, 0);
+	atomic_init(&w->wake_seq, 0);
+	atomic_init(&w->waiters, 0);
 	pthread_mutex_init(&w->seg_lock, NULL);
 	int rc = ring_create(opt.ring_records, &w->ring);
 	if (rc == 0) {
@@ -774,8 +800,6 @@ int wal_open(int dir_fd, const struct wal_options *o, uint64_t next_lsn,
 		ring_destroy(w->ring);
 		free(w->buf);
 		free(w->segs);
-		pthread_mutex_destroy(&w->wait_lock);
-		pthread_cond_destroy(&w->wait_cond);
 		pthread_mutex_destroy(&w->seg_lock);
 		pthread_mutex_destroy(&w->log_lock);
 		free(w);
@@ -864,31 +888,37 @@ int wal_wait(wal_t *w, uint64_t lsn)
 	int err = atomic_load_explicit(&w->failed, memory_order_acquire);
 	if (err)
 		return err;
-	pthread_mutex_lock(&w->wait_lock);
-	/* acquire loads: pair with flush_sync's release store of durable_lsn
-	 * and wal_fail's release store of failed; both are followed by a
-	 * broadcast under wait_lock (the leader's when it gives up the role),
-	 * so no wake-up is lost (W5). */
-	while (atomic_load_explicit(&w->durable_lsn, memory_order_acquire) < lsn &&
-	       !atomic_load_explicit(&w->failed, memory_order_acquire)) {
-		if (!w->leading) {
-			w->leading = true; /* W5: we lead this group */
-			pthread_mutex_unlock(&w->wait_lock);
+	for (;;) {
+		/* acquire: pairs with flush_sync's release store (W2) */
+		if (atomic_load_explicit(&w->durable_lsn, memory_order_acquire) >= lsn)
+			return 0;
+		/* acquire: pairs with wal_fail's release store */
+		err = atomic_load_explicit(&w->failed, memory_order_acquire);
+		if (err)
+			return err;
+		uint32_t idle = 0;
+		/* seq_cst CAS: W5; the relaxed load first keeps a waiting crowd
+		 * from bouncing the line with failed CASes. */
+		if (atomic_load_explicit(&w->leading, memory_order_relaxed) == 0 &&
+		    atomic_compare_exchange_strong_explicit(&w->leading, &idle, 1,
+							    memory_order_seq_cst,
+							    memory_order_relaxed)) {
 			lead(w, lsn);
-			pthread_mutex_lock(&w->wait_lock);
-			w->leading = false;
-			if (w->nwaiters)
-				pthread_cond_broadcast(&w->wait_cond);
+			/* seq_cst: the waker half of WAKE-UPS */
+			atomic_store_explicit(&w->leading, 0, memory_order_seq_cst);
+			wake_waiters(w);
 			continue;
 		}
-		w->nwaiters++;
-		pthread_cond_wait(&w->wait_cond, &w->wait_lock);
-		w->nwaiters--;
+		/* seq_cst: the waiter half of the Dekker pair (WAKE-UPS) */
+		atomic_fetch_add_explicit(&w->waiters, 1, memory_order_seq_cst);
+		uint32_t seen = atomic_load_explicit(&w->wake_seq, memory_order_seq_cst);
+		if (atomic_load_explicit(&w->durable_lsn, memory_order_seq_cst) < lsn &&
+		    !atomic_load_explicit(&w->failed, memory_order_seq_cst) &&
+		    atomic_load_explicit(&w->leading, memory_order_seq_cst))
+			futex_wait32(&w->wake_seq, seen, 100);
+		/* relaxed: only decides whether a waker bothers to wake */
+		atomic_fetch_sub_explicit(&w->waiters, 1, memory_order_relaxed);
 	}
-	pthread_mutex_unlock(&w->wait_lock);
-	return atomic_load_explicit(&w->durable_lsn, memory_order_acquire) >= lsn
-		       ? 0
-		       : atomic_load_explicit(&w->failed, memory_order_acquire);
 }
 
 int wal_sync(wal_t *w)
@@ -918,8 +948,6 @@ int wal_close(wal_t *w)
 	ring_destroy(w->ring);
 	free(w->buf);
 	free(w->segs);
-	pthread_mutex_destroy(&w->wait_lock);
-	pthread_cond_destroy(&w->wait_cond);
 	pthread_mutex_destroy(&w->seg_lock);
 	pthread_mutex_destroy(&w->log_lock);
 	free(w);
