@@ -1426,6 +1426,18 @@ long idx_insert_sets(idx_t *ix, const idx_set_t *s, size_t n)
 	return added;
 }
 
+void idx_prefetch(idx_t *ix, const cid_t *key)
+{
+	ep_rec_t *r = ep_record(&ix->ep);
+	if (!r)
+		return;
+	uint64_t h1 = key_hash(ix, key);
+	ep_enter(r); /* the table stays readable while its address is taken */
+	struct table *t = atomic_load_explicit(&ix->cur, memory_order_acquire);
+	__builtin_prefetch(&t->g[gidx(t, h1)], 1);
+	ep_exit(r);
+}
+
 /* ------------------------------------------------------------------ */
 /* scan, stats, checks                                                 */
 /* ------------------------------------------------------------------ */

@@ -111,6 +111,11 @@ typedef struct idx_set {
  * error (the keys before it are in). */
 long idx_insert_sets(idx_t *ix, const idx_set_t *s, size_t n);
 
+/* A hint: a write of key comes soon (recovery's replay workers call it a
+ * few operations ahead).  Prefetches the key's first group line for
+ * writing; reads nothing else, changes nothing. */
+void idx_prefetch(idx_t *ix, const cid_t *key);
+
 /* Waits until every operation that had started when it was called has
  * finished (an epoch grace period).  Used by checkpoints: an operation that
  * took its LSN before the call has published its change after it.

@@ -61,7 +61,17 @@
  *    Operations travel in batches of RECOV_BATCH; each worker queue holds
  *    at most RECOV_QUEUE batches (the reader waits when it is full).  The
  *    first apply error stops the workers (they drain without applying) and
- *    is returned.  Workers are joined before recov_run returns.
+ *    is returned.  Workers are joined before recov_run returns.  A worker
+ *    calls ap->prefetch (when set) RECOV_PREFETCH operations ahead of
+ *    apply, so the cache misses of its next operations overlap.
+ *
+ * 6. PARALLEL CHECKPOINT LOAD (ap->load_many set).  The chosen checkpoint
+ *    is loaded by `threads` loaders (ckpt_load: each takes the next chunk
+ *    of whole blocks in turn, checks and delivers it on its own), before
+ *    any replay; the loaders are joined before the log is read.  A corrupt
+ *    block anywhere stops them; ap->reset then discards the partial load
+ *    (or, without reset, every checkpoint was first verified the same way)
+ *    and the previous checkpoint is tried, exactly as with one thread.
  */
 #include "log/recovery.h"
 
@@ -82,6 +92,7 @@
 #include "log/record.h"
 
 #define RECOV_BATCH 512u
+#define RECOV_PREFETCH 8u /* ops a worker's ap->prefetch runs ahead of apply */
 #define RECOV_QUEUE 8u
 #define RECOV_MAX_THREADS 256u
 #define RECOV_READ_BYTES (4u << 20) /* multiple of WAL_REC_SIZE */
@@ -166,8 +177,13 @@ static void *recov_worker_main(void *arg)
 		/* relaxed: a stale 0 only means a few more ops are applied
 		 * before this worker notices another worker's failure. */
 		if (atomic_load_explicit(&w->pool->err, memory_order_relaxed) == 0) {
+			if (ap->prefetch != NULL)
+				for (unsigned i = 0; i < RECOV_PREFETCH && i < b->n; i++)
+					ap->prefetch(ap->ctx, &b->ops[i].key);
 			for (unsigned i = 0; i < b->n; i++) {
 				const struct recov_op *o = &b->ops[i];
+				if (ap->prefetch != NULL && i + RECOV_PREFETCH < b->n)
+					ap->prefetch(ap->ctx, &b->ops[i + RECOV_PREFETCH].key);
 				int rc = ap->apply(ap->ctx, o->op, &o->key,
 						   o->op == WAL_OP_DELETE_KEY ? NULL : &o->val,
 						   o->lsn);
@@ -1109,7 +1125,7 @@ static int recov_discard_reset(void *ctx)
 }
 
 static const struct recov_apply recov_discard_ap = {recov_discard_load, recov_discard_apply,
-						    recov_discard_reset, NULL, NULL, NULL};
+						    recov_discard_reset, NULL, NULL, NULL, NULL};
 
 int recov_verify(int dirfd, const struct log_io *io, struct recov_result *out)
 {

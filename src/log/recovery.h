@@ -68,6 +68,10 @@ struct recov_apply {
 	 * recov_run's `threads` loader threads at once: must be thread-safe.
 	 * Replaces load.  Non-zero return stops recovery with that value. */
 	int (*load_many)(void *ctx, const struct ckpt_entry *e, size_t n);
+	/* Optional: a hint that apply will soon be called for key (replay
+	 * workers call it a few operations ahead, so the cache misses of
+	 * consecutive operations overlap).  Thread-safe; changes nothing. */
+	void (*prefetch)(void *ctx, const cid_t *key);
 };
 
 #define RECOV_READONLY 0x1u /* do not cut a torn tail (verify / dump tools) */

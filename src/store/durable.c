@@ -83,6 +83,12 @@ static int rec_load_many(void *ctx, const struct ckpt_entry *e, size_t n)
 	return 0;
 }
 
+static void rec_prefetch(void *ctx, const cid_t *key)
+{
+	cidstore_t *s = ctx;
+	idx_prefetch(s->ix, key);
+}
+
 static int rec_apply(void *ctx, int op, const cid_t *key, const cid_t *val, uint64_t lsn)
 {
 	(void)lsn;
@@ -259,7 +265,8 @@ int store_durable_open(cidstore_t *s)
 	rc = prepare_seed(s);
 	if (rc)
 		return rc;
-	struct recov_apply ap = {rec_load, rec_apply, rec_reset, s, rec_begin, rec_load_many};
+	struct recov_apply ap = {rec_load, rec_apply, rec_reset, s, rec_begin, rec_load_many,
+				 rec_prefetch};
 	unsigned threads = s->opts.recovery_threads;
 	if (threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);

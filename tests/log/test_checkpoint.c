@@ -331,7 +331,7 @@ START_TEST(fallback_to_previous)
 	spit(name, b, n - 7); /* truncated */
 	struct tmap *got = tmap_new();
 	struct recov_result res;
-	struct recov_apply ap = {cb_load, cb_apply, cb_reset, got, NULL, NULL};
+	struct recov_apply ap = {cb_load, cb_apply, cb_reset, got, NULL, NULL, NULL};
 	int rc = recov_run(tfd, NULL, &ap, 2, 0, &res);
 	ck_assert_msg(rc == 0, "rc %d: %s", rc, res.msg);
 	ck_assert(res.ckpt_fallback);

@@ -76,7 +76,7 @@ static struct wal_rec *gen_ops(uint64_t first, size_t n, uint64_t nkeys,
 static int run(struct tmap *m, unsigned threads, unsigned flags, bool reset,
 	       struct recov_result *res)
 {
-	struct recov_apply ap = {cb_load, cb_apply, reset ? cb_reset : NULL, m, NULL, NULL};
+	struct recov_apply ap = {cb_load, cb_apply, reset ? cb_reset : NULL, m, NULL, NULL, NULL};
 	return recov_run(tfd, NULL, &ap, threads, flags, res);
 }
 
@@ -455,7 +455,7 @@ START_TEST(replay_rate_index)
 		idx_t *ix;
 		idx_options_t o = {.seed = 1, .initial_depth = 0};
 		ck_assert_int_eq(idx_create(&o, &ix), 0);
-		struct recov_apply ap = {idx_load_cb, idx_apply_cb, NULL, ix, NULL, NULL};
+		struct recov_apply ap = {idx_load_cb, idx_apply_cb, NULL, ix, NULL, NULL, NULL};
 		struct recov_result res;
 		int rc = recov_run(tfd, NULL, &ap, ths[t], 0, &res);
 		ck_assert_msg(rc == 0, "rc %d: %s", rc, res.msg);
@@ -558,7 +558,7 @@ static int cb_load_many(void *ctx, const struct ckpt_entry *e, size_t n)
 static int run_many(struct tmap *m, unsigned threads, bool reset, struct recov_result *res)
 {
 	struct recov_apply ap = {cb_load, cb_apply, reset ? cb_reset : NULL, m, NULL,
-				 cb_load_many};
+				 cb_load_many, NULL};
 	return recov_run(tfd, NULL, &ap, threads, 0, res);
 }
 
@@ -652,6 +652,11 @@ static int idx_load_many_cb(void *ctx, const struct ckpt_entry *e, size_t n)
 	return rc < 0 ? (int)rc : 0;
 }
 
+static void idx_prefetch_cb(void *ctx, const cid_t *key)
+{
+	idx_prefetch(ctx, key);
+}
+
 static int scan_into_tmap(const cid_t *k, const cid_t *v, size_t n, void *ctx)
 {
 	return cb_load(k, v, n, ctx);
@@ -673,7 +678,7 @@ START_TEST(checkpoint_into_index)
 		idx_options_t o = {.seed = th, .expected_keys = 0};
 		ck_assert_int_eq(idx_create(&o, &ix), 0);
 		struct recov_apply ap = {idx_load_cb, idx_apply_cb, NULL, ix, NULL,
-					 idx_load_many_cb};
+					 idx_load_many_cb, idx_prefetch_cb};
 		struct recov_result res;
 		int rc = recov_run(tfd, NULL, &ap, th, 0, &res);
 		ck_assert_msg(rc == 0, "rc %d: %s", rc, res.msg);
@@ -726,7 +731,7 @@ START_TEST(apply_error_stops)
 	seg_write(1, r, 5000, 0);
 	struct tmap *got = tmap_new();
 	for (unsigned th = 1; th <= 4; th += 3) {
-		struct recov_apply ap = {cb_load, fail_apply, NULL, got, NULL, NULL};
+		struct recov_apply ap = {cb_load, fail_apply, NULL, got, NULL, NULL, NULL};
 		struct recov_result res;
 		ck_assert_int_eq(recov_run(tfd, NULL, &ap, th, 0, &res), CIDSTORE_ENOMEM);
 	}
