@@ -39,7 +39,12 @@
  *                       (same line), the new entry line (written, usually a
  *                       recently freed or fresh line) [2].
  *   lookup_many overlaps these: it prefetches every key's group line, then
- *   every key's candidate entry, before resolving any.
+ *   every key's candidate entry, before resolving any.  insert_sets
+ *   (recovery's checkpoint load, several loader threads) prefetches the g1
+ *   lines of a batch of MANY_SETS keys for writing before the first write,
+ *   then writes each through the ordinary write path (no shortcut: the
+ *   invariants below hold as for any writer); idx_prefetch lets replay
+ *   workers do the same a few operations ahead.
  *
  * ATOMIC FIELDS AND WHAT THEY MEAN
  *   group.tag[w]   a byte per slot: 0 empty, else the tag of the key whose
@@ -126,6 +131,8 @@
  *   |------------------------------|---------------------------------|---------------------|
  *   | reader (lookup, contains,    | tags, slot words, entries,      | everything          |
  *   |  values, lookup_many, scan)  | vsets: loads only               |                     |
+ *   | idx_prefetch                 | idx.cur, table.g (in a section):| everything          |
+ *   |                              | loads and a prefetch only       |                     |
  *   | writer of key K              | LOCK of K's g1 (and g2 when it  | readers, writers of |
  *   |                              | changes g2), slot/tag RMW, new  | other groups,       |
  *   |                              | entries, the LSN hook           | migrators of others |
