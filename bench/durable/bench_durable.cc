@@ -9,6 +9,8 @@
 //       T threads insert distinct new keys into a store that starts empty in
 //       a fresh directory, for --seconds of wall time (each thread walks its
 //       own slice of the key array).  items_per_second = inserts / wall time.
+//       cidstore: dur:mem   (opts.dir = NULL: the in-memory store, the
+//                           reference dur:none is compared with)
 //       cidstore: dur:none  (opts.dir set, DURABILITY_NONE: checkpoint-only;
 //                            close writes the checkpoint, counted in close_s)
 //                 dur:async (DURABILITY_ASYNC; opts.segment_bytes = --segment-mib,
@@ -294,14 +296,15 @@ RunResult run_threads(int T, uint64_t begin, uint64_t end, double seconds,
 // ---------------------------------------------------------------------
 // insert: cidstore
 // ---------------------------------------------------------------------
-void BM_insert_cidstore(benchmark::State &st, cidstore_durability_t dur, int T)
+// mem: the in-memory store (opts.dir = NULL), the reference of dur:none.
+void BM_insert_cidstore(benchmark::State &st, cidstore_durability_t dur, int T, bool mem = false)
 {
 	const auto &kv = keys(cfg.tput_keys);
 	for (auto _ : st) {
 		std::string d = fresh_dir("cid");
 		cidstore_options_t o;
 		cidstore_options_init(&o);
-		o.dir = d.c_str();
+		o.dir = mem ? nullptr : d.c_str();
 		o.durability = dur;
 		o.segment_bytes = cfg.segment_mib << 20;
 		o.initial_depth = cfg.insert_depth;
@@ -828,6 +831,11 @@ void register_all()
 	} durs[] = {{"none", CIDSTORE_DURABILITY_NONE, -1},
 		    {"async", CIDSTORE_DURABILITY_ASYNC, 0},
 		    {"sync", CIDSTORE_DURABILITY_SYNC, 1}};
+	for (int T : cfg.threads)
+		reg("insert/cidstore/dur:mem/threads:" + std::to_string(T),
+		    [T](benchmark::State &st) {
+			    BM_insert_cidstore(st, CIDSTORE_DURABILITY_NONE, T, true);
+		    });
 	for (const D &dd : durs)
 		for (int T : cfg.threads) {
 			cidstore_durability_t dur = dd.cid;
@@ -869,7 +877,7 @@ void usage()
 		"  --build-only=cidstore|rocksdb --child-dir=D --child-n=N --child-log=L\n"
 		"                       build the recovery data set in D and _exit without closing\n"
 		"  --open-only=D        time one cidstore_open of D (ASYNC) and _exit\n"
-		"Names: insert/<cidstore|rocksdb>/dur:<none|async|sync>/threads:<T>,\n"
+		"Names: insert/<cidstore|rocksdb>/dur:<mem|none|async|sync>/threads:<T>,\n"
 		"       recovery/<contender>/n:<N>/log:<L>/cache:<warm|cold>,\n"
 		"       fdatasync/disk/mode:<overwrite|append>/n:<K>.\n"
 		"rocksdb dur:async = WriteOptions.sync=false, dur:sync = sync=true.\n");

@@ -22,12 +22,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-LABEL = {("cidstore", "none"): "cidstore NONE (dir, checkpoint only)",
+LABEL = {("cidstore", "mem"): "cidstore in memory (no dir)",
+         ("cidstore", "none"): "cidstore NONE (dir, checkpoint only)",
          ("cidstore", "async"): "cidstore ASYNC",
          ("rocksdb", "async"): "RocksDB sync=false",
          ("cidstore", "sync"): "cidstore SYNC",
          ("rocksdb", "sync"): "RocksDB sync=true"}
-PANELS = [("not waiting for the disk", ["none", "async"]), ("every write durable before it returns", ["sync"])]
+PANELS = [("not waiting for the disk", ["mem", "none", "async"]), ("every write durable before it returns", ["sync"])]
 
 
 def load(paths):

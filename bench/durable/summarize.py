@@ -88,7 +88,7 @@ def main(paths):
         print()
 
     ins = sorted({(k[1], k[2]) for k in cells if k[0] == "insert"},
-                 key=lambda x: (["none", "async", "sync"].index(x[0]) if x[0] in ("none", "async", "sync") else 9, x[1]))
+                 key=lambda x: (["mem", "none", "async", "sync"].index(x[0]) if x[0] in ("mem", "none", "async", "sync") else 9, x[1]))
     if ins:
         print("### Inserts (32-byte key + 32-byte value), medians\n")
         print("| durability | threads | cidstore ops/s | RocksDB ops/s | cidstore / RocksDB "
