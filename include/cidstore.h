@@ -178,7 +178,8 @@ typedef struct cidstore_stats {
 	uint64_t wal_lsn;          /* last LSN handed out */
 	uint64_t wal_durable_lsn;  /* every record up to this LSN is on stable storage */
 	uint64_t wal_bytes;        /* live log since the last checkpoint began: 128 B per record (segment headers and zero fill not counted), from open on including the records recovery found after its checkpoint (what the next open replays) */
-	uint64_t wal_fsyncs;       /* fdatasync calls made by the flusher */
+	uint64_t wal_fsyncs;       /* fdatasync calls of the log (group-commit leaders and
+				      the flusher) */
 	uint64_t wal_records;      /* records written since open */
 	uint64_t checkpoints;      /* checkpoints written since open */
 	bool serialized;

@@ -396,8 +396,9 @@ static int discard_reset(void *ctx)
 	return 0;
 }
 
-static const struct recov_apply discard_ap = {discard_load, discard_apply, discard_reset,
-					      NULL, NULL};
+static const struct recov_apply discard_ap = {.load = discard_load,
+					      .apply = discard_apply,
+					      .reset = discard_reset};
 
 START_TEST(test_reopen_cut_trim_txn_async)
 {
