@@ -177,7 +177,10 @@ typedef struct cidstore_stats {
 	cidstore_durability_t durability;
 	uint64_t wal_lsn;          /* last LSN handed out */
 	uint64_t wal_durable_lsn;  /* every record up to this LSN is on stable storage */
-	uint64_t wal_bytes;        /* live log since the last checkpoint began: 128 B per record (segment headers and zero fill not counted), from open on including the records recovery found after its checkpoint (what the next open replays) */
+	uint64_t wal_bytes;        /* live log since the last checkpoint began: 128 B per
+				      record (segment headers and zero fill not counted),
+				      from open on including the records recovery found
+				      after its checkpoint (what the next open replays) */
 	uint64_t wal_fsyncs;       /* fdatasync calls of the log (group-commit leaders and
 				      the flusher) */
 	uint64_t wal_records;      /* records written since open */
@@ -302,8 +305,9 @@ CIDSTORE_API long cidstore_values(cidstore_t *s, const cid_t *key, cidstore_valu
  * in order and is linearizable on its own; other threads may observe a
  * prefix of the batch while it runs.  Returns the number of operations that
  * changed the store, CIDSTORE_EINVAL (NULL ops with n > 0, bad opcode),
- * CIDSTORE_EIO, CIDSTORE_ENOSPC, CIDSTORE_ERDONLY (as insert).  The log frames the batch with TXN_START/TXN_COMMIT and
- * recovery applies it only when the commit record is on disk.  If an
+ * CIDSTORE_EIO, CIDSTORE_ENOSPC, CIDSTORE_ERDONLY (as insert).  The log
+ * frames the batch with TXN_START/TXN_COMMIT and recovery applies it only
+ * when the commit record is on disk.  If an
  * operation fails midway (ENOMEM), the applied prefix is committed so that
  * memory and log agree, and the error is returned.
  * Waits for: group locks as insert; SYNC: the commit's fdatasync;
