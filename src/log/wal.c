@@ -553,8 +553,19 @@ static void gather(wal_t *w)
  * one fdatasync covering everything published by then. */
 static void lead(wal_t *w, uint64_t lsn)
 {
-	pthread_mutex_lock(&w->log_lock);
-	/* acquire: pairs with flush_sync's release store / wal_fail's */
+	/* The flusher may hold log_lock for back-to-back drains while
+	 * producers keep the ring at its watermark, and a mutex is not fair:
+	 * a leader blocked in pthread_mutex_lock could starve.  So the leader
+	 * only tries the lock; while the flusher holds it, the flusher sees
+	 * `leading` and syncs for us (flusher_main), and we return as soon as
+	 * durable_lsn covers lsn.  acquire loads: pair with flush_sync's
+	 * release store of durable_lsn and wal_fail's of failed. */
+	while (pthread_mutex_trylock(&w->log_lock) != 0) {
+		if (atomic_load_explicit(&w->durable_lsn, memory_order_acquire) >= lsn ||
+		    atomic_load_explicit(&w->failed, memory_order_acquire))
+			return;
+		sched_yield();
+	}
 	if (atomic_load_explicit(&w->durable_lsn, memory_order_acquire) >= lsn ||
 	    atomic_load_explicit(&w->failed, memory_order_acquire)) {
 		pthread_mutex_unlock(&w->log_lock);
@@ -616,7 +627,11 @@ static void *flusher_main(void *arg)
 			last = atomic_load_explicit(&w->last_sync_ns, memory_order_relaxed);
 			unsynced = w->written_lsn >
 				   atomic_load_explicit(&w->durable_lsn, memory_order_relaxed);
-			if (unsynced && (closing || now - last >= interval)) {
+			/* a committer waiting for the lock we hold (see lead):
+			 * sync for it.  relaxed: a hint; a stale 0 only leaves
+			 * the sync to the committer once it has the lock. */
+			bool committer = atomic_load_explicit(&w->leading, memory_order_relaxed) != 0;
+			if (unsynced && (closing || committer || now - last >= interval)) {
 				if (flush_sync(w, true)) {
 					pthread_mutex_unlock(&w->log_lock);
 					return NULL;
