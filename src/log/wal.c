@@ -139,9 +139,13 @@
  *   failure: the store of failed.
  *
  * PROGRESS: appends are wait-free unless the ring is full (then they block
- * on a drainer).  wal_wait blocks on log_lock and the fdatasync (its own or
- * the current leader's).  A drainer blocks on unpublished records (a
- * producer between reserve and put).
+ * on a drainer).  wal_wait waits for an fdatasync (its own or the current
+ * leader's).  A leader never blocks on log_lock: it only tries it, and
+ * while the flusher holds it (back-to-back drains under backpressure; a
+ * mutex is not fair, so a blocked leader could starve) the flusher sees
+ * `leading` and syncs for it; the leader returns once durable_lsn covers
+ * its record.  A drainer blocks on unpublished records (a producer between
+ * reserve and put).
  *
  * WAKE-UPS
  *   producer -> flusher: only when the flusher sleeps eagerly (nothing
