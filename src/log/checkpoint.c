@@ -500,7 +500,7 @@ int ckpt_read_header(int dirfd, const struct log_io *io, const char *name,
 /* ---------------------------------------------------------------------- */
 
 /*
- * PARALLEL LOAD (ckpt_load; ckpt_read_ex is the one-thread case)
+ * PARALLEL LOAD (ckpt_load; ckpt_read is the one-thread case)
  *
  *   Loaders (the caller + threads - 1 helpers) take turns: under p->mu a
  *   loader preads the next chunk_bytes (default 4 MiB) from next_off into
@@ -942,18 +942,11 @@ out:
 	return rc;
 }
 
-/* ckpt_read_ex's callbacks over ckpt_load's. */
+/* ckpt_read's callback over ckpt_load's batches. */
 struct ckpt_fwd {
-	ckpt_header_fn on_header;
 	cidstore_scan_fn apply;
 	void *ctx;
 };
-
-static int ckpt_fwd_header(const struct ckpt_info *info, void *ctx)
-{
-	const struct ckpt_fwd *f = ctx;
-	return f->on_header(info, f->ctx);
-}
 
 static int ckpt_fwd_batch(void *ctx, const struct ckpt_entry *e, size_t n)
 {
@@ -969,18 +962,10 @@ static int ckpt_fwd_batch(void *ctx, const struct ckpt_entry *e, size_t n)
 int ckpt_read(int dirfd, const struct log_io *io, const char *name,
 	      cidstore_scan_fn apply, void *ctx, struct ckpt_info *info)
 {
-	return ckpt_read_ex(dirfd, io, name, NULL, apply, ctx, info);
-}
-
-int ckpt_read_ex(int dirfd, const struct log_io *io, const char *name,
-		 ckpt_header_fn on_header, cidstore_scan_fn apply, void *ctx,
-		 struct ckpt_info *info)
-{
 	/* One thread: entries arrive in file order, each block checked before
 	 * any of its entries is applied. */
-	struct ckpt_fwd f = {on_header, apply, ctx};
-	struct ckpt_load_args a = {1, 0, on_header ? ckpt_fwd_header : NULL,
-				   apply ? ckpt_fwd_batch : NULL, &f};
+	struct ckpt_fwd f = {apply, ctx};
+	struct ckpt_load_args a = {.threads = 1, .apply = apply ? ckpt_fwd_batch : NULL, .ctx = &f};
 	return ckpt_load(dirfd, io, name, &a, info);
 }
 

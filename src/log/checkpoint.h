@@ -14,8 +14,8 @@
  * Synchronization: one checkpointer per directory at a time (ckpt_prune,
  * run by ckpt_commit, removes every *.tmp).  A ckpt_writer_t belongs to
  * one thread at a time; ckpt_add is called from that thread only (idx_scan calls
- * its callback on the calling thread).  ckpt_read / ckpt_read_ex read on the
- * calling thread; ckpt_load adds helper threads of its own (joined before
+ * its callback on the calling thread).  ckpt_read reads on the calling
+ * thread; ckpt_load adds helper threads of its own (joined before
  * it returns); different files (or the same file) may be read by several
  * threads at once.
  * Every file operation goes through the struct log_io passed in (NULL:
@@ -133,15 +133,11 @@ int ckpt_read_header(int dirfd, const struct log_io *io, const char *name,
 int ckpt_read(int dirfd, const struct log_io *io, const char *name,
 	      cidstore_scan_fn apply, void *ctx, struct ckpt_info *info);
 
-/* ckpt_read that calls on_header(info, ctx) once the header has passed its
- * checks and before the first entry (info then holds the header fields:
- * lsn, end_lsn, keys, values), so one open and one read of the header
- * serve both the caller's sizing and the load.  A non-zero return stops
- * reading and is returned. */
+/* Called once the header has passed its checks and before the first entry
+ * (info then holds the header fields: lsn, end_lsn, keys, values), so one
+ * open and one read of the header serve both the caller's sizing and the
+ * load.  A non-zero return stops reading and is returned. */
 typedef int (*ckpt_header_fn)(const struct ckpt_info *info, void *ctx);
-int ckpt_read_ex(int dirfd, const struct log_io *io, const char *name,
-		 ckpt_header_fn on_header, cidstore_scan_fn apply, void *ctx,
-		 struct ckpt_info *info);
 
 /* One stored entry as the parallel loader delivers it: key and its n
  * values (pointers valid during the callback only; on a little-endian host
@@ -168,20 +164,20 @@ typedef int (*ckpt_batch_fn)(void *ctx, const struct ckpt_entry *e, size_t n);
 struct ckpt_load_args {
 	unsigned threads;      /* loaders: the caller + threads - 1 helpers (0, 1: the caller) */
 	uint32_t chunk_bytes;  /* bytes read per turn, >= CKPT_BLOCK_BYTES (0: CKPT_LOAD_CHUNK) */
-	ckpt_header_fn on_header; /* may be NULL; as in ckpt_read_ex, on the caller's thread */
+	ckpt_header_fn on_header; /* may be NULL; on the caller's thread */
 	ckpt_batch_fn apply;   /* NULL: verify only */
 	void *ctx;
 };
 
-/* ckpt_read_ex by several threads: blocks are independent (each has its own
+/* ckpt_read by several threads: blocks are independent (each has its own
  * header and CRC), so loaders take turns reading the next chunk of whole
  * blocks under a mutex (framing and sequence numbers are assigned there,
  * in file order) and check, decode and deliver their blocks in parallel.
- * Same validity rule, return values and info as ckpt_read_ex; when several
+ * Same validity rule, return values and info as ckpt_read; when several
  * blocks are bad, the error reported is the one at the lowest offset (every
  * block before it was checked and delivered, as in a sequential read).
- * Entries arrive in no particular order across threads.  ckpt_read_ex is
- * this function with one thread.
+ * Entries arrive in no particular order across threads; with one thread,
+ * in file order (ckpt_read is that case).
  * Waits for: the disk, its helper threads (all joined before it returns). */
 int ckpt_load(int dirfd, const struct log_io *io, const char *name,
 	      const struct ckpt_load_args *args, struct ckpt_info *info);

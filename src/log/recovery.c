@@ -836,38 +836,36 @@ done:
 /* Checkpoint choice                                                        */
 /* ---------------------------------------------------------------------- */
 
-/* ckpt_read_ex callbacks: the header to ap->begin, entries to ap->load. */
+/* ckpt_load callbacks: the header to ap->begin, entries to ap->load_many
+ * (thread-safe, batches) or, without it, to ap->load one by one. */
 static int recov_ckpt_begin(const struct ckpt_info *info, void *ctx)
 {
 	struct recov_state *st = ctx;
 	return st->ap->begin(st->ap->ctx, info->keys);
 }
 
-static int recov_ckpt_load(const cid_t *key, const cid_t *values, size_t n, void *ctx)
-{
-	struct recov_state *st = ctx;
-	return st->ap->load(key, values, n, st->ap->ctx);
-}
-
 static int recov_ckpt_load_many(void *ctx, const struct ckpt_entry *e, size_t n)
 {
 	struct recov_state *st = ctx;
-	return st->ap->load_many(st->ap->ctx, e, n);
+	if (st->ap->load_many != NULL)
+		return st->ap->load_many(st->ap->ctx, e, n);
+	for (size_t i = 0; i < n; i++) {
+		int r = st->ap->load(e[i].key, e[i].vals, e[i].n, st->ap->ctx);
+		if (r != 0)
+			return r;
+	}
+	return 0;
 }
 
-/* Loads (apply set) or verifies checkpoint `name`: with ap->load_many by
- * st->threads loaders at once (ckpt_load), else entry by entry on this
- * thread (ckpt_read_ex).  One open, one header read: the header goes to
- * ap->begin (sizing) on its way to the load. */
+/* Loads (apply set) or verifies checkpoint `name` with ckpt_load: by
+ * st->threads loaders at once when ap->load_many can take them (or when
+ * only verifying), else on this thread.  One open, one header read: the
+ * header goes to ap->begin (sizing) on its way to the load. */
 static int recov_ckpt_read(struct recov_state *st, const char *name, bool apply,
 			   struct ckpt_info *info)
 {
-	if (apply && st->ap->load_many == NULL)
-		return ckpt_read_ex(st->dirfd, st->io, name,
-				    st->ap->begin ? recov_ckpt_begin : NULL, recov_ckpt_load,
-				    st, info);
 	struct ckpt_load_args a = {
-		.threads = st->threads,
+		.threads = apply && st->ap->load_many == NULL ? 1 : st->threads,
 		.on_header = apply && st->ap->begin ? recov_ckpt_begin : NULL,
 		.apply = apply ? recov_ckpt_load_many : NULL,
 		.ctx = st,

@@ -902,20 +902,15 @@ int wal_wait(wal_t *w, uint64_t lsn)
 {
 	if (!w)
 		return CIDSTORE_EINVAL;
-	/* acquire: pairs with the release store in flush_sync (W2). */
-	if (atomic_load_explicit(&w->durable_lsn, memory_order_acquire) >= lsn)
-		return 0;
-	if (lsn >= w->base + ring_reserved(w->ring))
-		return CIDSTORE_EINVAL;
-	int err = atomic_load_explicit(&w->failed, memory_order_acquire);
-	if (err)
-		return err;
+	if (lsn >= w->base + ring_reserved(w->ring) &&
+	    atomic_load_explicit(&w->durable_lsn, memory_order_relaxed) < lsn)
+		return CIDSTORE_EINVAL; /* never handed out */
 	for (;;) {
 		/* acquire: pairs with flush_sync's release store (W2) */
 		if (atomic_load_explicit(&w->durable_lsn, memory_order_acquire) >= lsn)
 			return 0;
 		/* acquire: pairs with wal_fail's release store */
-		err = atomic_load_explicit(&w->failed, memory_order_acquire);
+		int err = atomic_load_explicit(&w->failed, memory_order_acquire);
 		if (err)
 			return err;
 		uint32_t idle = 0;

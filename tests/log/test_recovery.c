@@ -657,11 +657,6 @@ static void idx_prefetch_cb(void *ctx, const cid_t *key)
 	idx_prefetch(ctx, key);
 }
 
-static int scan_into_tmap(const cid_t *k, const cid_t *v, size_t n, void *ctx)
-{
-	return cb_load(k, v, n, ctx);
-}
-
 /* The store's path: a checkpoint with big sets loaded into the index by
  * 1..4 threads through idx_insert_sets (the continuations of a key may
  * race with its first entry), then replay: a valid index equal to the
@@ -684,7 +679,7 @@ START_TEST(checkpoint_into_index)
 		ck_assert_msg(rc == 0, "rc %d: %s", rc, res.msg);
 		ck_assert_int_eq(idx_valid(ix), 0);
 		struct tmap *got = tmap_new();
-		ck_assert_int_eq(idx_scan(ix, scan_into_tmap, got), 0);
+		ck_assert_int_eq(idx_scan(ix, cb_load, got), 0);
 		tmap_expect_equal(model, got);
 		tmap_free(got);
 		idx_destroy(ix);
