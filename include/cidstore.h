@@ -374,6 +374,104 @@ typedef struct cidstore_build_info {
 CIDSTORE_API int cidstore_build_info(cidstore_build_info_t *out);
 
 /* ---------------------------------------------------------------------- */
+/* Triples (DESIGN §10): a layer on the store's own calls                  */
+/* ---------------------------------------------------------------------- */
+/*
+ * A triple (s, p, o) of CIDs is kept under composite keys of the same store:
+ * the pair indexes SP->O (cid_composite(s, p, 0)), OS->P (r = 1) and
+ * PO->S (r = 2), plus single-term sets for the patterns that fix one term
+ * (src/triple/triple.c states the layout and how stale entries are
+ * cleaned).  Do not write those composite keys with the plain calls.
+ * Every pattern is answered from the pair indexes, so a match never
+ * delivers a triple that is not stored.  All calls below are thread-safe
+ * and may run beside every other call except cidstore_close.
+ */
+typedef struct cidstore_triple {
+	cid_t s, p, o;
+} cidstore_triple_t;
+
+/* Stores t.  Returns 1 when added, 0 when it was already stored, or an
+ * error as cidstore_apply.  Crash-atomic: after recovery every index entry
+ * of t is present or none is.  Durability and waits: as cidstore_apply, plus
+ * (briefly) a running stale-entry cleaning pass of the triple layer. */
+CIDSTORE_API int cidstore_triple_insert(cidstore_t *st, const cidstore_triple_t *t);
+
+/* Stores n triples as one crash-atomic batch (all or none after a crash);
+ * results (may be NULL) gets 1 or 0 per triple as cidstore_triple_insert.
+ * Returns the number added or an error as cidstore_apply. */
+CIDSTORE_API long cidstore_triple_insert_many(cidstore_t *st, const cidstore_triple_t *t,
+					      size_t n, int *results);
+
+/* Removes t.  Returns 1 when removed, 0 when absent, or an error as
+ * cidstore_apply.  Crash-atomic as insert. */
+CIDSTORE_API int cidstore_triple_delete(cidstore_t *st, const cidstore_triple_t *t);
+
+/* Receives one matching triple (valid during the call); non-zero stops. */
+typedef int (*cidstore_triple_fn)(const cidstore_triple_t *t, void *ctx);
+
+/* Calls fn for every stored triple matching (s, p, o), where a NULL term is
+ * a wildcard, each once.  Every delivered triple was stored at some instant
+ * during the call; one stored for the whole call is delivered.  Only the
+ * all-wildcard pattern walks everything.  Returns 0 after the last, fn's
+ * non-zero return when it stopped, CIDSTORE_EINVAL, CIDSTORE_ENOMEM.
+ * Lock-free like cidstore_lookup; fn may call the store. */
+CIDSTORE_API int cidstore_triple_match(cidstore_t *st, const cid_t *s, const cid_t *p,
+				       const cid_t *o, cidstore_triple_fn fn, void *ctx);
+
+/* The number of stored triples matching (s, p, o) (NULL: wildcard),
+ * counted without copying value sets, or CIDSTORE_EINVAL / CIDSTORE_ENOMEM.
+ * Lock-free like cidstore_lookup. */
+CIDSTORE_API long cidstore_triple_count(cidstore_t *st, const cid_t *s, const cid_t *p,
+					const cid_t *o);
+
+/* Term dictionary: the text of a term (any byte string, any length) under
+ * its CID = cid_sha256(text), durable with the store under the same crash
+ * rules as every other write (each text is kept once).  *out (may be NULL)
+ * gets the CID.  Returns 1 when this call stored the text, 0 when it was
+ * already known, or an error as cidstore_apply.  Crash-atomic. */
+CIDSTORE_API int cidstore_term_put(cidstore_t *st, const void *text, size_t len, cid_t *out);
+
+/* n terms in one crash-atomic batch; out (may be NULL) gets n CIDs.
+ * Returns the number of texts this call stored, or an error. */
+CIDSTORE_API long cidstore_term_put_many(cidstore_t *st, const void *const *texts,
+					 const size_t *lens, size_t n, cid_t *out);
+
+/* Copies min(len, cap) bytes of the text stored under cid into buf (buf
+ * may be NULL when cap == 0).  Returns the text's length, 0 when the term
+ * is unknown, CIDSTORE_EINVAL, CIDSTORE_ENOMEM, CIDSTORE_ECORRUPT (the
+ * stored chunks do not form a text).  Lock-free like cidstore_lookup. */
+CIDSTORE_API long cidstore_term_get(cidstore_t *st, const cid_t *cid, void *buf, size_t cap);
+
+/* ---------------------------------------------------------------------- */
+/* Operations (DESIGN §11)                                                 */
+/* ---------------------------------------------------------------------- */
+
+/* Writes the store's metrics in the Prometheus text exposition format
+ * 0.0.4 into buf, NUL-terminated.  Returns the length the whole text needs
+ * without the NUL (when >= cap, buf holds a truncated text: call again with
+ * a bigger buf), or CIDSTORE_EINVAL (s NULL, buf NULL with cap > 0).
+ * Thread-safe; lock-free (merges per-thread counters). */
+CIDSTORE_API long cidstore_metrics_prometheus(cidstore_t *s, char *buf, size_t cap);
+
+/* Fills *out with the options in effect now (one snapshot).  Returns 0 or
+ * CIDSTORE_EINVAL.  Thread-safe, never waits. */
+CIDSTORE_API int cidstore_get_options(cidstore_t *s, cidstore_options_t *out);
+
+/* Replaces the options in effect with *o atomically: every operation sees
+ * the old or the new snapshot, never a mix.  Only the fields the options
+ * struct marks "retune" may differ from the current ones; any other
+ * differing field -> CIDSTORE_EINVAL and nothing changes.  Returns 0,
+ * CIDSTORE_EINVAL, CIDSTORE_ENOMEM, CIDSTORE_ERDONLY (read_only).
+ * Thread-safe.  Waits for: other retunes. */
+CIDSTORE_API int cidstore_retune(cidstore_t *s, const cidstore_options_t *o);
+
+/* Runs one maintenance pass now, in the caller's thread, while other
+ * threads keep reading and writing (see the README's operations section).
+ * Returns 0, CIDSTORE_EINVAL, CIDSTORE_ENOMEM, CIDSTORE_ERDONLY or an I/O
+ * error.  Waits for: another maintenance pass (one runs at a time). */
+CIDSTORE_API int cidstore_maintain(cidstore_t *s);
+
+/* ---------------------------------------------------------------------- */
 /* Store directory inspection (read-only)                                  */
 /* ---------------------------------------------------------------------- */
 /*

@@ -24,6 +24,11 @@ packages=(
 	librocksdb-dev    # bench/ anchor: durable path
 	gnuplot-nox       # cidstore demo --plot, bench charts
 	python3           # build helpers
+	libserd-dev       # triples: N-Triples / Turtle parser
+	libsord-dev       # bench/ anchor: in-memory triplestore
+	serdi             # tests: canonical N-Triples of real Turtle files
+	lv2-dev           # tests: real-world Turtle (the LV2 vocabularies)
+	prometheus        # tests: promtool check metrics
 )
 
 check_only=false
