@@ -65,8 +65,6 @@ typedef struct rdf_load_opts {
 				  the file's absolute path (none for stdin) */
 	unsigned threads;      /* inserter threads; 0: cores - 1, at least 1 */
 	size_t batch;          /* statements per batch; 0: 1024 */
-	bool lax;              /* serd's lax mode: skip bad statements (each is
-				  counted in r->skipped) instead of stopping */
 	const uint8_t *scope;  /* 16 bytes of blank node scope; NULL: random
 				  (tests only should fix it) */
 	void (*progress)(const rdf_load_progress_t *p, void *ctx); /* may be NULL */
@@ -79,7 +77,6 @@ typedef struct rdf_load_result {
 	uint64_t added;        /* triples this load added */
 	uint64_t present;      /* triples already stored */
 	uint64_t terms_new;    /* term texts this load stored */
-	uint64_t skipped;      /* lax: bad statements skipped (each error) */
 	uint64_t bytes;        /* input bytes read */
 	double secs;
 	/* RDF_LOAD_ESYNTAX: where and what (serd's message, no newline) */
@@ -112,6 +109,17 @@ enum {
  * calls on the same store. */
 int rdf_load_file(cidstore_t *st, const char *path, const rdf_load_opts_t *o,
 		  rdf_load_result_t *r);
+
+/* Reads text (NUL-terminated) as one N-Triples term in position pos (0
+ * subject, 1 predicate, 2 object) with serd, and writes it back the way
+ * rdf_load_file writes terms (serd's N-Triples writer, ASCII): so
+ * "caf\xc3\xa9" becomes "caf\u00E9" and "\u00e9" "\u00E9"; a blank node
+ * label is kept as it is (no scoping).  *out gets the text (malloc'd,
+ * NUL-terminated; *outlen bytes).  Returns 0; RDF_LOAD_ESYNTAX with serd's
+ * message in msg (msgcap bytes) when text is not one such term;
+ * RDF_LOAD_EINVAL; RDF_LOAD_ENOMEM. */
+int rdf_term_normalize(const char *text, int pos, char **out, size_t *outlen, char *msg,
+		       size_t msgcap);
 
 /* "syntax error", "cannot open", ... for an RDF_LOAD_* code. */
 const char *rdf_load_strerror(int code);
