@@ -54,6 +54,9 @@ static int check_options(const cidstore_options_t *o)
 
 static void handle_free(cidstore_t *s)
 {
+	struct store_ext *ext = atomic_load_explicit(&s->ext, memory_order_acquire);
+	if (ext)
+		ext->destroy(ext);
 	idx_destroy(s->ix);
 	pthread_mutex_destroy(&s->gil);
 	pthread_mutex_destroy(&s->fail_mu);

@@ -36,6 +36,9 @@
  *   |                    | read with acquire                               |
  *   | maint_stop         | maint_mu (+ maint_cv); maint, maint_running:    |
  *   |                    | open and close only                             |
+ *   | ext                | atomic: NULL until a layer above the store (the |
+ *   |                    | triple layer) installs its state with a CAS     |
+ *   |                    | (acq_rel; readers acquire); destroyed by close  |
  */
 #ifndef CIDSTORE_STORE_INTERNAL_H
 #define CIDSTORE_STORE_INTERNAL_H
@@ -50,6 +53,12 @@
 #include "log/io.h"
 #include "log/recovery.h"
 #include "log/wal.h"
+
+/* Per-store state of a layer above the store (the triple layer, src/triple/):
+ * the store only keeps it and destroys it at close. */
+struct store_ext {
+	void (*destroy)(struct store_ext *ext);
+};
 
 struct cidstore {
 	idx_t *ix;
@@ -87,6 +96,8 @@ struct cidstore {
 	bool maint_stop;
 	pthread_mutex_t maint_mu;
 	pthread_cond_t maint_cv;
+
+	_Atomic(struct store_ext *) ext; /* see struct store_ext */
 };
 
 static inline void gil_lock(cidstore_t *s)
@@ -136,6 +147,20 @@ long store_write_many(cidstore_t *s, const cid_t *keys, const cid_t *vals, size_
 
 /* cidstore_apply after its argument checks (opcodes already valid). */
 int store_write_batch(cidstore_t *s, const cidstore_op_t *ops, size_t n);
+
+/* store_write_batch for the triple layer (src/triple/), with what the
+ * public call does not give:
+ *   - ops[0 .. nfree) are applied and logged first, each on its own (no
+ *     transaction: recovery replays each whose record is durable), then
+ *     ops[nfree .. n) as one crash-atomic batch;
+ *   - results (may be NULL) gets 1 (the operation changed the store) or 0
+ *     per operation (0 too for those an error left unapplied);
+ *   - wait_lsn NULL: waits as cidstore_apply; otherwise never waits for
+ *     the disk: *wait_lsn gets the LSN a SYNC caller must pass to
+ *     store_wait_durable before it answers (0: nothing to wait for).
+ * Returns as cidstore_apply. */
+int store_write_batch_ex(cidstore_t *s, const cidstore_op_t *ops, size_t nfree, size_t n,
+			 int *results, uint64_t *wait_lsn);
 
 /* Recovery's replay of one logged change (op: a WAL opcode; others are
  * ignored).  Returns 0 or a negative error. */

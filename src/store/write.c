@@ -6,6 +6,10 @@
  *   store_write        insert / delete_value / delete_key
  *   store_write_many   insert_many
  *   store_write_batch  cidstore_apply (framed TXN_START .. TXN_COMMIT)
+ *   store_write_batch_ex  the same for the triple layer: a prefix of
+ *                      operations logged on their own before the batch,
+ *                      per-operation results, the SYNC wait left to the
+ *                      caller
  *   store_replay       recovery's replay of a logged change
  * A logged store (a WAL: durability ASYNC or SYNC) passes the one log hook
  * (log_hook) to the index, which calls it while it holds the key's group
@@ -201,7 +205,17 @@ long store_write_many(cidstore_t *s, const cid_t *keys, const cid_t *vals, size_
 
 int store_write_batch(cidstore_t *s, const cidstore_op_t *ops, size_t n)
 {
+	return store_write_batch_ex(s, ops, 0, n, NULL, NULL);
+}
+
+int store_write_batch_ex(cidstore_t *s, const cidstore_op_t *ops, size_t nfree, size_t n,
+			 int *results, uint64_t *wait_lsn)
+{
 	static const cid_t zero;
+	if (wait_lsn)
+		*wait_lsn = 0;
+	if (results)
+		memset(results, 0, n * sizeof(*results));
 	int rc = store_write_gate(s);
 	if (rc)
 		return rc;
@@ -209,7 +223,33 @@ int store_write_batch(cidstore_t *s, const cidstore_op_t *ops, size_t n)
 	struct log_ctx c;
 	idx_hook_t *hook = NULL;
 	uint64_t start = 0;
+	int changed = 0, err = 0;
 	gil_lock(s);
+	/* ops[0 .. nfree): each logged on its own (txn 0), before the batch,
+	 * so the batch's commit LSN covers their records too. */
+	for (size_t i = 0; i < nfree && !err; i++) {
+		idx_op_t op;
+		long r = store_op_from_public(ops[i].op, &op);
+		if (r == 0)
+			r = idx_apply(s->ix, op, &ops[i].key, &ops[i].value, hook_init(&h, &c, s, 0));
+		if (r < 0)
+			err = (int)r;
+		else if (r > 0) {
+			changed++;
+			if (results)
+				results[i] = 1;
+		}
+	}
+	if (err) {
+		gil_unlock(s);
+		if (wait_lsn) {
+			if (s->wal && s->opts.durability == CIDSTORE_DURABILITY_SYNC)
+				*wait_lsn = wal_next_lsn(s->wal) - 1;
+			return err;
+		}
+		int w = sync_wait(s, false, 0);
+		return w < 0 ? w : err;
+	}
 	if (s->wal) {
 		/* batch_lock (shared): a checkpoint never picks its LSN inside
 		 * a batch.  The transaction id is the LSN of its TXN_START:
@@ -225,16 +265,18 @@ int store_write_batch(cidstore_t *s, const cidstore_op_t *ops, size_t n)
 		wal_put(s->wal, start, WAL_OP_TXN_START, WAL_FLAG_TXN, &zero, &zero, start);
 		hook = hook_init(&h, &c, s, start);
 	}
-	int changed = 0, err = 0;
-	for (size_t i = 0; i < n && !err; i++) {
+	for (size_t i = nfree; i < n && !err; i++) {
 		idx_op_t op;
 		long r = store_op_from_public(ops[i].op, &op);
 		if (r == 0)
 			r = idx_apply(s->ix, op, &ops[i].key, &ops[i].value, hook);
 		if (r < 0)
 			err = (int)r;
-		else
-			changed += r > 0;
+		else if (r > 0) {
+			changed++;
+			if (results)
+				results[i] = 1;
+		}
 	}
 	uint64_t commit = 0;
 	if (s->wal) {
@@ -251,6 +293,11 @@ int store_write_batch(cidstore_t *s, const cidstore_op_t *ops, size_t n)
 		}
 	}
 	gil_unlock(s);
+	if (wait_lsn) {
+		if (s->wal && s->opts.durability == CIDSTORE_DURABILITY_SYNC)
+			*wait_lsn = commit;
+		return err ? err : changed;
+	}
 	rc = sync_wait(s, true, commit);
 	if (rc < 0)
 		return rc;
