@@ -11,6 +11,11 @@
 //       serd's N-Triples reader over the file, statements counted and
 //       nothing else: the parser's ceiling on one core.
 //
+//   serd_parse_write/n:<N>
+//       serd's reader plus serd's N-Triples writer per statement into a
+//       text buffer: the parser thread's work in rdf_load (which takes each
+//       term's text from that line), without the queue.
+//
 //   sord_load/n:<N>
 //       serd -> sord (sord_new_reader) into sord_new(world,
 //       SORD_SPO | SORD_POS | SORD_OSP, false), sord's full-store indexes.
@@ -51,7 +56,9 @@
 //       cidstore_triple_count).  items_per_second = queries/s; counter
 //       results_per_query.  Before the first query the sample is checked on
 //       both stores (each sampled triple found once, its terms in
-//       cidstore's dictionary).
+//       cidstore's dictionary, and both stores give the same number of
+//       results for every pattern on the first 64 samples, 8 for ?P?).
+//       Times are wall-clock (UseRealTime).
 //
 // Run with --help for the options.  Store directories go under --dir and
 // are removed after each run.
@@ -334,6 +341,53 @@ void BM_serd_parse(benchmark::State &st)
 	}
 }
 
+// The parser thread's share of rdf_load without the queue: serd's reader
+// plus, per statement, serd's N-Triples writer into a text buffer (cleared
+// every 1024 statements, as a batch), which is how rdf_load gets each
+// term's text.
+struct WriteCtx {
+	SerdWriter *w;
+	std::string buf;
+	uint64_t n = 0;
+};
+
+SerdStatus write_sink(void *handle, SerdStatementFlags, const SerdNode *, const SerdNode *s,
+		      const SerdNode *p, const SerdNode *o, const SerdNode *dt,
+		      const SerdNode *lang)
+{
+	WriteCtx *c = (WriteCtx *)handle;
+	if ((++c->n & 1023) == 0)
+		c->buf.clear();
+	return serd_writer_write_statement(c->w, 0, nullptr, s, p, o, dt, lang);
+}
+
+void BM_serd_parse_write(benchmark::State &st)
+{
+	for (auto _ : st) {
+		WriteCtx c;
+		SerdEnv *env = serd_env_new(nullptr);
+		c.w = serd_writer_new(SERD_NTRIPLES, SERD_STYLE_ASCII, env, nullptr, string_sink,
+				      &c.buf);
+		SerdReader *rd = serd_reader_new(SERD_NTRIPLES, &c, nullptr, nullptr, nullptr,
+						 write_sink, nullptr);
+		double la = load_avg();
+		double t = now_s();
+		SerdStatus ss = serd_reader_read_file(rd, (const uint8_t *)cfg.file.c_str());
+		double secs = now_s() - t;
+		serd_reader_free(rd);
+		serd_writer_free(c.w);
+		serd_env_free(env);
+		if (ss != SERD_SUCCESS) {
+			st.SkipWithError("serd: the file does not parse");
+			break;
+		}
+		st.SetIterationTime(secs);
+		st.SetItemsProcessed((int64_t)c.n);
+		st.counters["triples"] = (double)c.n;
+		st.counters["load_avg_1m"] = la;
+	}
+}
+
 void BM_sord_load(benchmark::State &st)
 {
 	for (auto _ : st) {
@@ -385,9 +439,12 @@ int load_cidstore(cidstore_t *s, int T, rdf_load_result_t *res, char *err, size_
 	lo.threads = (unsigned)T;
 	lo.batch = cfg.batch;
 	int rc = rdf_load_file(s, cfg.file.c_str(), &lo, res);
-	if (rc != RDF_LOAD_OK)
-		std::snprintf(err, errlen, "rdf_load_file: %s (store: %s) %s", rdf_load_strerror(rc),
-			      res->store_err ? cidstore_strerror(res->store_err) : "-", res->message);
+	if (rc != RDF_LOAD_OK) {
+		std::string m = std::string("rdf_load_file: ") + rdf_load_strerror(rc) + " (store: " +
+				(res->store_err ? cidstore_strerror(res->store_err) : "-") + ") " +
+				res->message;
+		std::snprintf(err, errlen, "%s", m.c_str());
+	}
 	return rc;
 }
 
@@ -554,6 +611,53 @@ int match_fn(const cidstore_triple_t *t, void *ctx)
 	return 0;
 }
 
+enum Pattern { SP_, _PO, S__, _P_COUNT, __O };
+const char *pattern_name[] = {"SP?", "?PO", "S??", "?P?-count", "??O"};
+
+// One query: the number of results (?P?-count: the count), or -1 with
+// *err set (cidstore).  sink gathers a word of each result (sord: the
+// node pointers, cidstore: CID words) so nothing is optimized away.
+int64_t run_query(QueryState &q, const Sample &x, Pattern pat, bool sord, uint64_t *sink,
+		  int *err = nullptr)
+{
+	uint64_t dummy = 0;
+	if (!sink)
+		sink = &dummy;
+	if (sord) {
+		switch (pat) {
+		case SP_: return (int64_t)sord_count_pattern(q.model, x.s, x.p, nullptr, sink);
+		case _PO: return (int64_t)sord_count_pattern(q.model, nullptr, x.p, x.o, sink);
+		case S__: return (int64_t)sord_count_pattern(q.model, x.s, nullptr, nullptr, sink);
+		case _P_COUNT: return (int64_t)sord_count_pattern(q.model, nullptr, x.p, nullptr, sink);
+		case __O: return (int64_t)sord_count_pattern(q.model, nullptr, nullptr, x.o, sink);
+		}
+		return 0;
+	}
+	MatchCtx m;
+	int rc = 0;
+	switch (pat) {
+	case SP_: rc = cidstore_triple_match(q.store, &x.cs, &x.cp, nullptr, match_fn, &m); break;
+	case _PO: rc = cidstore_triple_match(q.store, nullptr, &x.cp, &x.co, match_fn, &m); break;
+	case S__: rc = cidstore_triple_match(q.store, &x.cs, nullptr, nullptr, match_fn, &m); break;
+	case _P_COUNT: {
+		long c = cidstore_triple_count(q.store, nullptr, &x.cp, nullptr);
+		if (c < 0)
+			rc = (int)c;
+		else
+			m.n = (uint64_t)c;
+		break;
+	}
+	case __O: rc = cidstore_triple_match(q.store, nullptr, nullptr, &x.co, match_fn, &m); break;
+	}
+	if (rc != 0) {
+		if (err)
+			*err = rc;
+		return -1;
+	}
+	*sink += m.sink;
+	return (int64_t)m.n;
+}
+
 // Builds (once) both stores and the sample; a failure is kept in error.
 QueryState &query_state()
 {
@@ -625,6 +729,19 @@ QueryState &query_state()
 			if (cidstore_term_get(q.store, c, nullptr, 0) <= 0)
 				return fail("a sampled term is not in cidstore's dictionary");
 	}
+	// Both stores give the same answer for every pattern on the first
+	// samples (?P? on sord walks big sets: a few only).
+	for (size_t i = 0; i < std::min<size_t>(q.samples.size(), 64); i++)
+		for (Pattern p : {SP_, _PO, S__, _P_COUNT, __O}) {
+			if (p == _P_COUNT && i >= 8)
+				continue;
+			uint64_t a = run_query(q, q.samples[i], p, true, nullptr);
+			uint64_t b = run_query(q, q.samples[i], p, false, nullptr);
+			if (a != b)
+				return fail(std::string("sord and cidstore disagree on ") +
+					    pattern_name[p] + ": " + std::to_string(a) + " vs " +
+					    std::to_string(b) + " results");
+		}
 	q.ready = true;
 	return q;
 }
@@ -648,8 +765,6 @@ void free_query_state()
 	g_q = nullptr;
 }
 
-enum Pattern { SP_, _PO, S__, _P_COUNT, __O };
-const char *pattern_name[] = {"SP?", "?PO", "S??", "?P?-count", "??O"};
 
 void BM_query(benchmark::State &st, Pattern pat, bool sord)
 {
@@ -662,46 +777,21 @@ void BM_query(benchmark::State &st, Pattern pat, bool sord)
 	size_t i = 0;
 	uint64_t results = 0, sink = 0, queries = 0;
 	for (auto _ : st) {
-		const Sample &x = q.samples[i];
-		i = i + 1 == K ? 0 : i + 1;
-		if (sord) {
-			switch (pat) {
-			case SP_: results += sord_count_pattern(q.model, x.s, x.p, nullptr, &sink); break;
-			case _PO: results += sord_count_pattern(q.model, nullptr, x.p, x.o, &sink); break;
-			case S__: results += sord_count_pattern(q.model, x.s, nullptr, nullptr, &sink); break;
-			case _P_COUNT:
-				results += sord_count_pattern(q.model, nullptr, x.p, nullptr, &sink);
-				break;
-			case __O: results += sord_count_pattern(q.model, nullptr, nullptr, x.o, &sink); break;
-			}
-		} else {
-			MatchCtx m;
-			int rc = 0;
-			switch (pat) {
-			case SP_: rc = cidstore_triple_match(q.store, &x.cs, &x.cp, nullptr, match_fn, &m); break;
-			case _PO: rc = cidstore_triple_match(q.store, nullptr, &x.cp, &x.co, match_fn, &m); break;
-			case S__: rc = cidstore_triple_match(q.store, &x.cs, nullptr, nullptr, match_fn, &m); break;
-			case _P_COUNT: {
-				long c = cidstore_triple_count(q.store, nullptr, &x.cp, nullptr);
-				rc = c < 0 ? (int)c : 0;
-				m.n = c < 0 ? 0 : (uint64_t)c;
-				break;
-			}
-			case __O: rc = cidstore_triple_match(q.store, nullptr, nullptr, &x.co, match_fn, &m); break;
-			}
-			if (rc != 0) {
-				st.SkipWithError((std::string("cidstore query: ") + cidstore_strerror(rc)).c_str());
-				break;
-			}
-			results += m.n;
-			sink += m.sink;
+		int err = 0;
+		int64_t r = run_query(q, q.samples[i], pat, sord, &sink, &err);
+		if (r < 0) {
+			st.SkipWithError((std::string("cidstore query: ") + cidstore_strerror(err)).c_str());
+			break;
 		}
+		i = i + 1 == K ? 0 : i + 1;
+		results += (uint64_t)r;
 		queries++;
 	}
 	benchmark::DoNotOptimize(sink);
 	st.SetItemsProcessed((int64_t)queries);
 	st.counters["results_per_query"] = queries ? (double)results / (double)queries : 0;
 	st.counters["samples"] = (double)K;
+	st.counters["load_avg_1m"] = load_avg();
 }
 
 // ---------------------------------------------------------------------
@@ -717,6 +807,7 @@ void register_all()
 			->Unit(benchmark::kMillisecond);
 	};
 	reg_load("serd_parse_only" + tail, [](benchmark::State &st) { BM_serd_parse(st); });
+	reg_load("serd_parse_write" + tail, [](benchmark::State &st) { BM_serd_parse_write(st); });
 	reg_load("sord_load" + tail, [](benchmark::State &st) { BM_sord_load(st); });
 	for (bool mem : {false, true})
 		for (int T : cfg.inserters)
@@ -731,6 +822,7 @@ void register_all()
 					.c_str(),
 				[p, sord](benchmark::State &st) { BM_query(st, p, sord); })
 				->MinTime(cfg.query_min_time)
+				->UseRealTime()
 				->Unit(benchmark::kMicrosecond);
 }
 
@@ -748,7 +840,7 @@ void usage()
 		"                       default: the library's)\n"
 		"  --query-min-time=S   Google Benchmark min time of each query run (default 1)\n"
 		"  --seed=S             sample seed\n"
-		"Names: serd_parse_only/n:N, sord_load/n:N,\n"
+		"Names: serd_parse_only/n:N, serd_parse_write/n:N, sord_load/n:N,\n"
 		"       cidstore_load/dur:<async|mem>/inserters:T/n:N,\n"
 		"       query/<SP?|?PO|S??|?P?-count|??O>/<sord|cidstore>/n:N.\n");
 }
