@@ -47,7 +47,7 @@ expect 0 "--help" -- "$tool" --help
 expect 0 "--version" -- "$tool" --version
 expect 2 "no command" -- "$tool"
 expect 2 "unknown command" -- "$tool" frobnicate
-for c in config demo bench put get del load stats verify checkpoint wal; do
+for c in config demo bench put get del load stats verify checkpoint wal triples; do
 	expect 0 "$c --help" -- "$tool" "$c" --help
 	grep -q "Usage: " "$tmp/out" || { echo "FAIL: $c --help prints no usage"; fails=$((fails + 1)); }
 done

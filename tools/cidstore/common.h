@@ -167,5 +167,6 @@ int cmd_checkpoint(int argc, char **argv);
 int cmd_load(int argc, char **argv);       /* load.c */
 int cmd_verify(int argc, char **argv);     /* verify.c */
 int cmd_wal(int argc, char **argv);        /* wal_cmds.c */
+int cmd_triples(int argc, char **argv);    /* triples*.c */
 
 #endif /* TOOL_COMMON_H */

@@ -10,6 +10,8 @@
  *   load         load.c          bulk insert from "KEYHEX VALHEX" lines
  *   verify       verify.c        would a store directory recover?
  *   wal          wal_cmds.c      dump / analyze the write-ahead log
+ *   triples      triples*.c      load / query / count / dump RDF triples
+ *                rdf_load.c      (the loading pipeline, serd)
  *
  * Shared helpers are in common.c (errors, exit codes, options of the store
  * commands, opening a store), json.c and inspect.c.  This file holds the
@@ -39,6 +41,7 @@ static const command_t commands[] = {
 	{ "verify", cmd_verify, "check a store directory's files" },
 	{ "checkpoint", cmd_checkpoint, "write a checkpoint and trim the log" },
 	{ "wal", cmd_wal, "dump or analyze the write-ahead log" },
+	{ "triples", cmd_triples, "load, query, count or dump RDF triples" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -56,8 +59,9 @@ static void usage_main(FILE *f)
 	fprintf(f,
 		"\n"
 		"'%s COMMAND --help' describes a command.  Keys and values are written\n"
-		"as 64 hex digits.  Commands that only read (get, stats, verify, wal)\n"
-		"never create a store and work on one the user may only read.\n"
+		"as 64 hex digits.  Commands that only read (get, stats, verify, wal,\n"
+		"triples query|count|dump) never create a store and work on one the\n"
+		"user may only read.\n"
 		"\n" EXIT_CODES_HELP,
 		prog);
 }
