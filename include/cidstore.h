@@ -385,25 +385,48 @@ CIDSTORE_API int cidstore_build_info(cidstore_build_info_t *out);
  * Every pattern is answered from the pair indexes, so a match never
  * delivers a triple that is not stored.  All calls below are thread-safe
  * and may run beside every other call except cidstore_close.
+ *
+ * Concurrency: readers (match, count, term_get) take no lock.  Writers of
+ * triples hold, while they change the index (never while they wait for the
+ * disk), the layer's writer gate shared (a cleaning pass of stale
+ * single-term entries holds it exclusively, briefly) and a room stripe
+ * (1 of 4096, by a hash of the triple) that keeps an insert and a delete of
+ * the same triple apart, so no triple is ever left in one pair index and
+ * not the others.  Of calls storing (removing) the same triple at once,
+ * exactly one returns 1.  A call that returns 0 because another call is
+ * storing the same triple at that moment does not wait for that call's
+ * batch: the triple is durable when that call returns.
  */
 typedef struct cidstore_triple {
 	cid_t s, p, o;
 } cidstore_triple_t;
 
 /* Stores t.  Returns 1 when added, 0 when it was already stored, or an
- * error as cidstore_apply.  Crash-atomic: after recovery every index entry
- * of t is present or none is.  Durability and waits: as cidstore_apply, plus
- * (briefly) a running stale-entry cleaning pass of the triple layer. */
+ * error as cidstore_apply.  Crash-atomic: after recovery t is in all three
+ * pair indexes or in none (a single-term entry may survive alone: a stale
+ * entry, never a wrong answer).  An error in the middle (ENOMEM) may leave
+ * t partly stored until the call is repeated.  Durability and waits: as
+ * cidstore_apply (SYNC: the commit's fdatasync), plus a running
+ * stale-entry cleaning pass of the triple layer and a delete running in
+ * the same room stripe (both brief). */
 CIDSTORE_API int cidstore_triple_insert(cidstore_t *st, const cidstore_triple_t *t);
 
 /* Stores n triples as one crash-atomic batch (all or none after a crash);
- * results (may be NULL) gets 1 or 0 per triple as cidstore_triple_insert.
- * Returns the number added or an error as cidstore_apply. */
+ * results (may be NULL) gets 1 or 0 per triple as cidstore_triple_insert (a
+ * triple repeated in t: 1 for its first copy at most).  Returns the number
+ * added, CIDSTORE_EINVAL (NULL st, NULL t with n > 0), CIDSTORE_ERANGE
+ * (n > INT32_MAX / 7), CIDSTORE_ENOMEM (the call allocates about 0.5 KB
+ * per triple for its batch), or an error as cidstore_apply.  Waits for: as
+ * cidstore_triple_insert, for the n triples' room stripes. */
 CIDSTORE_API long cidstore_triple_insert_many(cidstore_t *st, const cidstore_triple_t *t,
 					      size_t n, int *results);
 
 /* Removes t.  Returns 1 when removed, 0 when absent, or an error as
- * cidstore_apply.  Crash-atomic as insert. */
+ * cidstore_apply.  Crash-atomic as insert.  Single-term entries are left
+ * for a cleaning pass; when 1024 emptied pairs are queued, this call runs
+ * one (unless one is running).  Waits for: as cidstore_triple_insert,
+ * inserts running in t's room stripe, and, when it cleans, the triple
+ * writers inside the gate. */
 CIDSTORE_API int cidstore_triple_delete(cidstore_t *st, const cidstore_triple_t *t);
 
 /* Receives one matching triple (valid during the call); non-zero stops. */
@@ -414,32 +437,49 @@ typedef int (*cidstore_triple_fn)(const cidstore_triple_t *t, void *ctx);
  * during the call; one stored for the whole call is delivered.  Only the
  * all-wildcard pattern walks everything.  Returns 0 after the last, fn's
  * non-zero return when it stopped, CIDSTORE_EINVAL, CIDSTORE_ENOMEM.
- * Lock-free like cidstore_lookup; fn may call the store. */
+ * Lock-free like cidstore_lookup; fn may call the store (also to write).
+ * fn runs inside up to three nested reader sections of the index: a slow
+ * fn delays memory reclamation, never another thread. */
 CIDSTORE_API int cidstore_triple_match(cidstore_t *st, const cid_t *s, const cid_t *p,
 				       const cid_t *o, cidstore_triple_fn fn, void *ctx);
 
 /* The number of stored triples matching (s, p, o) (NULL: wildcard),
  * counted without copying value sets, or CIDSTORE_EINVAL / CIDSTORE_ENOMEM.
+ * While writers run it lies between the triples stored for the whole call
+ * and those stored at some instant of it (each index key is counted at its
+ * own instant).  Costs as match without delivering: SP?, S?O, ?PO one
+ * lookup; S??, ?P?, ??O one per term of the single-term set.
  * Lock-free like cidstore_lookup. */
 CIDSTORE_API long cidstore_triple_count(cidstore_t *st, const cid_t *s, const cid_t *p,
 					const cid_t *o);
 
-/* Term dictionary: the text of a term (any byte string, any length) under
- * its CID = cid_sha256(text), durable with the store under the same crash
- * rules as every other write (each text is kept once).  *out (may be NULL)
- * gets the CID.  Returns 1 when this call stored the text, 0 when it was
- * already known, or an error as cidstore_apply.  Crash-atomic. */
+/* Term dictionary: the text of a term (any byte string, any length below
+ * 4 GiB) under its CID = cid_sha256(text), durable with the store under the
+ * same crash rules as every other write (each text is kept once, in
+ * 32-byte chunks of the key cid_composite(cid, 0, 7): 32 B per 28 B of
+ * text).  *out (may be NULL) gets the CID.  text may be NULL when len == 0.
+ * Returns 1 when this call stored the text (of racing puts of one text
+ * exactly one), 0 when it was already known, CIDSTORE_EINVAL,
+ * CIDSTORE_ERANGE (len >= 2^32), or an error as cidstore_apply.
+ * Crash-atomic.  Waits for: as cidstore_apply. */
 CIDSTORE_API int cidstore_term_put(cidstore_t *st, const void *text, size_t len, cid_t *out);
 
 /* n terms in one crash-atomic batch; out (may be NULL) gets n CIDs.
- * Returns the number of texts this call stored, or an error. */
+ * texts[i] may be NULL only when lens[i] == 0; a text repeated in the call
+ * is stored once.  Returns the number of texts this call stored,
+ * CIDSTORE_EINVAL (nothing stored), CIDSTORE_ERANGE (a text of 4 GiB or
+ * more, or more than INT32_MAX chunks in all), or an error as
+ * cidstore_apply. */
 CIDSTORE_API long cidstore_term_put_many(cidstore_t *st, const void *const *texts,
 					 const size_t *lens, size_t n, cid_t *out);
 
 /* Copies min(len, cap) bytes of the text stored under cid into buf (buf
  * may be NULL when cap == 0).  Returns the text's length, 0 when the term
- * is unknown, CIDSTORE_EINVAL, CIDSTORE_ENOMEM, CIDSTORE_ECORRUPT (the
- * stored chunks do not form a text).  Lock-free like cidstore_lookup. */
+ * is unknown (also while its first put is still running; the empty text
+ * reads as 0 too), CIDSTORE_EINVAL, CIDSTORE_ENOMEM, CIDSTORE_ECORRUPT
+ * (the stored chunks contradict each other; buf is then left unwritten).
+ * Reads the chunks at one instant (cidstore_values) and copies them once.
+ * Lock-free like cidstore_lookup. */
 CIDSTORE_API long cidstore_term_get(cidstore_t *st, const cid_t *cid, void *buf, size_t cap);
 
 /* ---------------------------------------------------------------------- */

@@ -92,12 +92,10 @@ static cid_t chunk_value(const uint8_t *text, size_t len, size_t i)
 	size_t off, n;
 	chunk_span(len, i, &off, &n);
 	put_le32(b, (uint32_t)i);
-	if (i == 0) {
+	if (i == 0)
 		put_le32(b + 4, (uint32_t)len);
-		memcpy(b + 8, text + off, n);
-	} else {
-		memcpy(b + 4, text + off, n);
-	}
+	if (n) /* text may be NULL when len == 0 */
+		memcpy(b + (i == 0 ? 8 : 4), text + off, n);
 	return cid_of_bytes(b);
 }
 

@@ -10,8 +10,9 @@
  * insert_many of 3 triples, term put.  After a call returns the thread
  * writes an acknowledgement (thread, seq, result) into a MAP_SHARED region
  * and publishes its count (release).  The child's main thread checkpoints
- * every 15 ms.  The parent sleeps a random 20..300 ms (seed printed;
- * CIDSTORE_CRASH_SEED reproduces), sends SIGKILL, reopens and checks:
+ * every 15 ms.  The parent waits for a random number of acknowledgements
+ * (SYNC 16..400) and a random 0..40 ms more (seed printed; CIDSTORE_CRASH_SEED
+ * reproduces), sends SIGKILL, reopens and checks:
  *   - each acknowledged result is what the model predicts;
  *   - nothing half-present: every triple of the universe is in all three
  *     pair indexes (SP, OS, PO) or in none;
@@ -449,11 +450,24 @@ static void kill_round(cidstore_durability_t d, unsigned round, uint64_t *rng, c
 		atomic_store(&SH->count[t], 0);
 	atomic_store(&SH->child_err, 0);
 	SH->msg[0] = 0;
-	unsigned ms = 20 + (unsigned)(mix64((*rng)++) % 281);
+	/* the moment: after a random number of acknowledgements (SYNC 16..400,
+	 * ASYNC 0..400: maybe during open; a slow sanitizer build gets as far
+	 * as a release one), then a random 0..40 ms more */
+	uint64_t r = mix64((*rng)++);
+	uint64_t target = d == CIDSTORE_DURABILITY_SYNC ? 16 + r % 385 : r % 401;
+	unsigned ms = (unsigned)((r >> 32) % 41);
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0)
 		child_main(d);
+	for (unsigned waited = 0; waited < 30000; waited++) {
+		uint64_t acked = 0;
+		for (unsigned t = 0; t < CR_THREADS; t++)
+			acked += atomic_load(&SH->count[t]);
+		if (acked >= target || atomic_load(&SH->child_err))
+			break;
+		usleep(1000);
+	}
 	usleep(ms * 1000u);
 	ck_assert_int_eq(kill(pid, SIGKILL), 0);
 	int status;
@@ -466,8 +480,8 @@ static void kill_round(cidstore_durability_t d, unsigned round, uint64_t *rng, c
 	uint64_t acked = 0;
 	for (unsigned t = 0; t < CR_THREADS; t++)
 		acked += atomic_load(&SH->count[t]);
-	fprintf(stderr, "%s round %u: SIGKILL after %u ms, %llu ops acknowledged\n", what, round,
-		ms, (unsigned long long)acked);
+	fprintf(stderr, "%s round %u: SIGKILL %u ms after %llu acknowledgements: %llu acknowledged\n",
+		what, round, ms, (unsigned long long)target, (unsigned long long)acked);
 	verify(what, round, d == CIDSTORE_DURABILITY_ASYNC);
 }
 
