@@ -55,9 +55,14 @@
 #include "log/wal.h"
 
 /* Per-store state of a layer above the store (the triple layer, src/triple/):
- * the store only keeps it and destroys it at close. */
+ * the store keeps it, destroys it at close and may run its maintenance
+ * step (a maintenance pass: without knowing the layer, no upward call). */
 struct store_ext {
 	void (*destroy)(struct store_ext *ext);
+	/* one maintenance step of the layer now (may be NULL); *done (may be
+	 * NULL) gets the number of entries it removed.  Returns 0 or an error
+	 * code.  Thread-safe. */
+	int (*maintain)(struct store_ext *ext, cidstore_t *s, uint64_t *done);
 };
 
 struct cidstore {

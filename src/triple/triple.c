@@ -86,6 +86,8 @@
  *   such p whose PRED(p) is now empty remove p from ALLP; for each PO
  *   candidate whose PO(p,o) is empty remove p from OBJ(o); open the gate.
  *   The pass never waits for the disk (stale entries need no durability).
+ *   The store's maintenance reaches it through st->ext->maintain (the
+ *   store knows no layer above it), once this layer made its state.
  *
  * ---- Invariants (hold at every instant) ----
  *   I1  SP(s,p) non-empty  =>  p in SUBJ(s), s in PRED(p), p in ALLP
@@ -185,6 +187,12 @@ static void state_destroy(struct store_ext *ext)
 	free(ts);
 }
 
+static int ext_maintain(struct store_ext *ext, cidstore_t *st, uint64_t *done)
+{
+	(void)ext;
+	return triple_maintain(st, done);
+}
+
 /* The store's triple state, created on first use (NULL: out of memory). */
 static struct tri_state *state_of(cidstore_t *st)
 {
@@ -199,6 +207,7 @@ static struct tri_state *state_of(cidstore_t *st)
 		return NULL;
 	memset(ts, 0, sizeof(*ts));
 	ts->ext.destroy = state_destroy;
+	ts->ext.maintain = ext_maintain;
 	tgate_init(&ts->gate);
 	trooms_init(&ts->rooms);
 	pthread_mutex_init(&ts->clean_mu, NULL);

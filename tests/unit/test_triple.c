@@ -55,6 +55,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "store/store_internal.h"
 #include "triple/triple.h"
 
 /* ---------------------------------------------------------------------- */
@@ -318,6 +319,15 @@ START_TEST(test_patterns_random)
 		      (unsigned long long)sx.keys);
 	random_ops(st, &m, &rng, 300, 20);
 	check_patterns(st, &m, "refilled");
+	/* the store's maintenance reaches the cleaning through its ext slot */
+	random_ops(st, &m, &rng, 300, 80);
+	struct store_ext *ext = atomic_load(&st->ext);
+	ck_assert_ptr_nonnull(ext);
+	ck_assert_ptr_nonnull(ext->maintain);
+	uint64_t done = 0;
+	ck_assert_int_eq(ext->maintain(ext, st, &done), 0);
+	check_single_term_sets(st, &m, "cleaned through st->ext");
+	check_patterns(st, &m, "cleaned through st->ext");
 	close_store(st);
 }
 END_TEST
