@@ -85,7 +85,9 @@
  *   PRED(p) (one batch: they stay paired across a crash), then for each
  *   such p whose PRED(p) is now empty remove p from ALLP; for each PO
  *   candidate whose PO(p,o) is empty remove p from OBJ(o); open the gate.
- *   The pass never waits for the disk (stale entries need no durability).
+ *   The pass never waits for the disk (stale entries need no durability)
+ *   and closes the gate for at most TRI_CLEAN_SLICE (4096) candidates at a
+ *   time: one slice costs about 4096 lookups and 8192 removals, ~2 ms.
  *   The store's maintenance reaches it through st->ext->maintain (the
  *   store knows no layer above it), once this layer made its state.
  *
@@ -151,6 +153,8 @@
 
 /* A cleaning pass starts when this many candidates are queued. */
 #define TRI_CLEAN_AT 1024
+/* ... and closes the gate for at most this many candidates at a time. */
+#define TRI_CLEAN_SLICE 4096
 
 /* Ops kept on the stack for up to this many triples. */
 #define TRI_STACK_TRIPLES 4
@@ -301,39 +305,12 @@ static int apply_nowait(cidstore_t *st, const cidstore_op_t *ops, size_t n, uint
 	return 0;
 }
 
-/* The cleaning pass (top comment).  wait: wait for a running pass (else
- * return at once when one runs).  Candidates an error left unprocessed go
- * back on the queue. */
-static int clean_pass(cidstore_t *st, struct tri_state *ts, bool wait, uint64_t *cleaned)
+/* One slice of a cleaning pass, with the gate closed: rechecks the
+ * candidates c[0 .. n) and removes the stale single-term entries (ops and
+ * preds: room for 2n and n).  Adds the removals to *changed. */
+static int clean_slice(cidstore_t *st, struct tri_state *ts, const struct cand *c, size_t n,
+		       cidstore_op_t *ops, cid_t *preds, uint64_t *changed)
 {
-	if (wait)
-		pthread_mutex_lock(&ts->clean_mu);
-	else if (pthread_mutex_trylock(&ts->clean_mu) != 0)
-		return 0;
-	struct cand *c = NULL;
-	size_t n = queue_take(ts, &c);
-	if (n == 0) {
-		pthread_mutex_unlock(&ts->clean_mu);
-		free(c);
-		return 0;
-	}
-	qsort(c, n, sizeof(*c), cand_cmp);
-	size_t m = 0;
-	for (size_t i = 0; i < n; i++)
-		if (m == 0 || cand_cmp(&c[m - 1], &c[i]) != 0)
-			c[m++] = c[i];
-	n = m;
-	cidstore_op_t *ops = malloc(2 * n * sizeof(*ops));
-	cid_t *preds = malloc(n * sizeof(*preds));
-	if (!ops || !preds) {
-		free(ops);
-		free(preds);
-		queue_push(ts, c, n);
-		free(c);
-		pthread_mutex_unlock(&ts->clean_mu);
-		return CIDSTORE_ENOMEM;
-	}
-	uint64_t changed = 0;
 	int rc = 0;
 	size_t nops = 0, np = 0;
 	tgate_close(&ts->gate);
@@ -363,7 +340,7 @@ static int clean_pass(cidstore_t *st, struct tri_state *ts, bool wait, uint64_t 
 		}
 	}
 	if (rc == 0)
-		rc = apply_nowait(st, ops, nops, &changed);
+		rc = apply_nowait(st, ops, nops, changed);
 	if (rc == 0) {
 		/* then ALLP: a predicate whose PRED set is now empty */
 		qsort(preds, np, sizeof(*preds), cid_cmp);
@@ -380,11 +357,52 @@ static int clean_pass(cidstore_t *st, struct tri_state *ts, bool wait, uint64_t 
 				ops[nops++] = op_make(CIDSTORE_OP_DELETE_VALUE, &allp, &preds[i]);
 		}
 		if (rc == 0)
-			rc = apply_nowait(st, ops, nops, &changed);
+			rc = apply_nowait(st, ops, nops, changed);
 	}
 	tgate_open(&ts->gate);
+	return rc;
+}
+
+/* The cleaning pass (top comment): the queue in slices of TRI_CLEAN_SLICE
+ * candidates, the gate closed for one slice at a time (so a big queue, e.g.
+ * after a sweep, never stalls writers for long).  wait: wait for a running
+ * pass (else return at once when one runs).  Candidates an ENOMEM left
+ * unprocessed go back on the queue. */
+static int clean_pass(cidstore_t *st, struct tri_state *ts, bool wait, uint64_t *cleaned)
+{
+	if (cleaned)
+		*cleaned = 0;
+	if (wait)
+		pthread_mutex_lock(&ts->clean_mu);
+	else if (pthread_mutex_trylock(&ts->clean_mu) != 0)
+		return 0;
+	struct cand *c = NULL;
+	size_t n = queue_take(ts, &c);
+	if (n == 0) {
+		pthread_mutex_unlock(&ts->clean_mu);
+		free(c);
+		return 0;
+	}
+	qsort(c, n, sizeof(*c), cand_cmp);
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (m == 0 || cand_cmp(&c[m - 1], &c[i]) != 0)
+			c[m++] = c[i];
+	n = m;
+	size_t slice = n < TRI_CLEAN_SLICE ? n : TRI_CLEAN_SLICE;
+	cidstore_op_t *ops = malloc(2 * slice * sizeof(*ops));
+	cid_t *preds = malloc(slice * sizeof(*preds));
+	uint64_t changed = 0;
+	int rc = ops && preds ? 0 : CIDSTORE_ENOMEM;
+	size_t done = 0;
+	while (rc == 0 && done < n) {
+		size_t k = n - done < slice ? n - done : slice;
+		rc = clean_slice(st, ts, c + done, k, ops, preds, &changed);
+		if (rc == 0)
+			done += k;
+	}
 	if (rc == CIDSTORE_ENOMEM)
-		queue_push(ts, c, n); /* try again later */
+		queue_push(ts, c + done, n - done); /* try again later */
 	pthread_mutex_unlock(&ts->clean_mu);
 	free(ops);
 	free(preds);

@@ -13,7 +13,8 @@
  *     stops the walk and is returned as is;
  *   - cleaning: after a pass the single-term sets hold exactly what the
  *     model says (stale entries gone); a stale entry left by a close (the
- *     queue is lost) is found by the sweep of the first pass after reopen;
+ *     queue is lost) is found by the sweep of the first pass after reopen,
+ *     also more than one cleaning slice of them;
  *   - durable stores (NONE, ASYNC, SYNC): every pattern after close +
  *     reopen and after a read_only reopen (writes there: CIDSTORE_ERDONLY);
  *   - count on a key with 200k values (20k under TSan) equals it; and
@@ -482,6 +483,48 @@ START_TEST(test_sweep_after_reopen)
 	ck_assert_int_eq(cidstore_lookup(st, &subj0, NULL, 0), 0);
 	ck_assert_int_eq(triple_maintain(st, &cleaned), 0); /* read_only: nothing */
 	check_patterns(st, &m, "swept, read_only");
+	close_store(st);
+	tmpdir_remove(tdir);
+}
+END_TEST
+
+/* Stale entries written by hand (single-term entries without their
+ * pairs), more than one cleaning slice (4096 candidates) of them: the sweep
+ * of the first pass after reopen finds and removes them all. */
+START_TEST(test_sweep_many)
+{
+	char tdir[256], dir[300];
+	tmpdir_make(tdir, sizeof(tdir), "cidstore-triple-sweep2");
+	snprintf(dir, sizeof(dir), "%s/s", tdir);
+	cidstore_t *st = open_dir(dir, CIDSTORE_DURABILITY_ASYNC, false);
+	size_t n = scaled(10000, 5000);
+	cid_t p = P(NP + 1), allp = tri_key_allp();
+	cid_t pred = tri_key1(&p, TRI_R_PRED);
+	ck_assert_int_eq(cidstore_insert(st, &allp, &p), 1);
+	for (size_t i = 0; i < n; i++) {
+		cid_t s = mk(0x57A1E, i);
+		cid_t subj = tri_key1(&s, TRI_R_SUBJ);
+		ck_assert_int_eq(cidstore_insert(st, &pred, &s), 1);
+		ck_assert_int_eq(cidstore_insert(st, &subj, &p), 1);
+	}
+	/* and one real triple under the same predicate stays */
+	cidstore_triple_t keep = {S(0), p, O(0)};
+	ck_assert_int_eq(cidstore_triple_insert(st, &keep), 1);
+	close_store(st);
+	st = open_dir(dir, CIDSTORE_DURABILITY_ASYNC, false);
+	ck_assert_int_eq(cidstore_triple_count(st, NULL, &p, NULL), 1);
+	uint64_t cleaned = 0;
+	ck_assert_int_eq(triple_maintain(st, &cleaned), 0);
+	ck_assert_uint_eq(cleaned, 2 * n);
+	ck_assert_int_eq(cidstore_lookup(st, &pred, NULL, 0), 1);
+	ck_assert_int_eq(cidstore_contains(st, &allp, &p), 1);
+	cid_t s1 = mk(0x57A1E, 1), subj1 = tri_key1(&s1, TRI_R_SUBJ);
+	ck_assert_int_eq(cidstore_lookup(st, &subj1, NULL, 0), 0);
+	ck_assert_int_eq(cidstore_triple_count(st, NULL, &p, NULL), 1);
+	ck_assert_int_eq(cidstore_triple_count(st, NULL, NULL, NULL), 1);
+	/* the sweep ran once: a second pass finds nothing */
+	ck_assert_int_eq(triple_maintain(st, &cleaned), 0);
+	ck_assert_uint_eq(cleaned, 0);
 	close_store(st);
 	tmpdir_remove(tdir);
 }
@@ -1148,6 +1191,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_match_fn_writes, 0, 2);
 	tcase_add_test(tc, test_einval);
 	tcase_add_test(tc, test_sweep_after_reopen);
+	tcase_add_test(tc, test_sweep_many);
 	tcase_add_loop_test(tc, test_durable_reopen, 0, 3);
 	tcase_add_test(tc, test_big_pair);
 	tcase_add_loop_test(tc, test_terms, 0, 2);
