@@ -269,8 +269,10 @@ int triples_load(int argc, char **argv)
 			break;
 		case RDF_LOAD_ESTORE: {
 			char what[600];
-			snprintf(what, sizeof what, "loading %s (%" PRIu64 " statements in)", bar.path,
-				 r.statements);
+			snprintf(what, sizeof what,
+				 "loading %s, after %" PRIu64 " statements inserted (those not yet "
+				 "synced may be lost)",
+				 bar.path, r.statements);
 			code = report_store(cmd, a.dir, OPEN_CREATE, what, r.store_err);
 			synced_worth = false;
 			break;
