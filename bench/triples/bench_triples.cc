@@ -35,6 +35,9 @@
 //   Every load runs in a forked child (a fresh process, so the RSS delta is
 //   the load's own: nothing freed by an earlier run is reused) and reports
 //   through a pipe.  items_per_second = triples / load time.  Counters:
+//       cpu_us_per_triple      CPU time (user + system, every thread of the
+//                              process) of the timed part / triples: the
+//                              cost, less sensitive to a loaded machine
 //       rss_bytes_per_triple   (resident set after - before) / triples,
 //                              /proc/self/statm, allocator overhead included
 //       cidstore: mem_bytes_per_triple (cidstore_stats.memory_bytes),
@@ -71,6 +74,7 @@ extern "C" {
 #include <serd/serd.h>
 #include <sord/sord.h>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -106,6 +110,7 @@ struct Config {
 	size_t samples = 4096;
 	size_t batch = 0;                      // rdf_load_opts.batch (0: its default)
 	int64_t checkpoint_mib = -1;           // -1: library default; 0: off
+	uint64_t expected_keys = 0;            // opts.expected_keys (0: start small)
 	double query_min_time = 1.0;
 	uint64_t seed = 0x7e1e5eed;
 	uint64_t n = 0;                        // statements in the file (counted at start)
@@ -137,6 +142,15 @@ double load_avg()
 		std::fclose(f);
 	}
 	return l;
+}
+
+// CPU time (user + system) of this process, every thread, in seconds.
+double cpu_s()
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
 // Resident set size of this process in bytes (/proc/self/statm).
@@ -265,7 +279,7 @@ bool nt_terms(SerdEnv *env, const SerdNode *s, const SerdNode *p, const SerdNode
 struct LoadResult {
 	int ok = 0;
 	char err[256] = {0};
-	double secs = 0, sync_s = 0, ckpt_s = 0;
+	double secs = 0, cpu = 0, sync_s = 0, ckpt_s = 0;
 	double n = 0, stored = 0;
 	double rss_delta = 0, mem_bytes = 0;
 	double disk_wal = 0, disk_ckpt = 0, disk_other = 0;
@@ -320,6 +334,7 @@ void report_load(benchmark::State &st, const LoadResult &r)
 	st.counters["triples"] = r.n;
 	st.counters["triples_stored"] = r.stored;
 	st.counters["rss_bytes_per_triple"] = r.rss_delta / r.n;
+	st.counters["cpu_us_per_triple"] = r.cpu * 1e6 / r.n;
 	st.counters["load_avg_1m"] = r.load_avg;
 }
 
@@ -327,9 +342,9 @@ void BM_serd_parse(benchmark::State &st)
 {
 	for (auto _ : st) {
 		double la = load_avg();
-		double t = now_s();
+		double t = now_s(), cpu0 = cpu_s();
 		int64_t n = serd_count(cfg.file);
-		double secs = now_s() - t;
+		double secs = now_s() - t, cpu = cpu_s() - cpu0;
 		if (n < 0) {
 			st.SkipWithError("serd: the file does not parse");
 			break;
@@ -337,6 +352,7 @@ void BM_serd_parse(benchmark::State &st)
 		st.SetIterationTime(secs);
 		st.SetItemsProcessed(n);
 		st.counters["triples"] = (double)n;
+		st.counters["cpu_us_per_triple"] = cpu * 1e6 / (double)n;
 		st.counters["load_avg_1m"] = la;
 	}
 }
@@ -371,9 +387,9 @@ void BM_serd_parse_write(benchmark::State &st)
 		SerdReader *rd = serd_reader_new(SERD_NTRIPLES, &c, nullptr, nullptr, nullptr,
 						 write_sink, nullptr);
 		double la = load_avg();
-		double t = now_s();
+		double t = now_s(), cpu0 = cpu_s();
 		SerdStatus ss = serd_reader_read_file(rd, (const uint8_t *)cfg.file.c_str());
-		double secs = now_s() - t;
+		double secs = now_s() - t, cpu = cpu_s() - cpu0;
 		serd_reader_free(rd);
 		serd_writer_free(c.w);
 		serd_env_free(env);
@@ -384,6 +400,7 @@ void BM_serd_parse_write(benchmark::State &st)
 		st.SetIterationTime(secs);
 		st.SetItemsProcessed((int64_t)c.n);
 		st.counters["triples"] = (double)c.n;
+		st.counters["cpu_us_per_triple"] = cpu * 1e6 / (double)c.n;
 		st.counters["load_avg_1m"] = la;
 	}
 }
@@ -398,9 +415,10 @@ void BM_sord_load(benchmark::State &st)
 			SordModel *m = sord_new(w, SORD_SPO | SORD_POS | SORD_OSP, false);
 			SerdEnv *env = serd_env_new(nullptr);
 			SerdReader *rd = sord_new_reader(m, env, SERD_NTRIPLES, nullptr);
-			double t = now_s();
+			double t = now_s(), cpu0 = cpu_s();
 			SerdStatus s = serd_reader_read_file(rd, (const uint8_t *)cfg.file.c_str());
 			c.secs = now_s() - t;
+			c.cpu = cpu_s() - cpu0;
 			c.rss_delta = rss_bytes() - rss0;
 			if (s != SERD_SUCCESS) {
 				std::snprintf(c.err, sizeof c.err, "sord load: %s",
@@ -427,6 +445,7 @@ int open_store(bool mem, const std::string &d, cidstore_t **s)
 	o.durability = mem ? CIDSTORE_DURABILITY_NONE : CIDSTORE_DURABILITY_ASYNC;
 	if (cfg.checkpoint_mib >= 0)
 		o.checkpoint_wal_bytes = (uint64_t)cfg.checkpoint_mib << 20;
+	o.expected_keys = cfg.expected_keys;
 	return cidstore_open(&o, s);
 }
 
@@ -463,12 +482,13 @@ void BM_cidstore_load(benchmark::State &st, bool mem, int T)
 				return;
 			}
 			rdf_load_result_t res;
-			double t = now_s();
+			double t = now_s(), cpu0 = cpu_s();
 			if (load_cidstore(s, T, &res, c.err, sizeof c.err) != RDF_LOAD_OK)
 				return;
 			double t1 = now_s();
 			rc = cidstore_sync(s);
 			double t2 = now_s();
+			c.cpu = cpu_s() - cpu0;
 			c.secs = t2 - t;
 			c.sync_s = t2 - t1;
 			c.rss_delta = rss_bytes() - rss0;
@@ -838,8 +858,11 @@ void usage()
 		"  --batch=N            rdf_load statements per batch (default: rdf_load's)\n"
 		"  --checkpoint-mib=M   cidstore opts.checkpoint_wal_bytes in MiB (0: off;\n"
 		"                       default: the library's)\n"
+		"  --expected-keys=K    cidstore opts.expected_keys (default 0: start small)\n"
 		"  --query-min-time=S   Google Benchmark min time of each query run (default 1)\n"
 		"  --seed=S             sample seed\n"
+		"Profiling aid (no benchmark runs):\n"
+		"  --load-only=async|mem  one cidstore load with the first --inserters count, then _exit\n"
 		"Names: serd_parse_only/n:N, serd_parse_write/n:N, sord_load/n:N,\n"
 		"       cidstore_load/dur:<async|mem>/inserters:T/n:N,\n"
 		"       query/<SP?|?PO|S??|?P?-count|??O>/<sord|cidstore>/n:N.\n");
@@ -853,6 +876,7 @@ int main(int argc, char **argv)
 	if (const char *e = std::getenv("CIDSTORE_TBENCH_FILE"))
 		cfg.file = e;
 	bool help = false;
+	std::string load_only;
 	for (int i = 1; i < argc; i++) {
 		std::string a = argv[i];
 		auto val = [&](const char *pfx) -> const char * {
@@ -882,10 +906,14 @@ int main(int argc, char **argv)
 			cfg.batch = std::strtoull(v, nullptr, 10);
 		} else if ((v = val("--checkpoint-mib="))) {
 			cfg.checkpoint_mib = std::strtoll(v, nullptr, 10);
+		} else if ((v = val("--expected-keys="))) {
+			cfg.expected_keys = (uint64_t)std::strtod(v, nullptr);
 		} else if ((v = val("--query-min-time="))) {
 			cfg.query_min_time = std::atof(v);
 		} else if ((v = val("--seed="))) {
 			cfg.seed = std::strtoull(v, nullptr, 0);
+		} else if ((v = val("--load-only="))) { /* profiling aid */
+			load_only = v;
 		} else {
 			rest.push_back(argv[i]);
 		}
@@ -904,6 +932,31 @@ int main(int argc, char **argv)
 		}
 		cfg.n = (uint64_t)n;
 	}
+	if (!load_only.empty()) { /* profiling aid: one load, nothing else */
+		bool mem = load_only == "mem";
+		std::string d = fresh_dir("prof");
+		cidstore_t *s = nullptr;
+		int rc = open_store(mem, d, &s);
+		if (rc < 0) {
+			std::fprintf(stderr, "cidstore_open: %s\n", cidstore_strerror(rc));
+			return 1;
+		}
+		rdf_load_result_t res;
+		char err[256];
+		double t = now_s();
+		if (load_cidstore(s, cfg.inserters[0], &res, err, sizeof err) != RDF_LOAD_OK) {
+			std::fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		cidstore_sync(s);
+		double secs = now_s() - t;
+		std::printf("%s load, %d inserters: %" PRIu64 " triples in %.2f s = %.0f triples/s\n",
+			    mem ? "mem" : "async", cfg.inserters[0], res.statements, secs,
+			    (double)res.statements / secs);
+		std::fflush(stdout);
+		remove_dir(d);
+		_exit(0); /* no close: the profile holds the load only */
+	}
 	register_all();
 	int rargc = (int)rest.size();
 	rest.push_back(nullptr);
@@ -918,6 +971,7 @@ int main(int argc, char **argv)
 	benchmark::AddCustomContext("data_dir", cfg.dir);
 	benchmark::AddCustomContext("checkpoint_mib", std::to_string(cfg.checkpoint_mib));
 	benchmark::AddCustomContext("samples", std::to_string(cfg.samples));
+	benchmark::AddCustomContext("expected_keys", std::to_string(cfg.expected_keys));
 	benchmark::RunSpecifiedBenchmarks();
 	benchmark::Shutdown();
 	free_query_state();

@@ -60,6 +60,7 @@ def load(paths):
             for k, v in e.items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
                     target[key][k].append(v)
+            target[key]["_reps"].append(e.get("repetitions", 1) if target is aggs else 1)
             if e.get("time_unit"):
                 target[key]["_unit_" + e["time_unit"]].append(1)
     cells = {}
@@ -77,7 +78,7 @@ def med(cells, key, field):
 
 
 def reps(cells, key):
-    return len(cells.get(key, {}).get("real_time", []))
+    return sum(cells.get(key, {}).get("_reps", []))
 
 
 def fmt(x, digits=3):
@@ -116,9 +117,9 @@ def main(paths):
             sord = med(cells, ("load", "sord_load", n), "items_per_second")
             serd = med(cells, ("load", "serd_parse_only", n), "items_per_second")
             print(f"### Loads, {n} triples (medians)\n")
-            print("| run | triples/s | / sord | / serd parse | RSS B/triple | index B/triple "
+            print("| run | triples/s | / sord | / serd parse | CPU µs/triple | RSS B/triple | index B/triple "
                   "| disk B/triple (WAL + ckpt) | WAL records/triple | checkpoints | reps | load avg |")
-            print("|---|---|---|---|---|---|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|---|---|---|---|---|")
             for k in loads:
                 r = med(cells, k, "items_per_second")
                 disk = med(cells, k, "disk_bytes_per_triple")
@@ -126,7 +127,8 @@ def main(paths):
                 dtxt = f"{fmt(disk)} ({fmt(dw)} + {fmt(dc)})" if disk is not None else "—"
                 bad = f" FAILED {failed[k]}" if failed.get(k) else ""
                 print(f"| {k[1]} | {fmt(r)} | {ratio(r, sord) if 'cidstore' in k[1] else '—'} "
-                      f"| {ratio(r, serd)} | {fmt(med(cells, k, 'rss_bytes_per_triple'))} "
+                      f"| {ratio(r, serd)} | {fmt(med(cells, k, 'cpu_us_per_triple'))} "
+                      f"| {fmt(med(cells, k, 'rss_bytes_per_triple'))} "
                       f"| {fmt(med(cells, k, 'mem_bytes_per_triple'))} | {dtxt} "
                       f"| {fmt(med(cells, k, 'wal_records_per_triple'))} | {fmt(med(cells, k, 'checkpoints'))} "
                       f"| {reps(cells, k)}{bad} | {fmt(med(cells, k, 'load_avg_1m'))} |")
