@@ -21,19 +21,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PATTERN_HELP                                                                \
+#define PATTERN_OPTS                                                                \
 	"  -s, --subject T       the subject, an N-Triples term: <http://...> or\n"  \
 	"                        _:cs... (as dump prints it)\n"                        \
 	"  -p, --predicate T     the predicate: <http://...>\n"                       \
 	"  -o, --object T        the object: <http://...>, _:cs..., \"text\",\n"       \
 	"                        \"text\"@en, \"5\"^^<http://www.w3.org/2001/\n"          \
-	"                        XMLSchema#integer>\n"                                 \
+	"                        XMLSchema#integer>\n"
+
+#define PATTERN_TEXT                                                                \
 	"A missing term is a wildcard.  Each term is read as N-Triples and written\n" \
-	"back the way load writes terms (non-ASCII characters become \\uXXXX,\n"     \
-	"hex digits of escapes upper case); nothing else is normalized (no prefix\n" \
-	"expansion, no relative IRIs, language tags and numbers as written), and\n"  \
-	"its CID is the SHA-256 of that text.  A term the dictionary does not know\n" \
-	"gets a note on stderr (nothing can match it).\n"
+	"back the way load writes terms (non-ASCII characters as \\uXXXX, the hex\n" \
+	"digits of escapes in upper case, needless escapes undone); nothing else is\n" \
+	"normalized (no prefixes, no relative IRIs, language tags and numbers as\n"  \
+	"written), and its CID is the SHA-256 of that text.  A term the dictionary\n" \
+	"does not know gets a note on stderr (nothing can match it).\n"
 
 #define DIR_READ_HELP                                                             \
 	"  -D, --dir DIR         the store directory (must exist; opened read-only:\n" \
@@ -50,12 +52,12 @@ static void usage_query(FILE *f)
 		"(--nt, the default), or as one JSON object {\"triples\": [{\"s\": ..., \"p\":\n"
 		"..., \"o\": ...}, ...], \"count\": N, \"terms_without_text\": M} with each\n"
 		"term's N-Triples text (--json).  The order is the store's.\n"
-		"\n" DIR_READ_HELP PATTERN_HELP
+		"\n" DIR_READ_HELP PATTERN_OPTS
 		"      --limit N         print at most N triples\n"
 		"      --nt              N-Triples lines (default)\n"
 		"  -j, --json            JSON\n"
 		"  -h, --help            this help\n"
-		"\n" EXIT_CODES_HELP,
+		"\n" PATTERN_TEXT "\n" EXIT_CODES_HELP,
 		prog);
 }
 
@@ -65,8 +67,8 @@ static void usage_count(FILE *f)
 		"Usage: %s triples count --dir DIR [-s T] [-p T] [-o T]\n"
 		"\n"
 		"Prints the number of stored triples matching the pattern.\n"
-		"\n" DIR_READ_HELP PATTERN_HELP "  -h, --help            this help\n"
-		"\n" EXIT_CODES_HELP,
+		"\n" DIR_READ_HELP PATTERN_OPTS "  -h, --help            this help\n"
+		"\n" PATTERN_TEXT "\n" EXIT_CODES_HELP,
 		prog);
 }
 
