@@ -270,8 +270,15 @@ if [ -n "$orphan" ]; then
 	else
 		fail "triples_test_orphan"
 	fi
+	# rdf_load.h's calls on bad arguments.
+	if "$orphan" --api "$tmp/sapi" >"$tmp/out" 2>&1; then
+		echo "ok: rdf_load API checks ($(grep -c '^ok:' "$tmp/out"))"
+	else
+		fail "rdf_load API checks"
+		grep -v '^ok:' "$tmp/out"
+	fi
 else
-	echo "skip: terms without text (no triples_test_orphan given)"
+	echo "skip: terms without text and rdf_load API checks (no triples_test_orphan given)"
 fi
 
 # load -> dump -> load into a fresh store -> dump: the same lines.
