@@ -142,6 +142,11 @@ typedef struct cidstore_options {
 					  CIDSTORE_ENOENT.  In-memory stores: EINVAL */
 	bool create_if_missing;        /* default true; false: a missing dir ->
 					  CIDSTORE_ENOENT instead of a new store */
+	bool metrics;                  /* default true: count calls by result and
+					  error, time 1 lookup/insert in 32 and every
+					  SYNC commit, per thread
+					  (cidstore_metrics_prometheus); false:
+					  record nothing (the gauges still read) */
 } cidstore_options_t;
 
 /* Fills *o with every default.  Thread-safe, never waits.  NULL is ignored. */

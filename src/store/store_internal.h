@@ -36,6 +36,7 @@
  *   |                    | read with acquire                               |
  *   | maint_stop         | maint_mu (+ maint_cv); maint, maint_running:    |
  *   |                    | open and close only                             |
+ *   | metrics            | its own (store/metrics.h, metrics.c)            |
  */
 #ifndef CIDSTORE_STORE_INTERNAL_H
 #define CIDSTORE_STORE_INTERNAL_H
@@ -50,6 +51,7 @@
 #include "log/io.h"
 #include "log/recovery.h"
 #include "log/wal.h"
+#include "store/metrics.h"
 
 struct cidstore {
 	idx_t *ix;
@@ -81,6 +83,9 @@ struct cidstore {
 				    CIDSTORE_ENOSPC): the store refuses writes */
 	char failure[128];       /* why; written once before failed is set */
 	pthread_mutex_t fail_mu;
+
+	struct store_metrics metrics; /* metrics.h: per-thread blocks (its own
+					 synchronization); set up first, freed last */
 
 	pthread_t maint;         /* automatic checkpoints */
 	bool maint_running;
