@@ -143,7 +143,7 @@ typedef struct cidstore_options {
 	bool create_if_missing;        /* default true; false: a missing dir ->
 					  CIDSTORE_ENOENT instead of a new store */
 	bool metrics;                  /* default true: count calls by result and
-					  error, time 1 lookup/insert in 32 and every
+					  error, time 1 lookup/insert in 256 and every
 					  SYNC commit, per thread
 					  (cidstore_metrics_prometheus); false:
 					  record nothing (the gauges still read) */

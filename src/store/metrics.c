@@ -27,7 +27,7 @@
  *
  * INVARIANTS
  *   M1  A block has at most one owner thread at a time; only the owner
- *       writes its counters and sample_left.  Ownership passes only
+ *       writes its counters.  Ownership passes only
  *       through the store's free list under its lock (the old owner's
  *       exit pushes, the new owner pops), so the old owner's stores happen
  *       before the new owner's loads and no count is lost.
@@ -55,19 +55,23 @@
  * ARITHMETIC
  *   Block: 12 calls x 3 results x 8 B = 288 B; items and changed 2 x 3 x 8
  *   = 48 B; 14 error codes x 8 = 112 B; 3 histograms x (118 buckets + sum)
- *   x 8 = 2856 B; owner and list fields 24 B: 3328 B = 52 cache lines per
- *   thread per store (_Static_assert below).  64 threads: 213 KB.
- *   Per call: the TLS cache check (two %fs-relative loads, two compares),
- *   then one load + one store on the result's counter, in the thread's
- *   own lines (L1-resident while the thread runs): ~1-2 ns, nothing
- *   shared.  Timing: clock_gettime(CLOCK_MONOTONIC) through the vDSO costs
- *   ~20 ns, so a timed call costs ~40 ns more; lookups and inserts are
- *   timed 1 in MT_SAMPLE_EVERY = 32 per thread: ~1.3 ns per call on
- *   average, against ~100-300 ns for a lookup or insert at a million keys
- *   (bench/README.md "metrics on/off" has the measured cost).  Counts are
- *   exact always; a histogram's count is the number of sampled calls.
- *   SYNC commits (an fdatasync: tens of us and more) are always timed:
- *   40 ns on >= 20 us is < 0.2 %.
+ *   x 8 = 2856 B; list fields 16 B: 3320 B = 52 cache lines per thread per
+ *   store (_Static_assert below).  64 threads: 212 KB.
+ *   Per call: the TLS cache check (three %fs-relative loads, two
+ *   compares), for lookup and insert three loads of the call's own
+ *   counters (the sampling decision), then ONE store: a load and a store
+ *   of the result's counter, in the thread's own line, no locked
+ *   instruction, nothing shared: ~1-3 ns of instructions.
+ *   Timing: a sampled call reads the clock twice.  clock_gettime costs
+ *   20-50 ns in a loop, but next to a call's outstanding cache misses it
+ *   waits for them (~450 ns each on this project's VM: metrics.h), so
+ *   lookups and inserts are timed 1 in MT_SAMPLE_EVERY = 256 per thread
+ *   and kind: ~3.5 ns a call on average.  Counts are exact always; a
+ *   histogram's count is the number of sampled calls.  SYNC commits (an
+ *   fdatasync: tens of us and more) are always timed: 2 x 450 ns on
+ *   >= 20 us is < 5 %, on the usual ~100 us fdatasync < 1 %.
+ *   Measured cost: bench/bench_metrics.cc (paired, metrics on vs off),
+ *   figures in bench/README.md "metrics on/off".
  *   A merge reads 3.3 KB per block: ~1 us per thread that ever ran at
  *   once.
  */
@@ -76,7 +80,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-_Static_assert(sizeof(struct mt_block) == 3328, "block size as the ARITHMETIC above says");
+_Static_assert(sizeof(struct mt_block) == 3320, "block size as the ARITHMETIC above says");
 
 _Thread_local struct mt_last mt_last __attribute__((tls_model("initial-exec")));
 
@@ -217,7 +221,6 @@ static struct mt_block *block_take(struct store_metrics *m)
 	if (!b)
 		return NULL;
 	memset(b, 0, sz);
-	b->sample_left = MT_SAMPLE_EVERY;
 	pthread_mutex_lock(&m->lock);
 	b->next_all = atomic_load_explicit(&m->all, memory_order_relaxed);
 	/* release: next_all and the zeroed counters before the block is

@@ -145,7 +145,7 @@ CIDSTORE_API int cidstore_insert(cidstore_t *s, const cid_t *key, const cid_t *v
 	if (!s)
 		return CIDSTORE_EINVAL;
 	mt_span_t sp;
-	mt_begin(&s->metrics, &sp, true);
+	mt_begin(&s->metrics, &sp, MT_INSERT);
 	int rc = key && val ? (int)store_write(s, IDX_OP_INSERT, key, val) : CIDSTORE_EINVAL;
 	mt_end(&sp, MT_INSERT, MT_H_INSERT, rc);
 	return rc;
@@ -175,7 +175,7 @@ CIDSTORE_API long cidstore_lookup(cidstore_t *s, const cid_t *key, cid_t *out, s
 	if (!s)
 		return CIDSTORE_EINVAL;
 	mt_span_t sp;
-	mt_begin(&s->metrics, &sp, true);
+	mt_begin(&s->metrics, &sp, MT_LOOKUP);
 	long rc = CIDSTORE_EINVAL;
 	if (key && (out || !cap)) {
 		gil_lock(s);
