@@ -230,7 +230,6 @@ static struct mt_block *block_take(struct store_metrics *m)
 	/* release: next_all and the zeroed counters before the block is
 	 * reachable (M2); pairs with mt_merge's acquire load */
 	atomic_store_explicit(&m->all, b, memory_order_release);
-	m->nblocks++;
 	pthread_mutex_unlock(&m->lock);
 	return b;
 }
@@ -301,8 +300,6 @@ void mt_merge(struct store_metrics *m, struct mt_totals *out)
 				out->hist[h][i] += ld(&b->h[h].b[i]);
 			out->hist_sum_ns[h] += ld(&b->h[h].sum_ns);
 		}
+		out->blocks++;
 	}
-	pthread_mutex_lock(&m->lock);
-	out->blocks = m->nblocks;
-	pthread_mutex_unlock(&m->lock);
 }

@@ -120,7 +120,6 @@ struct store_metrics {
 	/* Synchronization: lock (the slow path and thread exit only). */
 	pthread_mutex_t lock;
 	struct mt_block *free; /* blocks of exited threads, to reuse */
-	uint64_t nblocks;      /* blocks on `all` */
 	/* Synchronization: atomic, relaxed (a timestamp; 0: none since open). */
 	_Atomic uint64_t ckpt_done_mono_ns; /* last checkpoint finished */
 	struct store_maint_counters maint;
@@ -144,8 +143,7 @@ int mt_init(struct store_metrics *m, bool on);
 void mt_fini(struct store_metrics *m);
 
 /* Sums every thread's block into *out (relaxed loads: each counter as of
- * some instant during the call; see metrics.c READING).  Never waits
- * (except on m->lock for the block count). */
+ * some instant during the call; see metrics.c READING).  Never waits. */
 void mt_merge(struct store_metrics *m, struct mt_totals *out);
 
 /* ---- recording (inline: the hot path) ---- */
