@@ -38,7 +38,8 @@
 //               cidstore_values.  Items = values
 // Contenders: cidstore (expected_keys 0: grows from empty),
 // cidstore_presized (expected_keys = the keys the run will insert),
-// cidstore_serialized (opts.serialized), cds_lfht
+// cidstore_serialized (opts.serialized), cidstore_nometrics (opts.metrics
+// false: against cidstore, the cost of recording metrics), cds_lfht
 // (urcu-memb; "growing" from one bucket with AUTO_RESIZE|ACCOUNTING and
 // "presized" to the next power of two >= N, same flags), libcuckoo
 // cuckoohash_map, tbb::concurrent_hash_map, and an open-addressing table
@@ -269,16 +270,17 @@ std::string read_first_line(const char *path)
 // bool lookup(k, out) (true: found).
 // ---------------------------------------------------------------------
 struct CidstoreTable {
-	bool serialized, presized;
+	bool serialized, presized, metrics;
 	size_t nkeys = 0; // keys the run will insert (set by bench before open)
 	cidstore_t *s = nullptr;
-	CidstoreTable(bool ser, bool pre) : serialized(ser), presized(pre) {}
+	CidstoreTable(bool ser, bool pre, bool met = true) : serialized(ser), presized(pre), metrics(met) {}
 	std::string open(size_t)
 	{
 		cidstore_options_t o;
 		cidstore_options_init(&o);
 		o.dir = nullptr;
 		o.serialized = serialized;
+		o.metrics = metrics; // cidstore_nometrics: the cost of recording metrics
 		// growth from empty is what `cidstore` measures; presized only on request
 		o.expected_keys = presized ? nkeys : 0;
 		int rc = cidstore_open(&o, &s);
@@ -734,13 +736,14 @@ std::string work_name(Work w, int vals)
 	return "?";
 }
 
-enum class Who { cidstore, cidstore_presized, cidstore_serialized, lfht_growing, lfht_presized, cuckoo, tbb, rwlock, mutex };
+enum class Who { cidstore, cidstore_presized, cidstore_serialized, cidstore_nometrics, lfht_growing, lfht_presized, cuckoo, tbb, rwlock, mutex };
 const char *who_name(Who w)
 {
 	switch (w) {
 	case Who::cidstore: return "cidstore";
 	case Who::cidstore_presized: return "cidstore_presized";
 	case Who::cidstore_serialized: return "cidstore_serialized";
+	case Who::cidstore_nometrics: return "cidstore_nometrics";
 	case Who::lfht_growing: return "cds_lfht_growing";
 	case Who::lfht_presized: return "cds_lfht_presized";
 	case Who::cuckoo: return "libcuckoo";
@@ -805,7 +808,8 @@ constexpr int kOneKind = -1;
 template <class T> T *make_table(Who who)
 {
 	if constexpr (std::is_same_v<T, CidstoreTable>)
-		return new T(who == Who::cidstore_serialized, who == Who::cidstore_presized);
+		return new T(who == Who::cidstore_serialized, who == Who::cidstore_presized,
+			     who != Who::cidstore_nometrics);
 	else if constexpr (std::is_same_v<T, LfhtTable>)
 		return new T(who == Who::lfht_presized, g_lfht_initial);
 	else
@@ -1192,6 +1196,7 @@ void register_spec(const Spec &s)
 	case Who::cidstore:
 	case Who::cidstore_presized:
 	case Who::cidstore_serialized:
+	case Who::cidstore_nometrics:
 		b = benchmark::RegisterBenchmark(s.base().c_str(), bench<CidstoreTable>, s);
 		break;
 	case Who::lfht_growing:
@@ -1353,7 +1358,7 @@ using Chain = std::vector<Spec>;
 std::vector<Chain> all_chains(const Options &o)
 {
 	const Who contenders[] = {Who::cidstore, Who::cidstore_presized, Who::cidstore_serialized,
-				  Who::lfht_growing, Who::lfht_presized, Who::cuckoo, Who::tbb,
+				  Who::cidstore_nometrics, Who::lfht_growing, Who::lfht_presized, Who::cuckoo, Who::tbb,
 				  Who::rwlock, Who::mutex};
 	// the batched calls exist for cidstore only (and are not serialized's point)
 	auto batched = [](Who c) { return c == Who::cidstore || c == Who::cidstore_presized; };

@@ -142,6 +142,11 @@ typedef struct cidstore_options {
 					  CIDSTORE_ENOENT.  In-memory stores: EINVAL */
 	bool create_if_missing;        /* default true; false: a missing dir ->
 					  CIDSTORE_ENOENT instead of a new store */
+	bool metrics;                  /* default true: count calls by result and
+					  error, time 1 lookup/insert in 256 and every
+					  SYNC commit, per thread
+					  (cidstore_metrics_prometheus); false:
+					  record nothing (the gauges still read) */
 } cidstore_options_t;
 
 /* Fills *o with every default.  Thread-safe, never waits.  NULL is ignored. */
@@ -487,10 +492,16 @@ CIDSTORE_API long cidstore_term_get(cidstore_t *st, const cid_t *cid, void *buf,
 /* ---------------------------------------------------------------------- */
 
 /* Writes the store's metrics in the Prometheus text exposition format
- * 0.0.4 into buf, NUL-terminated.  Returns the length the whole text needs
- * without the NUL (when >= cap, buf holds a truncated text: call again with
- * a bigger buf), or CIDSTORE_EINVAL (s NULL, buf NULL with cap > 0).
- * Thread-safe; lock-free (merges per-thread counters). */
+ * 0.0.4 into buf: min(len, cap - 1) bytes and a NUL (nothing when cap is
+ * 0; buf may be NULL then, to ask for the length).  Returns len, the
+ * length the whole text needs without the NUL (>= cap: buf holds a
+ * truncated text, call again with a bigger buf; the text may grow a little
+ * between two calls while the store changes), or CIDSTORE_EINVAL (s NULL,
+ * buf NULL with cap > 0).  The names: docs (README, operations).  Call
+ * counts are exact when no call runs; each is read as of some instant and
+ * never goes down.  Thread-safe.  Merges the per-thread counters without a
+ * lock and walks the index like cidstore_stats (O(keys)); waits for: the
+ * WAL's segment-list mutex (briefly, for the segment count). */
 CIDSTORE_API long cidstore_metrics_prometheus(cidstore_t *s, char *buf, size_t cap);
 
 /* Fills *out with the options in effect now (one snapshot).  Returns 0 or

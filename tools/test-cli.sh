@@ -4,7 +4,8 @@
 # Checks exit codes (0 ok, 1 runtime, 2 usage / not supported, 3 no such
 # store directory, 4 not a directory, 5 permission denied / read-only, 6 busy,
 # 7 disk full),
-# that every subcommand has --help, that --json output parses, tiny demo runs
+# that every subcommand has --help, that --json output parses, that promtool
+# accepts stats --prometheus (in memory and of a store directory), tiny demo runs
 # (sane rates, --plot failures), verify / wal dump / wal analyze on a valid,
 # a corrupt and a torn store, load's bad-line rule and --skip-bad, and that
 # read commands never create a store and work read-only: beside a process
@@ -39,6 +40,22 @@ json_ok() {
 	else
 		echo "FAIL: $2 is not valid JSON"
 		head -40 "$1"
+		fails=$((fails + 1))
+	fi
+}
+
+# prom_ok FILE WHAT: promtool (Debian package prometheus) accepts FILE as
+# the Prometheus text format with no lint problem.
+prom_ok() {
+	if ! command -v promtool >/dev/null; then
+		echo "skip: $2 checked by promtool (promtool not installed)"
+		return
+	fi
+	if promtool check metrics <"$1" >"$tmp/promtool" 2>&1 && [ ! -s "$tmp/promtool" ]; then
+		echo "ok: $2 passes promtool check metrics"
+	else
+		echo "FAIL: $2: promtool check metrics:"
+		head -20 "$tmp/promtool"
 		fails=$((fails + 1))
 	fi
 }
@@ -115,6 +132,11 @@ fi
 expect 0 "stats (in memory)" -- "$tool" stats
 expect 0 "stats --json (in memory)" -- "$tool" stats --json
 json_ok "$tmp/out" "stats --json"
+expect 0 "stats --prometheus (in memory)" -- "$tool" stats --prometheus
+prom_ok "$tmp/out" "stats --prometheus (in memory)"
+grep -q '^cidstore_keys 0$' "$tmp/out" || { echo "FAIL: stats --prometheus: no cidstore_keys 0"; fails=$((fails + 1)); }
+expect 2 "stats --json --prometheus" -- "$tool" stats --json --prometheus
+expect 2 "get --prometheus" -- "$tool" get --prometheus --dir "$tmp/none" "$(printf '%064x' 1)"
 
 key=$(printf '%064x' 1)
 val=$(printf '%064x' 2)
@@ -353,6 +375,10 @@ elif [ "$rc" -eq 0 ]; then
 		echo "FAIL: value count"
 		fails=$((fails + 1))
 	fi
+	expect 0 "stats --dir --prometheus" -- "$tool" stats --dir "$tmp/s" --prometheus
+	prom_ok "$tmp/out" "stats --dir --prometheus"
+	grep -q '^cidstore_values 51$' "$tmp/out" || { echo "FAIL: stats --prometheus: no cidstore_values 51"; fails=$((fails + 1)); }
+	grep -q '^cidstore_recovery_duration_seconds ' "$tmp/out" || { echo "FAIL: stats --prometheus: no recovery time"; fails=$((fails + 1)); }
 	expect 0 "del value" -- "$tool" del --dir "$tmp/s" "$key" "$val"
 	expect 1 "get after del" -- "$tool" get --dir "$tmp/s" "$key"
 	echo "not hex" >"$tmp/bad"

@@ -9,6 +9,8 @@
 //       T threads insert distinct new keys into a store that starts empty in
 //       a fresh directory, for --seconds of wall time (each thread walks its
 //       own slice of the key array).  items_per_second = inserts / wall time.
+//       cidstore_nometrics: the same with opts.metrics = false (the cost
+//       of recording metrics, compared in the same run).
 //       cidstore: dur:mem   (opts.dir = NULL: the in-memory store, the
 //                           reference dur:none is compared with)
 //       cidstore: dur:none  (opts.dir set, DURABILITY_NONE: checkpoint-only;
@@ -297,7 +299,10 @@ RunResult run_threads(int T, uint64_t begin, uint64_t end, double seconds,
 // insert: cidstore
 // ---------------------------------------------------------------------
 // mem: the in-memory store (opts.dir = NULL), the reference of dur:none.
-void BM_insert_cidstore(benchmark::State &st, cidstore_durability_t dur, int T, bool mem = false)
+// metrics false: opts.metrics off (insert/cidstore_nometrics/...), the
+// cost of recording metrics against the same run with them on.
+void BM_insert_cidstore(benchmark::State &st, cidstore_durability_t dur, int T, bool mem = false,
+			bool metrics = true)
 {
 	const auto &kv = keys(cfg.tput_keys);
 	for (auto _ : st) {
@@ -308,6 +313,7 @@ void BM_insert_cidstore(benchmark::State &st, cidstore_durability_t dur, int T, 
 		o.durability = dur;
 		o.segment_bytes = cfg.segment_mib << 20;
 		o.initial_depth = cfg.insert_depth;
+		o.metrics = metrics;
 		cidstore_t *s = nullptr;
 		int rc = cidstore_open(&o, &s);
 		if (rc < 0) {
@@ -836,11 +842,21 @@ void register_all()
 		    [T](benchmark::State &st) {
 			    BM_insert_cidstore(st, CIDSTORE_DURABILITY_NONE, T, true);
 		    });
+	for (int T : cfg.threads)
+		reg("insert/cidstore_nometrics/dur:mem/threads:" + std::to_string(T),
+		    [T](benchmark::State &st) {
+			    BM_insert_cidstore(st, CIDSTORE_DURABILITY_NONE, T, true, false);
+		    });
 	for (const D &dd : durs)
 		for (int T : cfg.threads) {
 			cidstore_durability_t dur = dd.cid;
 			reg(std::string("insert/cidstore/dur:") + dd.name + "/threads:" + std::to_string(T),
 			    [dur, T](benchmark::State &st) { BM_insert_cidstore(st, dur, T); });
+			reg(std::string("insert/cidstore_nometrics/dur:") + dd.name + "/threads:" +
+				    std::to_string(T),
+			    [dur, T](benchmark::State &st) {
+				    BM_insert_cidstore(st, dur, T, false, false);
+			    });
 			if (dd.rocks >= 0) {
 				bool sync = dd.rocks == 1;
 				reg(std::string("insert/rocksdb/dur:") + dd.name + "/threads:" +
@@ -877,7 +893,8 @@ void usage()
 		"  --build-only=cidstore|rocksdb --child-dir=D --child-n=N --child-log=L\n"
 		"                       build the recovery data set in D and _exit without closing\n"
 		"  --open-only=D        time one cidstore_open of D (ASYNC) and _exit\n"
-		"Names: insert/<cidstore|rocksdb>/dur:<mem|none|async|sync>/threads:<T>,\n"
+		"Names: insert/<cidstore|cidstore_nometrics|rocksdb>/dur:<mem|none|async|sync>/threads:<T>\n"
+		"       (cidstore_nometrics: opts.metrics = false),\n"
 		"       recovery/<contender>/n:<N>/log:<L>/cache:<warm|cold>,\n"
 		"       fdatasync/disk/mode:<overwrite|append>/n:<K>.\n"
 		"rocksdb dur:async = WriteOptions.sync=false, dur:sync = sync=true.\n");

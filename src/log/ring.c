@@ -352,6 +352,18 @@ uint64_t ring_reserved(const ring_t *r)
 	return atomic_load_explicit(&((ring_t *)r)->head, memory_order_relaxed);
 }
 
+uint64_t ring_used(const ring_t *r)
+{
+	ring_t *m = (ring_t *)r;
+	/* relaxed: a statistic.  Two loads at different instants: the
+	 * difference is clamped to [0, cap] (tickets of producers still
+	 * waiting for room are not in the ring yet). */
+	uint64_t t = atomic_load_explicit(&m->tail, memory_order_relaxed);
+	uint64_t h = atomic_load_explicit(&m->head, memory_order_relaxed);
+	uint64_t used = h > t ? h - t : 0;
+	return used < m->cap ? used : m->cap;
+}
+
 static inline int is_published(ring_t *r, uint64_t t, memory_order mo)
 {
 	/* acquire (or seq_cst): pairs with the store in ring_publish_mpsc. */

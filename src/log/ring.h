@@ -77,6 +77,11 @@ void ring_publish_mpsc(ring_t *r, uint64_t ticket);
  * concurrency.  Never waits. */
 uint64_t ring_reserved(const ring_t *r);
 
+/* Slots reserved and not yet released by the consumer, at most the
+ * capacity (producers waiting for room are not counted beyond it).  A hint
+ * for metrics: two relaxed loads.  Never waits. */
+uint64_t ring_used(const ring_t *r);
+
 /* Consumer: number of published slots, at most max, in ticket order from
  * *first (set to the first unreleased ticket).  Does not release them.
  * Never waits. */

@@ -233,6 +233,9 @@ struct wal {
 	_Atomic int failed;            /* 0 or CIDSTORE_EIO/ENOSPC; set once */
 	_Atomic bool closing;
 	_Atomic uint64_t st_bytes, st_fsyncs, st_records; /* statistics */
+	/* metrics of flush_sync (wal_metrics): written by log_lock holders */
+	_Atomic uint64_t st_group[WAL_GROUP_BUCKETS], st_group_records;
+	_Atomic uint64_t st_sync_hist[LH_BUCKETS], st_sync_ns;
 
 	/* Synchronization: written once by the failing thread before it
 	 * stores failed (release); read after an acquire load of failed. */
@@ -350,6 +353,13 @@ static int flush_sync(wal_t *w, bool wake)
 	w->sync_ewma_ns = w->sync_ewma_ns ? (3 * w->sync_ewma_ns + (t1 - t0)) / 4 : t1 - t0;
 	/* relaxed: statistic / the flusher's sleep hint (see ATOMIC FIELDS). */
 	atomic_fetch_add_explicit(&w->st_fsyncs, 1, memory_order_relaxed);
+	/* relaxed: metrics, one RMW each per fdatasync (tens of us), by the
+	 * log_lock holder only: no contended line */
+	atomic_fetch_add_explicit(&w->st_group[wal_group_bucket(upto - before)], 1,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st_group_records, upto - before, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st_sync_hist[lh_bucket(t1 - t0)], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st_sync_ns, t1 - t0, memory_order_relaxed);
 	atomic_store_explicit(&w->last_sync_ns, t1, memory_order_relaxed);
 	/* release: pairs with the acquire loads in wal_wait (W2).  The
 	 * linearization point of the durability of every LSN <= upto. */
@@ -1005,6 +1015,21 @@ void wal_stats(wal_t *w, struct wal_stats *st)
 	pthread_mutex_lock(&w->seg_lock);
 	st->segments = w->nsegs;
 	pthread_mutex_unlock(&w->seg_lock);
+}
+
+void wal_metrics(wal_t *w, struct wal_metrics *m)
+{
+	if (!w || !m)
+		return;
+	m->ring_used = ring_used(w->ring);
+	m->ring_capacity = ring_capacity(w->ring);
+	/* relaxed loads: metrics, no ordering promised */
+	for (unsigned i = 0; i < WAL_GROUP_BUCKETS; i++)
+		m->group_hist[i] = atomic_load_explicit(&w->st_group[i], memory_order_relaxed);
+	m->group_records = atomic_load_explicit(&w->st_group_records, memory_order_relaxed);
+	for (unsigned i = 0; i < LH_BUCKETS; i++)
+		m->sync_hist[i] = atomic_load_explicit(&w->st_sync_hist[i], memory_order_relaxed);
+	m->sync_ns = atomic_load_explicit(&w->st_sync_ns, memory_order_relaxed);
 }
 
 int wal_trim(wal_t *w, uint64_t lsn)

@@ -41,6 +41,7 @@
 #include "cidstore.h"
 #include "log/io.h"
 #include "log/record.h"
+#include "util/lathist.h"
 
 struct wal_options {
 	uint32_t ring_records;     /* ring capacity, power of two; 0: 65536 */
@@ -68,6 +69,32 @@ struct wal_stats {
 	uint64_t records;     /* records written since open */
 	uint64_t segments;    /* segment files that exist now */
 	bool failed;
+};
+
+/* Group-commit sizes: bucket i counts the log fdatasyncs (flush_sync: a
+ * committer's, the flusher's, a rotation's) that made n new records
+ * durable, 2^(i-1) < n <= 2^i (bucket 0: n <= 1); the last bucket: above
+ * 2^(WAL_GROUP_BUCKETS - 2). */
+#define WAL_GROUP_BUCKETS 22u
+
+static inline unsigned wal_group_bucket(uint64_t n)
+{
+	if (n <= 1)
+		return 0;
+	unsigned b = 64u - (unsigned)__builtin_clzll(n - 1); /* ceil(log2 n) */
+	return b < WAL_GROUP_BUCKETS - 1 ? b : WAL_GROUP_BUCKETS - 1;
+}
+
+/* For the store's metrics (wal_metrics): what wal_stats has not, each
+ * value read on its own with a relaxed load (not a snapshot). */
+struct wal_metrics {
+	uint64_t ring_used;       /* records in the ring (reserved, not yet
+				     released by the drainer) */
+	uint64_t ring_capacity;   /* the ring's size in records */
+	uint64_t group_hist[WAL_GROUP_BUCKETS]; /* see wal_group_bucket */
+	uint64_t group_records;   /* records those fdatasyncs made durable */
+	uint64_t sync_hist[LH_BUCKETS]; /* their durations (util/lathist.h) */
+	uint64_t sync_ns;         /* the sum of their durations */
 };
 
 /* Where recovery found the valid log to end (struct recov_result's tail_*):
@@ -149,6 +176,9 @@ uint64_t wal_next_lsn(wal_t *w);
 
 /* Fills *st.  Values are read one by one (not a snapshot).  Never waits. */
 void wal_stats(wal_t *w, struct wal_stats *st);
+
+/* Fills *m (see struct wal_metrics).  Never waits. */
+void wal_metrics(wal_t *w, struct wal_metrics *m);
 
 /* Deletes every segment all of whose records are below lsn (segment i goes
  * when segment i + 1 starts at or below lsn; the current segment never

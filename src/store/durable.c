@@ -178,6 +178,7 @@ int store_checkpoint(cidstore_t *s)
 		}
 		atomic_store_explicit(&s->ckpt_wal_bytes, ws.bytes, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->checkpoints, 1, memory_order_relaxed);
+		mt_checkpoint_done(&s->metrics);
 	}
 	if (rc < 0 && rc != CIDSTORE_ENOMEM && !atomic_load_explicit(&s->failed, memory_order_acquire)) {
 		char why[sizeof(s->failure)];

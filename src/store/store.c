@@ -33,6 +33,7 @@ CIDSTORE_API void cidstore_options_init(cidstore_options_t *o)
 	o->expected_keys = 0;
 	o->read_only = false;
 	o->create_if_missing = true;
+	o->metrics = true;
 }
 
 static int check_options(const cidstore_options_t *o)
@@ -58,6 +59,7 @@ static void handle_free(cidstore_t *s)
 	if (ext)
 		ext->destroy(ext);
 	idx_destroy(s->ix);
+	mt_fini(&s->metrics);
 	pthread_mutex_destroy(&s->gil);
 	pthread_mutex_destroy(&s->fail_mu);
 	free(s->dir_path);
@@ -76,6 +78,10 @@ int cidstore_open_io(const cidstore_options_t *o, const struct log_io *io, cidst
 	cidstore_t *s = calloc(1, sizeof(*s));
 	if (!s)
 		return CIDSTORE_ENOMEM;
+	if (mt_init(&s->metrics, o->metrics) != 0) {
+		free(s);
+		return CIDSTORE_ENOMEM;
+	}
 	s->opts = *o;
 	s->opts.dir = NULL;
 	s->serialized = o->serialized;
@@ -133,49 +139,72 @@ CIDSTORE_API int cidstore_close(cidstore_t *s)
 	return rc;
 }
 
+/* Metrics (metrics.h): every call on a handle is counted by result, bad
+ * arguments (CIDSTORE_EINVAL) included; lookups and inserts are sampled for
+ * their latency.  A NULL handle has no metrics. */
+
 CIDSTORE_API int cidstore_insert(cidstore_t *s, const cid_t *key, const cid_t *val)
 {
-	if (!s || !key || !val)
+	if (!s)
 		return CIDSTORE_EINVAL;
-	return (int)store_write(s, IDX_OP_INSERT, key, val);
+	mt_span_t sp;
+	mt_begin(&s->metrics, &sp, MT_INSERT);
+	int rc = key && val ? (int)store_write(s, IDX_OP_INSERT, key, val) : CIDSTORE_EINVAL;
+	mt_end(&sp, MT_INSERT, MT_H_INSERT, rc);
+	return rc;
 }
 
 CIDSTORE_API int cidstore_delete_value(cidstore_t *s, const cid_t *key, const cid_t *val)
 {
-	if (!s || !key || !val)
+	if (!s)
 		return CIDSTORE_EINVAL;
-	return (int)store_write(s, IDX_OP_DELETE_VALUE, key, val);
+	int rc = key && val ? (int)store_write(s, IDX_OP_DELETE_VALUE, key, val)
+			    : CIDSTORE_EINVAL;
+	mt_count(&s->metrics, MT_DELETE_VALUE, rc);
+	return rc;
 }
 
 CIDSTORE_API long cidstore_delete_key(cidstore_t *s, const cid_t *key)
 {
-	if (!s || !key)
+	if (!s)
 		return CIDSTORE_EINVAL;
-	return store_write(s, IDX_OP_DELETE_KEY, key, NULL);
+	long rc = key ? store_write(s, IDX_OP_DELETE_KEY, key, NULL) : CIDSTORE_EINVAL;
+	mt_count(&s->metrics, MT_DELETE_KEY, rc);
+	return rc;
 }
 
 CIDSTORE_API long cidstore_lookup(cidstore_t *s, const cid_t *key, cid_t *out, size_t cap)
 {
-	if (!s || !key || (!out && cap))
+	if (!s)
 		return CIDSTORE_EINVAL;
-	gil_lock(s);
-	long rc = idx_lookup(s->ix, key, out, cap);
-	gil_unlock(s);
+	mt_span_t sp;
+	mt_begin(&s->metrics, &sp, MT_LOOKUP);
+	long rc = CIDSTORE_EINVAL;
+	if (key && (out || !cap)) {
+		gil_lock(s);
+		rc = idx_lookup(s->ix, key, out, cap);
+		gil_unlock(s);
+	}
+	mt_end(&sp, MT_LOOKUP, MT_H_LOOKUP, rc);
 	return rc;
 }
 
 CIDSTORE_API int cidstore_contains(cidstore_t *s, const cid_t *key, const cid_t *val)
 {
-	if (!s || !key || !val)
+	if (!s)
 		return CIDSTORE_EINVAL;
-	gil_lock(s);
-	int rc = idx_contains(s->ix, key, val);
-	gil_unlock(s);
+	int rc = CIDSTORE_EINVAL;
+	if (key && val) {
+		gil_lock(s);
+		rc = idx_contains(s->ix, key, val);
+		gil_unlock(s);
+	}
+	mt_count(&s->metrics, MT_CONTAINS, rc);
 	return rc;
 }
 
-CIDSTORE_API int cidstore_lookup_many(cidstore_t *s, const cid_t *keys, size_t n, cid_t *out,
-				      size_t cap, long *counts)
+static int lookup_many(cidstore_t *s, const cid_t *keys, size_t n, cid_t *out, size_t cap,
+		       long *counts)
 {
 	if (!s || (n && (!keys || !counts)) || (!out && cap))
 		return CIDSTORE_EINVAL;
@@ -193,8 +222,19 @@ CIDSTORE_API int cidstore_lookup_many(cidstore_t *s, const cid_t *keys, size_t n
 	return rc;
 }
 
-CIDSTORE_API long cidstore_insert_many(cidstore_t *s, const cid_t *keys, const cid_t *vals,
-				       size_t n, int *results)
+CIDSTORE_API int cidstore_lookup_many(cidstore_t *s, const cid_t *keys, size_t n, cid_t *out,
+				      size_t cap, long *counts)
+{
+	int rc = lookup_many(s, keys, n, out, cap, counts);
+	if (s) {
+		mt_count(&s->metrics, MT_LOOKUP_MANY, rc);
+		mt_items(&s->metrics, MT_B_LOOKUP_MANY, rc == 0 ? n : 0, 0);
+	}
+	return rc;
+}
+
+static long insert_many(cidstore_t *s, const cid_t *keys, const cid_t *vals, size_t n,
+			int *results)
 {
 	if (!s || (n && (!keys || !vals)))
 		return CIDSTORE_EINVAL;
@@ -205,8 +245,19 @@ CIDSTORE_API long cidstore_insert_many(cidstore_t *s, const cid_t *keys, const c
 	return store_write_many(s, keys, vals, n, results);
 }
 
-CIDSTORE_API long cidstore_values(cidstore_t *s, const cid_t *key, cidstore_values_fn fn,
-				  void *ctx)
+CIDSTORE_API long cidstore_insert_many(cidstore_t *s, const cid_t *keys, const cid_t *vals,
+				       size_t n, int *results)
+{
+	long rc = insert_many(s, keys, vals, n, results);
+	if (s) {
+		mt_count(&s->metrics, MT_INSERT_MANY, rc);
+		mt_items(&s->metrics, MT_B_INSERT_MANY, rc == CIDSTORE_EINVAL ? 0 : n,
+			 rc > 0 ? (uint64_t)rc : 0);
+	}
+	return rc;
+}
+
+static long values(cidstore_t *s, const cid_t *key, cidstore_values_fn fn, void *ctx)
 {
 	if (!s || !key || !fn)
 		return CIDSTORE_EINVAL;
@@ -219,7 +270,16 @@ CIDSTORE_API long cidstore_values(cidstore_t *s, const cid_t *key, cidstore_valu
 	return rc;
 }
 
-CIDSTORE_API int cidstore_apply(cidstore_t *s, const cidstore_op_t *ops, size_t n)
+CIDSTORE_API long cidstore_values(cidstore_t *s, const cid_t *key, cidstore_values_fn fn,
+				  void *ctx)
+{
+	long rc = values(s, key, fn, ctx);
+	if (s)
+		mt_count(&s->metrics, MT_VALUES, rc);
+	return rc;
+}
+
+static int apply(cidstore_t *s, const cidstore_op_t *ops, size_t n)
 {
 	if (!s || (!ops && n))
 		return CIDSTORE_EINVAL;
@@ -233,31 +293,51 @@ CIDSTORE_API int cidstore_apply(cidstore_t *s, const cidstore_op_t *ops, size_t 
 	return store_write_batch(s, ops, n);
 }
 
+CIDSTORE_API int cidstore_apply(cidstore_t *s, const cidstore_op_t *ops, size_t n)
+{
+	int rc = apply(s, ops, n);
+	if (s) {
+		mt_count(&s->metrics, MT_APPLY, rc);
+		mt_items(&s->metrics, MT_B_APPLY, rc == CIDSTORE_EINVAL ? 0 : n,
+			 rc > 0 ? (uint64_t)rc : 0);
+	}
+	return rc;
+}
+
+static int sync_all(cidstore_t *s)
+{
+	if (!s->wal)
+		return 0; /* in-memory, read-only or checkpoint-only: no log */
+	return store_wait_durable(s, wal_next_lsn(s->wal) - 1);
+}
+
 CIDSTORE_API int cidstore_sync(cidstore_t *s)
 {
 	if (!s)
 		return CIDSTORE_EINVAL;
-	if (!s->wal)
-		return 0; /* in-memory, read-only or checkpoint-only: no log */
-	return store_wait_durable(s, wal_next_lsn(s->wal) - 1);
+	int rc = sync_all(s);
+	mt_count(&s->metrics, MT_SYNC, rc);
+	return rc;
 }
 
 CIDSTORE_API int cidstore_checkpoint(cidstore_t *s)
 {
 	if (!s)
 		return CIDSTORE_EINVAL;
-	if (!s->durable)
-		return CIDSTORE_ENOTSUP;
-	return store_checkpoint(s);
+	int rc = s->durable ? store_checkpoint(s) : CIDSTORE_ENOTSUP;
+	mt_count(&s->metrics, MT_CHECKPOINT, rc);
+	return rc;
 }
 
 CIDSTORE_API int cidstore_scan(cidstore_t *s, cidstore_scan_fn fn, void *ctx)
 {
-	if (!s || !fn)
+	if (!s)
 		return CIDSTORE_EINVAL;
 	/* Serialized mode: the scan itself is lock-free; holding the global lock
 	 * across user callbacks would deadlock a callback that calls back in. */
-	return idx_scan(s->ix, fn, ctx);
+	int rc = fn ? idx_scan(s->ix, fn, ctx) : CIDSTORE_EINVAL;
+	mt_count(&s->metrics, MT_SCAN, rc);
+	return rc;
 }
 
 CIDSTORE_API int cidstore_stats(cidstore_t *s, cidstore_stats_t *out)

@@ -39,6 +39,7 @@
  *   | ext                | atomic: NULL until a layer above the store (the |
  *   |                    | triple layer) installs its state with a CAS     |
  *   |                    | (acq_rel; readers acquire); destroyed by close  |
+ *   | metrics            | its own (store/metrics.h, metrics.c)            |
  */
 #ifndef CIDSTORE_STORE_INTERNAL_H
 #define CIDSTORE_STORE_INTERNAL_H
@@ -53,6 +54,7 @@
 #include "log/io.h"
 #include "log/recovery.h"
 #include "log/wal.h"
+#include "store/metrics.h"
 
 /* Per-store state of a layer above the store (the triple layer, src/triple/):
  * the store keeps it, destroys it at close and may run its maintenance
@@ -95,6 +97,9 @@ struct cidstore {
 				    CIDSTORE_ENOSPC): the store refuses writes */
 	char failure[128];       /* why; written once before failed is set */
 	pthread_mutex_t fail_mu;
+
+	struct store_metrics metrics; /* metrics.h: per-thread blocks (its own
+					 synchronization); set up first, freed last */
 
 	pthread_t maint;         /* automatic checkpoints */
 	bool maint_running;

@@ -162,7 +162,10 @@ static int sync_wait(cidstore_t *s, bool own, uint64_t lsn)
 {
 	if (!s->wal || s->opts.durability != CIDSTORE_DURABILITY_SYNC)
 		return 0;
-	return store_wait_durable(s, own ? lsn : wal_next_lsn(s->wal) - 1);
+	uint64_t t0 = mt_clock(&s->metrics); /* every SYNC commit is timed */
+	int w = store_wait_durable(s, own ? lsn : wal_next_lsn(s->wal) - 1);
+	mt_time(&s->metrics, MT_H_SYNC_COMMIT, t0);
+	return w;
 }
 
 /* ---- the write calls ---- */

@@ -259,7 +259,7 @@ char *make_tempdir(const char *tag)
 /* ---------------------------------------------------------------------- */
 /* Store commands: options, open, errors                                   */
 /* ---------------------------------------------------------------------- */
-enum { OPT_DURABILITY = 0x100, OPT_FROM, OPT_LIMIT, OPT_SKIP_BAD };
+enum { OPT_DURABILITY = 0x100, OPT_FROM, OPT_LIMIT, OPT_SKIP_BAD, OPT_PROMETHEUS };
 
 /* The number of --from or --limit (wal dump only) into *out. */
 static void dump_number(const char *cmd, unsigned args, const char *opt, const char *what,
@@ -278,6 +278,7 @@ int parse_store_args(int argc, char **argv, store_args_t *a, unsigned args,
 		{ "dir", required_argument, NULL, 'D' },
 		{ "durability", required_argument, NULL, OPT_DURABILITY },
 		{ "skip-bad", no_argument, NULL, OPT_SKIP_BAD },
+		{ "prometheus", no_argument, NULL, OPT_PROMETHEUS },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -307,6 +308,11 @@ int parse_store_args(int argc, char **argv, store_args_t *a, unsigned args,
 			if (!(args & ARGS_SKIP_BAD))
 				die_usage(cmd, "--skip-bad applies to 'load' only");
 			a->skip_bad = true;
+			break;
+		case OPT_PROMETHEUS:
+			if (!(args & ARGS_PROMETHEUS))
+				die_usage(cmd, "--prometheus applies to 'stats' only");
+			a->prometheus = true;
 			break;
 		case OPT_FROM:
 			dump_number(cmd, args, "--from", "an LSN (a decimal number)", &a->from);

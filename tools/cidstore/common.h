@@ -105,6 +105,7 @@ typedef struct store_args {
 	bool have_durability;
 	cidstore_durability_t durability;
 	bool json;
+	bool prometheus;            /* stats */
 	bool skip_bad;              /* load */
 	bool have_from, have_limit; /* wal dump */
 	uint64_t from, limit;
@@ -116,6 +117,7 @@ enum {
 	ARGS_WAL = 1 << 1,      /* wal dump|analyze: --from and --limit, no --durability */
 	ARGS_DUMP = 1 << 2,     /* wal dump: --from and --limit apply */
 	ARGS_SKIP_BAD = 1 << 3, /* load: --skip-bad */
+	ARGS_PROMETHEUS = 1 << 4, /* stats: --prometheus */
 };
 
 /* Parses argv (argv[0] is the command's name) into *a: --dir, --help and

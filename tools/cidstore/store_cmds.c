@@ -179,7 +179,7 @@ int cmd_del(int argc, char **argv)
 static void usage_stats(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s stats [--dir DIR] [--json]\n"
+		"Usage: %s stats [--dir DIR] [--json | --prometheus]\n"
 		"\n"
 		"Prints the store's counters (keys, values, buckets, directory depth,\n"
 		"memory, epoch garbage, WAL).  Without --dir it shows a fresh, empty\n"
@@ -188,6 +188,11 @@ static void usage_stats(FILE *f)
 		"\n"
 		DIR_READ_HELP
 		"  -j, --json            machine-readable JSON\n"
+		"      --prometheus      the Prometheus text format (0.0.4) of\n"
+		"                        cidstore_metrics_prometheus: the data and\n"
+		"                        recovery gauges of the store as this command\n"
+		"                        opened it (read-only: no log; call counters\n"
+		"                        count this command's own calls only)\n"
 		HELP_HELP "\n" EXIT_CODES_HELP,
 		prog);
 }
@@ -261,15 +266,44 @@ static void stats_text(const char *dir, const cidstore_stats_t *st)
 		printf("FAILED           %s (the store is read-only)\n", st->failure);
 }
 
+/* Prints cidstore_metrics_prometheus, growing the buffer until it fits
+ * (the text may grow between two calls while the store changes). */
+static int stats_prometheus(const char *cmd, cidstore_t *s)
+{
+	size_t cap = 64 * 1024;
+	char *buf = NULL;
+	for (;;) {
+		char *nb = realloc(buf, cap);
+		if (nb == NULL) {
+			free(buf);
+			return report_err(cmd, "metrics", CIDSTORE_ENOMEM);
+		}
+		buf = nb;
+		long n = cidstore_metrics_prometheus(s, buf, cap);
+		if (n < 0) {
+			free(buf);
+			return report_err(cmd, "metrics", (int)n);
+		}
+		if ((size_t)n < cap) {
+			fwrite(buf, 1, (size_t)n, stdout);
+			free(buf);
+			return EXIT_OK;
+		}
+		cap = (size_t)n + (size_t)n / 4 + 1;
+	}
+}
+
 int cmd_stats(int argc, char **argv)
 {
 	store_args_t a;
 	cidstore_t *s;
 	cidstore_stats_t st;
 	const char *cmd = argv[0];
-	int i = parse_store_args(argc, argv, &a, ARGS_JSON, usage_stats), rc;
+	int i = parse_store_args(argc, argv, &a, ARGS_JSON | ARGS_PROMETHEUS, usage_stats), rc;
 	if (argc - i != 0)
 		die_usage(cmd, "unexpected argument '%s'", argv[i]);
+	if (a.json && a.prometheus)
+		die_usage(cmd, "--json and --prometheus exclude each other");
 	if (a.dir != NULL) {
 		if ((rc = open_dir(cmd, &a, OPEN_READ, CIDSTORE_DURABILITY_SYNC, &s)) != 0)
 			return rc;
@@ -286,7 +320,13 @@ int cmd_stats(int argc, char **argv)
 		cidstore_close(s);
 		return code;
 	}
-	if (a.json)
+	if (a.prometheus) {
+		int code = stats_prometheus(cmd, s);
+		if (code != EXIT_OK) {
+			cidstore_close(s);
+			return code;
+		}
+	} else if (a.json)
 		stats_json(a.dir, &st);
 	else
 		stats_text(a.dir, &st);
