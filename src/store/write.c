@@ -14,6 +14,8 @@
  * and nowhere else: public CIDSTORE_OP_* -> idx_op_t (store_op_from_public),
  * idx_op_t -> WAL record opcode (wal_op_of) and back (idx_op_of_wal).
  *
+ * Durability (the one retunable option a write reads) comes from one read
+ * of the options snapshot per call (struct write_opts below).
  * Durability SYNC: a change that changed something waits for its own LSN;
  * one that changed nothing observed state whose record may not be durable
  * yet, so it waits for everything logged so far.
@@ -150,13 +152,37 @@ int store_wait_durable(cidstore_t *s, uint64_t lsn)
 	return w;
 }
 
+/* The options a logged write runs under (options.c): durability is the
+ * one retunable option a write reads.  The section stays open from before
+ * the index change to after the log append, so a retune's grace period
+ * ends only once every write under the old options has its record in the
+ * log (the ASYNC -> SYNC promise, options.c).  Without a log nothing is
+ * read: durability is NONE and cannot change. */
+struct write_opts {
+	struct opts_ref ref;
+	cidstore_durability_t durability;
+};
+
+static void wopts_enter(cidstore_t *s, struct write_opts *w)
+{
+	w->durability = CIDSTORE_DURABILITY_NONE;
+	if (s->wal)
+		w->durability = store_opts_enter(s, &w->ref)->durability;
+}
+
+static void wopts_exit(cidstore_t *s, struct write_opts *w)
+{
+	if (s->wal)
+		store_opts_exit(&w->ref);
+}
+
 /* Durability SYNC, after a write: own -> wait for the write's own record
  * lsn; otherwise (it changed nothing: it observed state whose record may
  * not be durable yet; or an error stopped it after changes) for everything
  * logged so far.  Returns 0 or the log's failure. */
-static int sync_wait(cidstore_t *s, bool own, uint64_t lsn)
+static int sync_wait(cidstore_t *s, const struct write_opts *w, bool own, uint64_t lsn)
 {
-	if (!s->wal || s->opts.durability != CIDSTORE_DURABILITY_SYNC)
+	if (!s->wal || w->durability != CIDSTORE_DURABILITY_SYNC)
 		return 0;
 	return store_wait_durable(s, own ? lsn : wal_next_lsn(s->wal) - 1);
 }
@@ -170,12 +196,17 @@ long store_write(cidstore_t *s, idx_op_t op, const cid_t *key, const cid_t *val)
 		return rc;
 	idx_hook_t h;
 	struct log_ctx c;
+	struct write_opts wo;
+	wopts_enter(s, &wo);
 	gil_lock(s);
 	long r = idx_apply(s->ix, op, key, val, hook_init(&h, &c, s, 0));
 	gil_unlock(s);
+	wopts_exit(s, &wo);
 	if (r < 0)
 		return r; /* nothing changed (ENOMEM, or the log failed) */
-	int w = sync_wait(s, r > 0, h.lsn);
+	if (r > 0 && op != IDX_OP_INSERT)
+		store_count_removals(s, (uint64_t)r);
+	int w = sync_wait(s, &wo, r > 0, h.lsn);
 	return w < 0 ? w : r;
 }
 
@@ -187,13 +218,16 @@ long store_write_many(cidstore_t *s, const cid_t *keys, const cid_t *vals, size_
 		return rc;
 	idx_hook_t h;
 	struct log_ctx c;
+	struct write_opts wo;
+	wopts_enter(s, &wo);
 	gil_lock(s);
 	long r = idx_insert_many(s->ix, keys, vals, n, results, hook_init(&h, &c, s, 0));
 	gil_unlock(s);
+	wopts_exit(s, &wo);
 	/* Every pair added: the batch's last record covers all of it;
 	 * otherwise wait for everything logged so far.  The first error is
 	 * returned, never masked by the wait. */
-	int w = sync_wait(s, r == (long)n, h.lsn);
+	int w = sync_wait(s, &wo, r == (long)n, h.lsn);
 	if (r < 0)
 		return r;
 	return w < 0 ? w : r;
@@ -209,6 +243,8 @@ int store_write_batch(cidstore_t *s, const cidstore_op_t *ops, size_t n)
 	struct log_ctx c;
 	idx_hook_t *hook = NULL;
 	uint64_t start = 0;
+	struct write_opts wo;
+	wopts_enter(s, &wo);
 	gil_lock(s);
 	if (s->wal) {
 		/* batch_lock (shared): a checkpoint never picks its LSN inside
@@ -219,6 +255,7 @@ int store_write_batch(cidstore_t *s, const cidstore_op_t *ops, size_t n)
 		if (rc < 0) {
 			pthread_rwlock_unlock(&s->batch_lock);
 			gil_unlock(s);
+			wopts_exit(s, &wo);
 			fail_from_wal(s, rc, "WAL reserve");
 			return rc;
 		}
@@ -226,6 +263,7 @@ int store_write_batch(cidstore_t *s, const cidstore_op_t *ops, size_t n)
 		hook = hook_init(&h, &c, s, start);
 	}
 	int changed = 0, err = 0;
+	uint64_t removed = 0;
 	for (size_t i = 0; i < n && !err; i++) {
 		idx_op_t op;
 		long r = store_op_from_public(ops[i].op, &op);
@@ -235,6 +273,8 @@ int store_write_batch(cidstore_t *s, const cidstore_op_t *ops, size_t n)
 			err = (int)r;
 		else
 			changed += r > 0;
+		if (r > 0 && op != IDX_OP_INSERT)
+			removed += (uint64_t)r;
 	}
 	uint64_t commit = 0;
 	if (s->wal) {
@@ -246,12 +286,16 @@ int store_write_batch(cidstore_t *s, const cidstore_op_t *ops, size_t n)
 		pthread_rwlock_unlock(&s->batch_lock);
 		if (rc < 0) {
 			gil_unlock(s);
+			wopts_exit(s, &wo);
 			fail_from_wal(s, rc, "WAL append");
 			return rc;
 		}
 	}
 	gil_unlock(s);
-	rc = sync_wait(s, true, commit);
+	wopts_exit(s, &wo);
+	if (removed)
+		store_count_removals(s, removed);
+	rc = sync_wait(s, &wo, true, commit);
 	if (rc < 0)
 		return rc;
 	return err ? err : changed;
@@ -263,5 +307,7 @@ int store_replay(cidstore_t *s, int wal_op, const cid_t *key, const cid_t *val)
 	if (idx_op_of_wal(wal_op, &op) != 0)
 		return 0; /* not a change of the index */
 	long rc = idx_apply(s->ix, op, key, val, NULL);
+	if (rc > 0 && op != IDX_OP_INSERT)
+		store_count_removals(s, (uint64_t)rc);
 	return rc < 0 ? (int)rc : 0;
 }
