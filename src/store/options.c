@@ -77,6 +77,7 @@
 #include <string.h>
 
 #include "store/store_internal.h"
+#include "util/check.h"
 
 #define MAINT_BUDGET_DEFAULT 10 /* percent of one core */
 
@@ -162,7 +163,8 @@ void store_opts_exit(struct opts_ref *ref)
 {
 	/* release: the section's reads of the snapshot happen before a
 	 * retune's acquire load that sees the counter drained */
-	atomic_fetch_sub_explicit(ref->cnt, 1, memory_order_release);
+	uint64_t was = atomic_fetch_sub_explicit(ref->cnt, 1, memory_order_release);
+	CS_ASSERT(was != 0); /* every exit follows its own enter */
 }
 
 /* Waits until readers[p] of every stripe has been 0 once. */
@@ -292,6 +294,9 @@ CIDSTORE_API int cidstore_retune(cidstore_t *s, const cidstore_options_t *o)
 	 * reads n */
 	atomic_exchange_explicit(&s->snap, n, memory_order_seq_cst);
 	grace_period(s);
+	/* debug_checks builds poison it: a reader that still used it would
+	 * see garbage options (test_retune's readers report any mix) */
+	cs_poison((void *)old, sizeof(*old));
 	free((void *)old);
 	if (s->wal && new_interval)
 		wal_set_sync_interval(s->wal, n->o.sync_interval_ms);
