@@ -20,9 +20,14 @@
  *                          start <= 2x that of a fresh store of the
  *                          survivors built in a forked child (sanitizer
  *                          builds: the index's memory_bytes, see CHECK_RSS);
- *                          every survivor exact afterwards.  N = 1M (TSan 200k)
- *                          times CIDSTORE_TEST_SCALE; the soak suite runs
- *                          it at 10M.
+ *                          every survivor exact afterwards.  N = 3M (sanitizer
+ *                          builds 200k) times CIDSTORE_TEST_SCALE, or
+ *                          CIDSTORE_MAINT_KEYS; the soak suite runs it at
+ *                          10M.  (At 1M the table sits right after a
+ *                          doubling and fixed costs — a 2 MiB entry chunk
+ *                          per writing thread, ~5 MiB of thread stacks and
+ *                          allocator state — weigh 2.3x; 2M: 1.6x, 3M:
+ *                          1.4x, 10M: 1.45x.)
  */
 #include <cidstore.h>
 #include "unit_support.h"
@@ -330,6 +335,42 @@ static uint64_t rss_bytes(void)
 	return res * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* Prints the largest resident mappings (when the RSS check fails: what
+ * holds the memory). */
+static void dump_top_mappings(void)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	if (!f)
+		return;
+	struct {
+		char name[160];
+		unsigned long long kb;
+	} top[8] = {{{0}, 0}};
+	char line[512], cur[160] = "";
+	unsigned long long kb;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Rss: %llu kB", &kb) == 1) {
+			int m = 0;
+			for (int i = 1; i < 8; i++)
+				if (top[i].kb < top[m].kb)
+					m = i;
+			if (kb > top[m].kb) {
+				memcpy(top[m].name, cur, sizeof(top[m].name));
+				top[m].kb = kb;
+			}
+		} else if (strcspn(line, "-") < strcspn(line, " ") &&
+			   strcspn(line, ":") > strcspn(line, " ")) { /* a mapping's header */
+			line[strcspn(line, "\n")] = 0;
+			line[sizeof(cur) - 1] = 0;
+			memcpy(cur, line, sizeof(cur));
+		}
+	}
+	fclose(f);
+	for (int i = 0; i < 8; i++)
+		if (top[i].kb)
+			fprintf(stderr, "  rss %8llu kB  %s\n", top[i].kb, top[i].name);
+}
+
 static bool survivor(uint64_t i)
 {
 	return i % 10 == 0;
@@ -504,7 +545,10 @@ static double mib(uint64_t b)
 
 START_TEST(rss_after_delete)
 {
-	uint64_t n = scaled(1000000, 200000);
+	uint64_t n = CHECK_RSS ? scaled(3000000, 3000000) : scaled(200000, 200000);
+	const char *nk = getenv("CIDSTORE_MAINT_KEYS");
+	if (nk && strtoull(nk, NULL, 10) >= 1000)
+		n = strtoull(nk, NULL, 10);
 	uint64_t fresh[2] = {0, 0};
 	if (CHECK_RSS)
 		fresh_build_forked(n, fresh);
@@ -550,6 +594,8 @@ START_TEST(rss_after_delete)
 	assert_no_failures("checkers during the pass");
 	uint64_t r_after = rss_bytes();
 	cidstore_stats_t after = stats(s);
+	if (CHECK_RSS && r_after - r0 > 2 * fresh[0])
+		dump_top_mappings();
 	/* every survivor exact, nothing else of ours */
 	for (uint64_t i = 0; i < n; i++) {
 		cid_t k = mk(RSS_TAG, i), out[2];
@@ -571,14 +617,15 @@ START_TEST(rss_after_delete)
 	uint64_t grown = r_after > r0 ? r_after - r0 : 0;
 	fprintf(stderr,
 		"rss_after_delete: %llu keys; RSS growth: full %.1f MiB, after deletes %.1f MiB, "
-		"after the pass %.1f MiB; fresh store of the %llu survivors %.1f MiB -> %.2fx "
-		"(target <= 2x)\n"
+		"after the pass %.1f MiB; fresh store of the %llu survivors %.1f MiB -> %.2fx %s\n"
 		"  index memory_bytes: full %.1f, deleted %.1f, after %.1f, fresh %.1f MiB; "
 		"buckets %llu -> %llu; pass %.2f s: moved %llu entries, released %llu chunks "
 		"(%.1f MiB), %llu tables shrunk, %llu purges; checkers ran %llu ops\n",
 		(unsigned long long)n, mib(r_full - r0), mib(r_del - r0), mib(grown),
 		(unsigned long long)(n + 9) / 10, mib(fresh_rss),
-		fresh_rss ? (double)grown / (double)fresh_rss : 0.0, mib(full.memory_bytes),
+		fresh_rss ? (double)grown / (double)fresh_rss : 0.0,
+		CHECK_RSS ? "(target <= 2x)" : "(not compared in sanitizer builds)",
+		mib(full.memory_bytes),
 		mib(del.memory_bytes), mib(after.memory_bytes), mib(fresh_mem),
 		(unsigned long long)del.buckets, (unsigned long long)after.buckets, pass_s,
 		(unsigned long long)after.maint_entries_moved,
@@ -587,10 +634,18 @@ START_TEST(rss_after_delete)
 		(unsigned long long)atomic_load(&chk_ops));
 	ck_assert_uint_eq(after.maint_passes, 1);
 	ck_assert_msg(atomic_load(&chk_ops) > 0, "the checkers did not run during the pass");
-	/* the index's own accounting, in every build */
-	ck_assert_msg(after.memory_bytes <= 2 * fresh_mem,
-		      "index memory after the pass %.1f MiB > 2 x fresh %.1f MiB",
-		      mib(after.memory_bytes), mib(fresh_mem));
+	/* the index's own accounting, in every build.  Entries come in 2 MiB
+	 * chunks and every thread that writes fills a chunk of its own, so at
+	 * the sanitizer builds' small N (fresh: one chunk) the chunks the pass
+	 * and the two checker writers are filling count as a fixed 3 x 2 MiB;
+	 * at the release N they are noise and the bound is plain 2x. */
+	uint64_t slack = CHECK_RSS ? 0 : 3 * (2u << 20);
+	ck_assert_msg(after.memory_bytes <= 2 * fresh_mem + slack,
+		      "index memory after the pass %.1f MiB > 2 x fresh %.1f MiB + %.0f MiB",
+		      mib(after.memory_bytes), mib(fresh_mem), mib(slack));
+	ck_assert_msg(del.memory_bytes > 2 * fresh_mem + slack,
+		      "the check above cannot fail: before the pass %.1f MiB",
+		      mib(del.memory_bytes));
 	if (CHECK_RSS)
 		ck_assert_msg(grown <= 2 * fresh_rss,
 			      "RSS growth after the pass %.1f MiB > 2 x fresh %.1f MiB", mib(grown),
