@@ -20,7 +20,9 @@
  *   |------------------------------|-----------------------------------------|
  *   | insert / delete_* / lookup / | each other and themselves, any number   |
  *   | contains / scan / stats /    | of threads                              |
- *   | apply / sync / checkpoint    |                                         |
+ *   | apply / sync / checkpoint /  |                                         |
+ *   | get_options / retune /       |                                         |
+ *   | maintain                     |                                         |
  *   | close                        | nothing: no other call on the same      |
  *   |                              | store may be running or start after it  |
  *   | wal_read / verify            | anything (they take a path, no handle,  |
@@ -113,36 +115,63 @@ typedef enum {
 } cidstore_durability_t;
 
 typedef struct cidstore_options {
-	const char *dir;                  /* NULL: purely in-memory store */
-	cidstore_durability_t durability; /* default SYNC; ignored when dir == NULL */
-	bool serialized;                  /* one global lock: scaling-demo baseline */
+	/* "retune: yes" marks a field cidstore_retune may change on an open
+	 * store; "retune: no" fields must stay as they are (cidstore_get_options
+	 * gives them). */
+	const char *dir;                  /* retune: no.  NULL: purely in-memory store */
+	cidstore_durability_t durability; /* retune: yes, between ASYNC and SYNC only (no
+					     log is created or dropped).  Default SYNC;
+					     in-memory stores: NONE whatever is given */
+	bool serialized;                  /* retune: no.  One global lock: scaling-demo
+					     baseline */
 	/* --- fields below may grow; always start from cidstore_options_init --- */
-	uint64_t seed;                 /* index-routing seed; 0: random per store.  A
-					  store with a dir keeps the seed it was
-					  created with (file META) */
-	uint32_t ring_records;         /* WAL ring capacity in 128-byte records (power of 2) */
-	uint32_t sync_interval_ms;     /* ASYNC: longest time a record waits for fdatasync */
-	uint64_t checkpoint_wal_bytes; /* automatic checkpoint when the log passes this; 0 = never */
-	uint64_t segment_bytes;        /* WAL segment file size (preallocated) */
-	unsigned recovery_threads;     /* parallel replay; 0 = number of cores */
-	unsigned initial_depth;        /* at least 2^initial_depth index groups at open
-					  (0 = smallest, max 20); recovery presizes from
-					  the checkpoint */
-	uint64_t expected_keys;        /* presize the index for about this many keys
-					  (0: start small; presizing stops at ~500M keys).
-					  Growth stays online either way */
-	bool read_only;                /* open an existing store to read it: no file is
-					  written, created or removed and no lock is
-					  taken (so it works on a directory the caller
-					  may only read, and beside another process
-					  that has the store open); the store holds the
-					  files' state at open (a torn tail is skipped,
-					  not cut); every write call returns
-					  CIDSTORE_ERDONLY.  A missing dir ->
-					  CIDSTORE_ENOENT.  In-memory stores: EINVAL */
-	bool create_if_missing;        /* default true; false: a missing dir ->
-					  CIDSTORE_ENOENT instead of a new store */
-	bool metrics;                  /* default true: count calls by result and
+	uint64_t seed;                 /* retune: no.  Index-routing seed; 0: random per
+					  store.  A store with a dir keeps the seed it
+					  was created with (file META) */
+	uint32_t ring_records;         /* retune: no.  WAL ring capacity in 128-byte
+					  records (power of 2) */
+	uint32_t sync_interval_ms;     /* retune: yes.  ASYNC: longest time a record
+					  waits for fdatasync (0: 10) */
+	uint64_t checkpoint_wal_bytes; /* retune: yes.  Automatic checkpoint when the
+					  log passes this; 0 = never */
+	uint64_t segment_bytes;        /* retune: no.  WAL segment file size
+					  (preallocated) */
+	unsigned recovery_threads;     /* retune: no.  Parallel replay; 0 = number of
+					  cores */
+	unsigned initial_depth;        /* retune: no.  At least 2^initial_depth index
+					  groups at open (0 = smallest, max 20);
+					  recovery presizes from the checkpoint */
+	uint64_t expected_keys;        /* retune: no.  Presize the index for about this
+					  many keys (0: start small; presizing stops
+					  at ~500M keys).  Growth stays online either
+					  way */
+	bool read_only;                /* retune: no.  Open an existing store to read
+					  it: no file is written, created or removed
+					  and no lock is taken (so it works on a
+					  directory the caller may only read, and
+					  beside another process that has the store
+					  open); the store holds the files' state at
+					  open (a torn tail is skipped, not cut);
+					  every write call returns CIDSTORE_ERDONLY.
+					  A missing dir -> CIDSTORE_ENOENT.  In-memory
+					  stores: EINVAL */
+	bool create_if_missing;        /* retune: no.  Default true; false: a missing
+					  dir -> CIDSTORE_ENOENT instead of a new
+					  store */
+	uint32_t maint_interval_ms;    /* retune: yes.  Background maintenance: the
+					  store's maintenance thread runs a pass at
+					  most this often, and only when values were
+					  removed since its last complete pass; 0: no
+					  automatic passes (cidstore_maintain still
+					  runs one).  Default 1000 */
+	uint32_t maint_budget_pct;     /* retune: yes.  CPU the background passes may
+					  use, in percent of one core (1..100; 0:
+					  the default, 10): a pass stops after
+					  maint_interval_ms * pct / 100 of CPU time
+					  (resuming at the next), and the thread
+					  sleeps so that pass CPU time / wall time
+					  stays within it */
+	bool metrics;                  /* retune: no.  Default true: count calls by result and
 					  error, time 1 lookup/insert in 256 and every
 					  SYNC commit, per thread
 					  (cidstore_metrics_prometheus); false:
@@ -193,6 +222,17 @@ typedef struct cidstore_stats {
 	bool serialized;
 	bool failed;               /* true after an I/O failure: the store is read-only */
 	char failure[128];         /* why, when failed is true ("" otherwise) */
+	/* maintenance since open (the background thread and cidstore_maintain) */
+	uint64_t maint_passes;          /* passes run (also those the CPU budget cut short) */
+	uint64_t maint_entries_moved;   /* index entries moved out of sparse chunks */
+	uint64_t maint_chunks_released; /* index entry chunks given back */
+	uint64_t maint_bytes_released;  /* bytes the index gave back (chunks, tables) */
+	uint64_t maint_tables_shrunk;   /* index tables replaced by a smaller one */
+	uint64_t maint_groups_visited;  /* index groups the passes looked at */
+	uint64_t maint_stale_cleaned;   /* stale entries the triple layer removed */
+	uint64_t maint_purges;          /* times the allocator was asked to give freed
+					   memory back to the OS */
+	uint64_t maint_cpu_ns;          /* thread CPU time spent in passes */
 } cidstore_stats_t;
 
 /* Called once per key by cidstore_scan with the key's values (nvalues >= 1).
@@ -504,22 +544,52 @@ CIDSTORE_API long cidstore_term_get(cidstore_t *st, const cid_t *cid, void *buf,
  * WAL's segment-list mutex (briefly, for the segment count). */
 CIDSTORE_API long cidstore_metrics_prometheus(cidstore_t *s, char *buf, size_t cap);
 
-/* Fills *out with the options in effect now (one snapshot).  Returns 0 or
- * CIDSTORE_EINVAL.  Thread-safe, never waits. */
+/* Fills *out with the options in effect now: one snapshot, as given at
+ * open or by the last cidstore_retune (out->dir points at the store's own
+ * copy of the path, valid until cidstore_close; seed is the store's own
+ * seed for a store with a dir, as given otherwise; durability is NONE for
+ * an in-memory store).  Start a retune from it.  Returns 0 or
+ * CIDSTORE_EINVAL (NULL).  Thread-safe, lock-free: never waits. */
 CIDSTORE_API int cidstore_get_options(cidstore_t *s, cidstore_options_t *out);
 
-/* Replaces the options in effect with *o atomically: every operation sees
- * the old or the new snapshot, never a mix.  Only the fields the options
- * struct marks "retune" may differ from the current ones; any other
- * differing field -> CIDSTORE_EINVAL and nothing changes.  Returns 0,
- * CIDSTORE_EINVAL, CIDSTORE_ENOMEM, CIDSTORE_ERDONLY (read_only).
- * Thread-safe.  Waits for: other retunes. */
+/* Replaces the options in effect with *o atomically: every operation reads
+ * the options once, so it runs under the old or the new ones, never a mix.
+ * Only the fields marked "retune: yes" in cidstore_options_t may differ
+ * from the current ones (start from cidstore_get_options); any other
+ * differing field (dir compared as a string), a durability change that
+ * would create or drop the log (NONE <-> ASYNC/SYNC; an in-memory store
+ * stays NONE), or an invalid value -> CIDSTORE_EINVAL and nothing changes.
+ * Switching ASYNC -> SYNC: when the call returns, every write that has
+ * returned (or returns later) is durable — writes still running under
+ * ASYNC are waited for and the log is synced once — and every later write
+ * waits for its own fdatasync.  A new sync_interval_ms reaches the log's
+ * flusher at once; new maintenance settings and checkpoint_wal_bytes reach
+ * the maintenance thread at once.
+ * Returns 0, CIDSTORE_EINVAL, CIDSTORE_ENOMEM (nothing changed),
+ * CIDSTORE_ERDONLY (opened read_only), or — ASYNC -> SYNC only — the log's
+ * failure (CIDSTORE_EIO / CIDSTORE_ENOSPC: the new options are in effect
+ * but the earlier writes could not be made durable).
+ * Thread-safe.  Waits for: other retunes; operations that read the old
+ * options and are still running (a write's index change and log append,
+ * not its fdatasync); ASYNC -> SYNC: one fdatasync. */
 CIDSTORE_API int cidstore_retune(cidstore_t *s, const cidstore_options_t *o);
 
-/* Runs one maintenance pass now, in the caller's thread, while other
- * threads keep reading and writing (see the README's operations section).
- * Returns 0, CIDSTORE_EINVAL, CIDSTORE_ENOMEM, CIDSTORE_ERDONLY or an I/O
- * error.  Waits for: another maintenance pass (one runs at a time). */
+/* Runs one complete maintenance pass now, in the caller's thread, while
+ * other threads keep reading and writing (no pause, no lock they wait
+ * for): the index moves live entries out of sparse entry chunks and gives
+ * the chunks back, replaces a table that deletes left sparse by a smaller
+ * one and compacts value sets; the triple layer removes its stale entries;
+ * a durable store takes the automatic checkpoint when one is due; and the
+ * allocator is asked to give freed memory back to the OS (jemalloc: purge
+ * every arena; the system allocator: malloc_trim).  The background thread
+ * runs the same pass, bounded by maint_budget_pct.  Results show in
+ * cidstore_stats (maint_*).
+ * Returns 0, CIDSTORE_EINVAL (NULL), CIDSTORE_ENOMEM, CIDSTORE_ERDONLY
+ * (opened read_only), or the error of the checkpoint it took (CIDSTORE_EIO,
+ * CIDSTORE_ENOSPC).  Must not be called from a callback of the triple
+ * layer's cleaning.  Waits for: another maintenance pass (one runs at a
+ * time), a checkpoint it takes (see cidstore_checkpoint), an epoch grace
+ * period. */
 CIDSTORE_API int cidstore_maintain(cidstore_t *s);
 
 /* ---------------------------------------------------------------------- */

@@ -64,7 +64,7 @@ expect 0 "--help" -- "$tool" --help
 expect 0 "--version" -- "$tool" --version
 expect 2 "no command" -- "$tool"
 expect 2 "unknown command" -- "$tool" frobnicate
-for c in config demo bench put get del load stats verify checkpoint wal triples; do
+for c in config demo bench put get del load stats verify checkpoint maintain wal triples; do
 	expect 0 "$c --help" -- "$tool" "$c" --help
 	grep -q "Usage: " "$tmp/out" || { echo "FAIL: $c --help prints no usage"; fails=$((fails + 1)); }
 done
@@ -433,6 +433,8 @@ assert data[0]["op"] == "insert" and data[-1]["op"] == "delete_value"' "$tmp/out
 	check "wal dump torn copy: 51 records" [ "$(grep -vc ' segment_header ' "$tmp/out")" -eq 51 ]
 	check "verify / wal dump changed nothing" [ "$(cat "$tmp/c"/wal-* | cksum)" = "$sum_before" ]
 	rm -rf "$tmp/c"
+	expect 0 "maintain" -- "$tool" maintain --dir "$tmp/s"
+	check "maintain: reports the pass" grep -q "^maintenance pass in " "$tmp/out"
 	expect 0 "checkpoint" -- "$tool" checkpoint --dir "$tmp/s"
 	expect 0 "verify --json after checkpoint" -- "$tool" verify --dir "$tmp/s" --json
 	check "verify after checkpoint: loaded, 50 values" "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["checkpoint"]; assert d["ok"] and c["loaded"] and c["values"] == 50 and d["checkpoint_files"] == 1, d' "$tmp/out"

@@ -61,8 +61,10 @@ struct ep_rec {
 	unsigned poll_boost;         /* owner thread only: poll at this many more exits */
 	/* Owned by the index's entry allocator; owner thread only (handed on
 	 * with the record when a thread exits and another recycles it). */
-	uint32_t ent_free;           /* head of the free-entry list (index; 0: none) */
-	uint32_t ent_next, ent_end;  /* unused entries [next, end) of the current chunk */
+	uint64_t ent_mask;           /* free entries taken from one bitmap word ... */
+	uint32_t ent_base;           /* ... bit 0 of ent_mask is this entry index */
+	uint32_t ent_chunk;          /* chunk it allocates from + 1 (0: none); C_OWNED */
+	uint32_t ent_scan;           /* next bitmap word of that chunk to take */
 	void *ent_retired;           /* entries retired, not yet handed to the epoch */
 };
 

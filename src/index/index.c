@@ -1,6 +1,8 @@
 /*
  * index.c — index v2: two-choice groups of one cache line over dense,
  * immutable entries, reclaimed by epochs, grown by incremental migration.
+ * (Entry memory: entries.c; maintenance: maint.c; shared layout:
+ * index_impl.h.)
  *
  * LAYOUT
  *   idx.cur -> table { depth D, 2^D groups, next, prev }
@@ -140,6 +142,8 @@
  *   |  writer, helping)            | children of g, overflow bits    | op elsewhere; waits |
  *   |                              | (RMW) in the new table          | for g's LOCK holder |
  *   | grow (a writer)              | table.next, idx.cur (CAS)       | everything          |
+ *   | maintainer (one: maint_mu)   | LOCK of a group whose entries   | everything; waits   |
+ *   |                              | it moves, chunk states (E1-E3)  | for grace periods   |
  *   | idx_valid / idx_destroy      | everything                      | nothing             |
  *
  * PROGRESS
@@ -153,14 +157,22 @@
  *   Every access happens inside an epoch section.  Replaced or deleted
  *   entries are retired in batches (one epoch object per RET_BATCH
  *   entries); replaced vsets and migrated tables are retired one by one.
- *   Freed entries go to the free list of the thread that frees them and are
- *   reused only after the grace period.
+ *   A retired entry's free bit is set only after the grace period, and an
+ *   entry is handed out again only from a free bit (entries.c, E1-E3);
+ *   a chunk's pages go back to the OS only when every bit is free (E2).
+ *
+ * MAINTENANCE (maint.c)
+ *   idx_maintain moves live entries out of sparse chunks: under the
+ *   group's LOCK it copies the entry to a new one and swaps the slot word
+ *   (release), as a writer replacing an entry does (I2); the old entry is
+ *   retired.  The key's state does not change, so this is no operation's
+ *   linearization point; a reader sees the old or the new copy.
  *
  * The broken-build switch CIDSTORE_BROKEN_TWO_STEP_PUBLISH=1 replaces a
  * slot word in two stores (0, then the new entry): readers in between see
  * the key vanish, which stress_linearize must report.
  */
-#include "index/index.h"
+#include "index/index_impl.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -168,153 +180,15 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
-#include "cid/hash.h"
-#include "index/epoch.h"
-#include "index/vset.h"
 #include "util/alloc.h"
 #include "util/backoff.h"
 #include "util/check.h"
-#include "util/shake.h"
 
 #ifndef CIDSTORE_BROKEN_TWO_STEP_PUBLISH
 #define CIDSTORE_BROKEN_TWO_STEP_PUBLISH 0
 #endif
 
-#define GSLOTS 11
-#define GMASK ((1u << GSLOTS) - 1)
-#define PREF_FIRST 6     /* below this many keys, a new key stays in g1 */
-#define MIN_DEPTH 2
-#define MAX_DEPTH 28
-#define PRESIZE_MAX 26
-#define MIG_CHUNK 16     /* groups migrated per write while a table grows */
-
-#define G_LOCK 1u
-#define G_FROZEN 2u
-#define G_MIGRATED 4u
-
-#define SPILLED 0x80000000u
-#define EIDX(sw) ((sw) & 0x7fffffffu)
-
-#define ENT_SHIFT 15     /* 32768 entries = 2 MiB per chunk */
-#define ENT_PER_CHUNK (1u << ENT_SHIFT)
-#define MAX_CHUNKS (1u << 16)
-#define CHUNK_BYTES ((size_t)ENT_PER_CHUNK * sizeof(struct entry))
-#define HUGE_AFTER 4     /* chunks from this one on are advised as huge pages */
-
-#define RET_BATCH 250
 #define VSET_BIG (64u << 10) /* retired with ep_retire_big */
-
-struct entry {
-	cid_t key;
-	union {
-		cid_t val;
-		vset_t *vs;
-	} u;
-};
-
-struct group {
-	_Atomic uint64_t tag[2];
-	_Atomic uint32_t ctl;
-	_Atomic uint32_t slot[GSLOTS];
-};
-_Static_assert(sizeof(struct group) == 64, "a group is one cache line");
-_Static_assert(sizeof(struct entry) == 64, "an entry is one cache line");
-
-struct table {
-	ck_epoch_entry_t ep;
-	struct idx *ix;
-	unsigned depth;                /* immutable */
-	uint64_t n;                    /* 2^depth groups; immutable */
-	size_t map_bytes;              /* mmap'd when non-zero */
-	struct group *g;               /* immutable */
-	_Atomic(struct table *) next;  /* set once (CAS) */
-	_Atomic(struct table *) prev;  /* cleared once, when its migration ends */
-	_Atomic uint64_t mig_cursor;   /* as the old table: next group to offer */
-	_Atomic uint64_t mig_done;     /* as the old table: groups MIGRATED */
-};
-
-struct ret_batch {
-	ck_epoch_entry_t ep;
-	struct idx *ix;
-	uint32_t n;
-	uint32_t e[RET_BATCH];
-};
-
-struct idx {
-	_Atomic(struct table *) cur;
-	cid_hash_seed_t seed;
-	uint64_t k2a, k2b;             /* second-choice mix; immutable */
-	ep_domain_t ep;
-	_Atomic uint32_t nchunks;
-	_Atomic(struct entry *) *chunks; /* MAX_CHUNKS pointers */
-	/* statistics: relaxed counters */
-	_Atomic uint64_t mem, migrated, growths, rebuilds, leaked;
-};
-
-/* ------------------------------------------------------------------ */
-/* hashing and tags                                                    */
-/* ------------------------------------------------------------------ */
-
-static inline uint64_t h2_of(const struct idx *ix, uint64_t h1)
-{
-	return cid_mum(h1 ^ ix->k2a, ix->k2b);
-}
-
-static inline unsigned tag_of(uint64_t h1)
-{
-	unsigned t = (unsigned)h1 & 0xff;
-	return t ? t : 1;
-}
-
-#define OVF_SHIFT 24 /* byte 3 of tag[1] */
-static inline uint64_t ovf_of(uint64_t h1)
-{
-	return (uint64_t)1 << (OVF_SHIFT + ((h1 >> 8) & 7));
-}
-
-static inline uint64_t gidx(const struct table *t, uint64_t h)
-{
-	return h >> (64 - t->depth);
-}
-
-/* Bit i set when slot i's tag equals t (t == 0: slot i is empty). */
-static inline unsigned tag_match(uint64_t w0, uint64_t w1, unsigned t)
-{
-#if defined(__SSE2__)
-	__m128i m = _mm_set_epi64x((long long)w1, (long long)w0);
-	return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(m, _mm_set1_epi8((char)t))) & GMASK;
-#else
-	unsigned r = 0;
-	for (int i = 0; i < GSLOTS; i++) {
-		uint64_t w = i < 8 ? w0 : w1;
-		if (((w >> ((i & 7) * 8)) & 0xff) == t)
-			r |= 1u << i;
-	}
-	return r;
-#endif
-}
-
-static inline unsigned occupied(uint64_t w0, uint64_t w1)
-{
-	return ~tag_match(w0, w1, 0) & GMASK;
-}
-
-static inline void grp_tags(struct group *g, uint64_t *w0, uint64_t *w1)
-{
-	*w0 = atomic_load_explicit(&g->tag[0], memory_order_acquire);
-	*w1 = atomic_load_explicit(&g->tag[1], memory_order_acquire);
-}
-
-static inline unsigned grp_count(struct group *g)
-{
-	uint64_t w0, w1;
-	grp_tags(g, &w0, &w1);
-	return (unsigned)__builtin_popcount(occupied(w0, w1));
-}
 
 static inline void tag_set(struct group *g, int i, unsigned t)
 {
@@ -330,111 +204,8 @@ static inline void tag_clear(struct group *g, int i)
 }
 
 /* ------------------------------------------------------------------ */
-/* entries: dense chunks, per-thread free lists, batched retirement     */
+/* value sets (entries: entries.c)                                     */
 /* ------------------------------------------------------------------ */
-
-static inline struct entry *ent_ptr(struct idx *ix, uint32_t e)
-{
-	/* relaxed: the chunk pointer was stored before the entry was written,
-	 * which happens before the slot word that led here (acquired). */
-	struct entry *c = atomic_load_explicit(&ix->chunks[e >> ENT_SHIFT], memory_order_relaxed);
-	return c + (e & (ENT_PER_CHUNK - 1));
-}
-
-static struct entry *chunk_map(struct idx *ix, uint32_t c)
-{
-	size_t len = CHUNK_BYTES * 2;
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	char *a = (char *)(((uintptr_t)p + CHUNK_BYTES - 1) & ~(uintptr_t)(CHUNK_BYTES - 1));
-	if (a > p)
-		munmap(p, (size_t)(a - p));
-	if (a + CHUNK_BYTES < p + len)
-		munmap(a + CHUNK_BYTES, (size_t)(p + len - (a + CHUNK_BYTES)));
-	/* A lookup's cost is its dependent cache and TLB misses: big indexes
-	 * get huge pages; a small store stays small (only touched 4 KiB pages
-	 * are resident). */
-	if (c >= HUGE_AFTER)
-		madvise(a, CHUNK_BYTES, MADV_HUGEPAGE);
-	atomic_fetch_add_explicit(&ix->mem, CHUNK_BYTES, memory_order_relaxed);
-	return (struct entry *)a;
-}
-
-/* A free entry index for r's thread, or 0 when out of memory. */
-static uint32_t ent_alloc(struct idx *ix, ep_rec_t *r)
-{
-	uint32_t e = r->ent_free;
-	if (e) {
-		r->ent_free = (uint32_t)ent_ptr(ix, e)->key.w[0];
-		return e;
-	}
-	if (r->ent_next == r->ent_end) {
-		uint32_t c = atomic_fetch_add_explicit(&ix->nchunks, 1, memory_order_relaxed);
-		if (c >= MAX_CHUNKS)
-			return 0;
-		struct entry *p = chunk_map(ix, c);
-		if (!p)
-			return 0;
-		atomic_store_explicit(&ix->chunks[c], p, memory_order_release);
-		r->ent_next = c << ENT_SHIFT;
-		r->ent_end = r->ent_next + ENT_PER_CHUNK;
-		if (c == 0)
-			r->ent_next = 1; /* index 0 means "no entry" */
-	}
-	return r->ent_next++;
-}
-
-/* Gives back an entry that was never published. */
-static void ent_unalloc(struct idx *ix, ep_rec_t *r, uint32_t e)
-{
-	ent_ptr(ix, e)->key.w[0] = r->ent_free;
-	r->ent_free = e;
-}
-
-static void batch_free_cb(ck_epoch_entry_t *ep)
-{
-	struct ret_batch *b = (struct ret_batch *)((char *)ep - offsetof(struct ret_batch, ep));
-	struct idx *ix = b->ix;
-	/* ck decided inside libck.so that every reader has left: tell TSan
-	 * (pairs with the release in ep_exit). */
-	cidstore_tsan_acquire(&ix->ep.tsan_sync);
-	ep_rec_t *r = ep_dispatching();
-	if (r && r->dom == &ix->ep) {
-		for (uint32_t i = 0; i < b->n; i++) {
-			cs_poison(ent_ptr(ix, b->e[i]), sizeof(struct entry));
-			ent_unalloc(ix, r, b->e[i]);
-		}
-	}
-	cs_free(b);
-	ep_freed(&ix->ep);
-}
-
-/* Retires an entry that readers may still hold. */
-static void ent_retire(struct idx *ix, ep_rec_t *r, uint32_t e)
-{
-	struct ret_batch *b = r->ent_retired;
-	if (!b) {
-		b = cs_malloc(sizeof(*b));
-		if (!b) {
-			/* Out of memory: the entry is lost to reuse, not to safety. */
-			atomic_fetch_add_explicit(&ix->leaked, 1, memory_order_relaxed);
-			return;
-		}
-		b->ix = ix;
-		b->n = 0;
-		r->ent_retired = b;
-	}
-	b->e[b->n++] = e;
-	if (b->n == RET_BATCH) {
-		r->ent_retired = NULL;
-		/* A batch weighs 4 retirements: its 250 entries come back (to this
-		 * thread's free list, warm in cache) after 64 batches, as many as
-		 * a vset-free workload would wait for. */
-		r->retired_since_poll += 3;
-		ep_retire(r, &b->ep, batch_free_cb);
-	}
-}
 
 static void vset_free_cb(ck_epoch_entry_t *ep)
 {
@@ -1035,7 +806,7 @@ static long publish_set(struct idx *ix, ep_rec_t *r, struct wargs *a, const stru
 	}
 	int rc = log_op(a->hook, IDX_OP_INSERT, a->key, a->val);
 	if (rc < 0) {
-		ent_unalloc(ix, r, e);
+		ent_unalloc(ix, e);
 		vset_drop(ix, nvs);
 		return rc;
 	}
@@ -1115,7 +886,7 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 				return CIDSTORE_ENOMEM;
 			long rc = put_new(a, g1, dst, e, a->val);
 			if (rc < 0) {
-				ent_unalloc(ix, r, e);
+				ent_unalloc(ix, e);
 				return rc;
 			}
 			return 1;
@@ -1201,7 +972,7 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 				return CIDSTORE_ENOMEM;
 			int rc = log_op(a->hook, IDX_OP_DELETE_VALUE, a->key, a->val);
 			if (rc < 0) {
-				ent_unalloc(ix, r, e);
+				ent_unalloc(ix, e);
 				return rc;
 			}
 			entry_swap(ix, r, &h, e, vs);
@@ -1622,6 +1393,10 @@ int idx_valid(idx_t *ix)
 				ret = CIDSTORE_ECORRUPT;
 				break;
 			}
+			if (!ent_allocated(ix, EIDX(sw))) {
+				ret = CIDSTORE_ECORRUPT; /* E1: a published entry is allocated */
+				break;
+			}
 			struct entry *e = ent_ptr(ix, EIDX(sw));
 			uint64_t h1 = cid_hash64(&ix->seed, &e->key);
 			uint64_t h2 = h2_of(ix, h1);
@@ -1669,6 +1444,60 @@ int idx_quiesce(idx_t *ix)
 }
 
 /* ------------------------------------------------------------------ */
+/* for maint.c (index_impl.h)                                          */
+/* ------------------------------------------------------------------ */
+
+bool ix_grp_lock(struct group *g)
+{
+	return grp_lock(g);
+}
+
+void ix_grp_unlock(struct group *g)
+{
+	grp_unlock(g);
+}
+
+void ix_slot_replace(struct group *g, int i, uint32_t sw)
+{
+	slot_replace(g, i, sw);
+}
+
+void ix_migrate_all(struct idx *ix, ep_rec_t *r, struct table *p)
+{
+	migrate_all(ix, r, p);
+}
+
+bool ix_help_migrate_n(struct idx *ix, ep_rec_t *r, struct table *t, uint64_t groups)
+{
+	struct table *p = atomic_load_explicit(&t->prev, memory_order_acquire);
+	if (!p)
+		return true;
+	for (uint64_t k = 0; k < groups; k += MIG_CHUNK) {
+		if (atomic_load_explicit(&p->mig_cursor, memory_order_relaxed) >= p->n) {
+			migrate_all(ix, r, p); /* the rest is owned by others: wait for them */
+			break;
+		}
+		help_migrate(ix, r, t);
+	}
+	return atomic_load_explicit(&t->prev, memory_order_acquire) == NULL;
+}
+
+void ix_advance_cur(struct idx *ix, struct table *t)
+{
+	advance_cur(ix, t);
+}
+
+struct table *ix_table_new(struct idx *ix, unsigned depth)
+{
+	return table_new(ix, depth);
+}
+
+void ix_table_free(struct table *t)
+{
+	table_free(t);
+}
+
+/* ------------------------------------------------------------------ */
 /* lifecycle                                                           */
 /* ------------------------------------------------------------------ */
 
@@ -1677,11 +1506,11 @@ int idx_create(const idx_options_t *o, idx_t **out)
 	struct idx *ix = calloc(1, sizeof(*ix));
 	if (!ix)
 		return CIDSTORE_ENOMEM;
-	ix->chunks = calloc(MAX_CHUNKS, sizeof(*ix->chunks));
-	if (!ix->chunks) {
+	if (ent_init(ix) != 0) {
 		free(ix);
 		return CIDSTORE_ENOMEM;
 	}
+	pthread_mutex_init(&ix->maint_mu, NULL);
 	uint64_t seed = o ? o->seed : 0;
 	while (seed == 0) {
 		if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
@@ -1691,7 +1520,8 @@ int idx_create(const idx_options_t *o, idx_t **out)
 	ix->k2a = ix->seed.k[1] ^ ix->seed.k[4];
 	ix->k2b = ix->seed.k[3] | 1;
 	if (ep_domain_init(&ix->ep) != 0) {
-		free(ix->chunks);
+		ent_fini(ix);
+		pthread_mutex_destroy(&ix->maint_mu);
 		free(ix);
 		return CIDSTORE_ENOMEM;
 	}
@@ -1709,7 +1539,8 @@ int idx_create(const idx_options_t *o, idx_t **out)
 	struct table *t = table_new(ix, d);
 	if (!t) {
 		ep_domain_fini(&ix->ep);
-		free(ix->chunks);
+		ent_fini(ix);
+		pthread_mutex_destroy(&ix->maint_mu);
 		free(ix);
 		return CIDSTORE_ENOMEM;
 	}
@@ -1747,14 +1578,7 @@ void idx_destroy(idx_t *ix)
 		}
 	}
 	table_free(t);
-	uint32_t nc = atomic_load_explicit(&ix->nchunks, memory_order_relaxed);
-	if (nc > MAX_CHUNKS)
-		nc = MAX_CHUNKS;
-	for (uint32_t c = 0; c < nc; c++) {
-		struct entry *e = atomic_load_explicit(&ix->chunks[c], memory_order_relaxed);
-		if (e)
-			munmap(e, CHUNK_BYTES);
-	}
-	free(ix->chunks);
+	ent_fini(ix);
+	pthread_mutex_destroy(&ix->maint_mu);
 	free(ix);
 }

@@ -122,6 +122,20 @@ void idx_prefetch(idx_t *ix, const cid_t *key);
  * Waits for: other threads' operations in progress. */
 int idx_quiesce(idx_t *ix); /* 0 or CIDSTORE_ENOMEM */
 
+/* Background maintenance (DESIGN §11; the design is maint.c's top
+ * comment).  One bounded pass, concurrent with readers and writers (they
+ * never wait for it, except a writer for one group the pass holds for a
+ * few entry copies): finishes a migration in progress, replaces a table
+ * that deletes left sparse by one of half the size (repeatedly), moves live
+ * entries out of sparse entry chunks and gives empty chunks back to the OS.
+ * Returns early, resuming at the next call, when budget_ns (0: unbounded)
+ * of wall time is used up.  *out (may be NULL) gets what this pass did.
+ * One pass runs at a time (a second caller waits).  Returns 0,
+ * CIDSTORE_ENOMEM, or CIDSTORE_EINVAL when called from inside an index
+ * operation (a callback).  Waits for: another pass, epoch grace periods. */
+typedef struct idx_maint_stats { uint64_t entries_moved, chunks_released, bytes_released, tables_shrunk, groups_visited; } idx_maint_stats_t;
+int idx_maintain(idx_t *ix, uint64_t budget_ns, idx_maint_stats_t *out); /* one bounded pass, concurrent with readers and writers; 0 or CIDSTORE_ENOMEM; returns early when budget_ns (0 = unbounded) is used up */
+
 /* Expensive structural check (tests, recovery): every key sits in one of
  * the two groups its hash routes to, no key appears twice, value sets are
  * well-formed, counts agree.  Returns 0 or a negative code; only call while

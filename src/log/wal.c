@@ -127,6 +127,11 @@
  *   failed       0 or the sticky error; stored once (release) after
  *                failure[] is written; loaded with acquire.
  *   closing      set by wal_close (release), read by the flusher (acquire).
+ *   sync_interval_ms  the flusher's sync interval (wal_set_sync_interval,
+ *                a retune of the store); relaxed: a setting that carries
+ *                no other data.  The setter kicks the ring afterwards and
+ *                the flusher reads ring_kicks before it reads the interval,
+ *                so a sleep chosen with the old value ends at the kick.
  *   last_sync_ns, written_hint  written by log_lock holders; the flusher
  *                reads them without the lock to choose its sleep (relaxed: a stale value only shortens or
  *                lengthens one sleep, the sync itself is decided under the
@@ -208,7 +213,8 @@ struct wal {
 	uint64_t base; /* LSN of ticket 0 */
 	const struct log_io *io;
 	int dir_fd; /* borrowed */
-	struct wal_options opt;
+	struct wal_options opt; /* opt.sync_interval_ms: the value at open;
+				   the flusher reads sync_interval_ms */
 	pthread_t flusher;
 
 	/* Synchronization: log_lock (wal_open before the flusher starts,
@@ -232,6 +238,7 @@ struct wal {
 	_Atomic uint64_t last_sync_ns; /* CLOCK_MONOTONIC */
 	_Atomic int failed;            /* 0 or CIDSTORE_EIO/ENOSPC; set once */
 	_Atomic bool closing;
+	_Atomic uint32_t sync_interval_ms; /* wal_set_sync_interval; never 0 */
 	_Atomic uint64_t st_bytes, st_fsyncs, st_records; /* statistics */
 	/* metrics of flush_sync (wal_metrics): written by log_lock holders */
 	_Atomic uint64_t st_group[WAL_GROUP_BUCKETS], st_group_records;
@@ -606,7 +613,6 @@ out:
 static void *flusher_main(void *arg)
 {
 	wal_t *w = arg;
-	const uint64_t interval = (uint64_t)w->opt.sync_interval_ms * 1000000ull;
 	const uint32_t pressure = ring_capacity(w->ring) / 2;
 	uint64_t seen_since = 0; /* when we first saw published records unwritten */
 	uint64_t last_head = ring_reserved(w->ring), active_at = 0;
@@ -615,6 +621,10 @@ static void *flusher_main(void *arg)
 		uint32_t kicks = ring_kicks(w->ring);
 		/* acquire: pairs with the release store in wal_close. */
 		bool closing = atomic_load_explicit(&w->closing, memory_order_acquire);
+		/* relaxed: a setting; the kick that follows a change makes the
+		 * flusher look again (it read kicks above). */
+		const uint64_t interval = (uint64_t)atomic_load_explicit(
+			&w->sync_interval_ms, memory_order_relaxed) * 1000000ull;
 		uint32_t published = ring_published(w->ring, pressure);
 		uint64_t now = now_ns(CLOCK_MONOTONIC);
 		if (published == 0)
@@ -805,6 +815,7 @@ int wal_open(int dir_fd, const struct wal_options *o, uint64_t next_lsn,
 	atomic_init(&w->last_sync_ns, 0);
 	atomic_init(&w->failed, 0);
 	atomic_init(&w->closing, false);
+	atomic_init(&w->sync_interval_ms, opt.sync_interval_ms);
 	atomic_init(&w->st_bytes, opt.live_bytes);
 	atomic_init(&w->st_fsyncs, 0);
 	atomic_init(&w->st_records, 0);
@@ -982,6 +993,19 @@ int wal_close(wal_t *w)
 }
 
 /* ---- inspection, trimming ---- */
+
+void wal_set_sync_interval(wal_t *w, uint32_t ms)
+{
+	atomic_store_explicit(&w->sync_interval_ms, ms ? ms : 10, memory_order_relaxed);
+	/* The flusher may sleep for up to the old interval: wake it so it
+	 * chooses its next sleep with the new one (see ATOMIC FIELDS). */
+	ring_kick(w->ring);
+}
+
+uint32_t wal_sync_interval(wal_t *w)
+{
+	return atomic_load_explicit(&w->sync_interval_ms, memory_order_relaxed);
+}
 
 int wal_error(wal_t *w)
 {

@@ -25,7 +25,8 @@
  *   | wal_append, wal_reserve, wal_put, | each other and themselves, any   |
  *   | wal_wait, wal_sync, wal_stats,    | number of threads, and the       |
  *   | wal_failure, wal_error, wal_trim, | flusher                          |
- *   | wal_next_lsn                      |                                  |
+ *   | wal_next_lsn, wal_sync_interval,  |                                  |
+ *   | wal_set_sync_interval             |                                  |
  *   | wal_open, wal_close               | nothing on the same wal          |
  *
  * LSN order: the LSN is taken by the one fetch_add inside wal_append /
@@ -163,6 +164,15 @@ int wal_sync(wal_t *w);
  * LSN must have been put.  Returns 0 or the log's failure;
  * w is freed either way.  NULL: CIDSTORE_EINVAL. */
 int wal_close(wal_t *w);
+
+/* Changes the flusher's sync interval (opt.sync_interval_ms at open: the
+ * longest time an ASYNC record waits for an fdatasync) to ms (0: 10), and
+ * wakes the flusher so that a sleep chosen with the old interval ends now.
+ * For a retune of the store.  Thread-safe; never waits. */
+void wal_set_sync_interval(wal_t *w, uint32_t ms);
+
+/* The sync interval in effect (ms, never 0).  Never waits. */
+uint32_t wal_sync_interval(wal_t *w);
 
 /* 0, or the log's failure once it failed.  Never waits. */
 int wal_error(wal_t *w);

@@ -1,6 +1,7 @@
 /*
  * durable.c — a store backed by a directory: open = lock + recovery + WAL,
- * online checkpoints, automatic checkpoints, close, durable stats.  The
+ * online checkpoints, the automatic checkpoint's test (store_checkpoint_if_due,
+ * called by the maintenance thread, maint.c), close, durable stats.  The
  * changes themselves and their logging: write.c.
  *
  * Open reads each file once: META; the checkpoint recovery loads (its
@@ -32,7 +33,8 @@
  *   |-----------------|--------------------------------------------------|
  *   | operations      | everything; batches hold batch_lock (read)       |
  *   | checkpointer    | operations; one at a time (ckpt_lock)            |
- *   | maint thread    | runs checkpoints; stopped by close               |
+ *   | maint thread    | runs automatic checkpoints (maint.c); stopped by |
+ *   |                 | close before anything here is torn down          |
  *   | flusher (wal.c) | everything                                       |
  *   | close           | nothing                                          |
  */
@@ -193,33 +195,14 @@ int store_checkpoint(cidstore_t *s)
 	return rc;
 }
 
-static void *maint_main(void *arg)
+int store_checkpoint_if_due(cidstore_t *s, uint64_t ckpt_bytes)
 {
-	cidstore_t *s = arg;
-	pthread_mutex_lock(&s->maint_mu);
-	while (!s->maint_stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&s->maint_cv, &s->maint_mu, &ts);
-		if (s->maint_stop)
-			break;
-		pthread_mutex_unlock(&s->maint_mu);
-		struct wal_stats ws;
-		wal_stats(s->wal, &ws);
-		uint64_t since = ws.bytes -
-			atomic_load_explicit(&s->ckpt_wal_bytes, memory_order_relaxed);
-		if (since >= s->opts.checkpoint_wal_bytes &&
-		    !atomic_load_explicit(&s->failed, memory_order_acquire))
-			store_checkpoint(s);
-		pthread_mutex_lock(&s->maint_mu);
-	}
-	pthread_mutex_unlock(&s->maint_mu);
-	return NULL;
+	if (!s->wal || ckpt_bytes == 0 || atomic_load_explicit(&s->failed, memory_order_acquire))
+		return 0;
+	struct wal_stats ws;
+	wal_stats(s->wal, &ws);
+	uint64_t since = ws.bytes - atomic_load_explicit(&s->ckpt_wal_bytes, memory_order_relaxed);
+	return since >= ckpt_bytes ? store_checkpoint(s) : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -256,8 +239,6 @@ int store_durable_open(cidstore_t *s)
 {
 	pthread_rwlock_init(&s->batch_lock, NULL);
 	pthread_mutex_init(&s->ckpt_lock, NULL);
-	pthread_mutex_init(&s->maint_mu, NULL);
-	pthread_cond_init(&s->maint_cv, NULL);
 	unsigned dflags = s->read_only ? SDIR_READONLY
 				       : s->opts.create_if_missing ? SDIR_CREATE : 0;
 	int rc = sdir_open(s->dir_path, dflags, &s->dir);
@@ -292,10 +273,6 @@ int store_durable_open(cidstore_t *s)
 			      s->recov.tail_valid ? &tail : NULL, s->io, &s->wal);
 		if (rc)
 			return rc;
-		if (s->opts.checkpoint_wal_bytes) {
-			if (pthread_create(&s->maint, NULL, maint_main, s) == 0)
-				s->maint_running = true;
-		}
 	}
 	s->opened = true;
 	return 0;
@@ -304,13 +281,6 @@ int store_durable_open(cidstore_t *s)
 int store_durable_close(cidstore_t *s)
 {
 	int rc = 0;
-	if (s->maint_running) {
-		pthread_mutex_lock(&s->maint_mu);
-		s->maint_stop = true;
-		pthread_cond_broadcast(&s->maint_cv);
-		pthread_mutex_unlock(&s->maint_mu);
-		pthread_join(s->maint, NULL);
-	}
 	/* NONE: the checkpoint is the only copy.  Never after a refused or
 	 * failed open: memory then holds nothing (or half a replay) and writing
 	 * it would replace good files. */
@@ -328,14 +298,14 @@ int store_durable_close(cidstore_t *s)
 	s->dir = NULL;
 	pthread_rwlock_destroy(&s->batch_lock);
 	pthread_mutex_destroy(&s->ckpt_lock);
-	pthread_mutex_destroy(&s->maint_mu);
-	pthread_cond_destroy(&s->maint_cv);
 	return rc;
 }
 
 void store_durable_stats(cidstore_t *s, cidstore_stats_t *out)
 {
-	out->durability = s->opts.durability;
+	struct opts_ref ref;
+	out->durability = store_opts_enter(s, &ref)->durability;
+	store_opts_exit(&ref);
 	if (s->wal) {
 		struct wal_stats ws;
 		wal_stats(s->wal, &ws);

@@ -94,19 +94,6 @@ struct mt_block {
 	struct mt_block *next_free;
 };
 
-/* Maintenance work done since open.  The hook for the maintenance pass
- * (cidstore_maintain and the background maintenance thread): it adds to
- * these with relaxed atomic adds, a few per pass (a pass is milliseconds:
- * no hot path); the exporter reads them (prometheus.c) with relaxed loads.
- * All zero until maintenance fills them. */
-struct store_maint_counters {
-	_Atomic uint64_t passes;          /* maintenance passes finished */
-	_Atomic uint64_t slots_reclaimed; /* dead index slots compacted away */
-	_Atomic uint64_t sets_compacted;  /* tombstoned value sets rebuilt */
-	_Atomic uint64_t bytes_released;  /* memory given back */
-	_Atomic uint64_t busy_ns;         /* time spent in passes */
-};
-
 /* The metrics of one store (embedded in struct cidstore). */
 struct store_metrics {
 	/* Synchronization: immutable after mt_init. */
@@ -122,7 +109,6 @@ struct store_metrics {
 	struct mt_block *free; /* blocks of exited threads, to reuse */
 	/* Synchronization: atomic, relaxed (a timestamp; 0: none since open). */
 	_Atomic uint64_t ckpt_done_mono_ns; /* last checkpoint finished */
-	struct store_maint_counters maint;
 };
 
 /* Every counter of a store, merged (plain numbers). */

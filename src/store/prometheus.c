@@ -9,7 +9,7 @@
  *                   like cidstore_scan: O(keys), lock-free), WAL LSNs
  *   wal_metrics     ring occupancy, group-commit sizes, fdatasync times
  *   durable.c       checkpoints (count, time of the last), recovery
- *   maintenance     struct store_maint_counters (metrics.h)
+ *   maintenance     struct store_maint_counters (store_internal.h, maint.c)
  * Names follow the Prometheus conventions: a cidstore_ prefix, base units
  * in the name (_seconds, _bytes), _total on counters, one HELP and TYPE
  * line per family, histogram buckets cumulative with `le` in the unit of
@@ -310,22 +310,29 @@ static void put_durable(struct out *o, cidstore_t *s, const cidstore_stats_t *st
 static void put_maint(struct out *o, const struct store_maint_counters *mc)
 {
 	/* relaxed loads: counters (see struct store_maint_counters) */
-	counter_u64(o, "cidstore_maintenance_passes_total", "Maintenance passes finished.",
-		    atomic_load_explicit(&mc->passes, memory_order_relaxed));
-	counter_u64(o, "cidstore_maintenance_slots_reclaimed_total",
-		    "Dead index slots compacted away by maintenance.",
-		    atomic_load_explicit(&mc->slots_reclaimed, memory_order_relaxed));
-	counter_u64(o, "cidstore_maintenance_value_sets_compacted_total",
-		    "Tombstoned value sets rebuilt by maintenance.",
-		    atomic_load_explicit(&mc->sets_compacted, memory_order_relaxed));
+#define MC(f) atomic_load_explicit(&mc->f, memory_order_relaxed)
+	counter_u64(o, "cidstore_maintenance_passes_total",
+		    "Maintenance passes finished (background and cidstore_maintain).", MC(passes));
+	counter_u64(o, "cidstore_maintenance_entries_moved_total",
+		    "Index entries moved out of sparse chunks by maintenance.", MC(entries_moved));
+	counter_u64(o, "cidstore_maintenance_chunks_released_total",
+		    "Index entry chunks given back to the OS by maintenance.", MC(chunks_released));
 	counter_u64(o, "cidstore_maintenance_released_bytes_total",
-		    "Memory given back by maintenance.",
-		    atomic_load_explicit(&mc->bytes_released, memory_order_relaxed));
+		    "Index memory given back to the OS by maintenance.", MC(bytes_released));
+	counter_u64(o, "cidstore_maintenance_tables_shrunk_total",
+		    "Index tables replaced by one of half the size by maintenance.",
+		    MC(tables_shrunk));
+	counter_u64(o, "cidstore_maintenance_stale_entries_removed_total",
+		    "Stale entries removed by the layer above the store (triples).",
+		    MC(stale_cleaned));
+	counter_u64(o, "cidstore_maintenance_allocator_purges_total",
+		    "Times maintenance asked the allocator to return free pages to the OS.",
+		    MC(purges));
 	char b[32];
-	family(o, "cidstore_maintenance_seconds_total", "counter",
-	       "Time spent in maintenance passes.");
-	put(o, "cidstore_maintenance_seconds_total %s\n",
-	    secs(b, sizeof b, atomic_load_explicit(&mc->busy_ns, memory_order_relaxed)));
+	family(o, "cidstore_maintenance_cpu_seconds_total", "counter",
+	       "CPU time spent in maintenance passes.");
+	put(o, "cidstore_maintenance_cpu_seconds_total %s\n", secs(b, sizeof b, MC(cpu_ns)));
+#undef MC
 }
 
 CIDSTORE_API long cidstore_metrics_prometheus(cidstore_t *s, char *buf, size_t cap)
@@ -345,7 +352,7 @@ CIDSTORE_API long cidstore_metrics_prometheus(cidstore_t *s, char *buf, size_t c
 		put_wal(&o, s, &st);
 	if (s->durable)
 		put_durable(&o, s, &st);
-	put_maint(&o, &s->metrics.maint);
+	put_maint(&o, &s->mc);
 	if (cap)
 		buf[o.len < cap ? o.len : cap - 1] = '\0';
 	return o.len > (size_t)LONG_MAX ? CIDSTORE_ERANGE : (long)o.len;

@@ -1,7 +1,8 @@
 /*
- * store.c — the public API (layer 4): argument checks, options, open and
- * close, reads (lock-free through the index), stats.  Every change goes to
- * the one write path (write.c); a directory behind the store: durable.c.
+ * store.c — the public API (layer 4): argument checks, open and close,
+ * reads (lock-free through the index), stats.  Every change goes to the one
+ * write path (write.c); a directory behind the store: durable.c; the
+ * options and retunes: options.c; maintenance: maint.c.
  * The handle and its synchronization table: store_internal.h.
  */
 #include <errno.h>
@@ -10,48 +11,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cidstore.h"
 #include "index/index.h"
 #include "store/store_internal.h"
-
-CIDSTORE_API void cidstore_options_init(cidstore_options_t *o)
-{
-	if (!o)
-		return;
-	memset(o, 0, sizeof(*o));
-	o->dir = NULL;
-	o->durability = CIDSTORE_DURABILITY_SYNC;
-	o->serialized = false;
-	o->seed = 0;
-	o->ring_records = 1u << 16;
-	o->sync_interval_ms = 10;
-	o->checkpoint_wal_bytes = 256ull << 20;
-	o->segment_bytes = 64ull << 20;
-	o->recovery_threads = 0;
-	o->initial_depth = 0;
-	o->expected_keys = 0;
-	o->read_only = false;
-	o->create_if_missing = true;
-	o->metrics = true;
-}
-
-static int check_options(const cidstore_options_t *o)
-{
-	if (o->durability != CIDSTORE_DURABILITY_NONE &&
-	    o->durability != CIDSTORE_DURABILITY_ASYNC &&
-	    o->durability != CIDSTORE_DURABILITY_SYNC)
-		return CIDSTORE_EINVAL;
-	if (o->ring_records < 64 || (o->ring_records & (o->ring_records - 1)))
-		return CIDSTORE_EINVAL;
-	if (o->initial_depth > 20)
-		return CIDSTORE_EINVAL;
-	if (o->dir && o->segment_bytes < 4096)
-		return CIDSTORE_EINVAL;
-	if (o->read_only && !o->dir)
-		return CIDSTORE_EINVAL; /* nothing to read */
-	return 0;
-}
 
 static void handle_free(cidstore_t *s)
 {
@@ -60,17 +24,73 @@ static void handle_free(cidstore_t *s)
 		ext->destroy(ext);
 	idx_destroy(s->ix);
 	mt_fini(&s->metrics);
+	store_opts_fini(s);
 	pthread_mutex_destroy(&s->gil);
 	pthread_mutex_destroy(&s->fail_mu);
+	pthread_mutex_destroy(&s->retune_mu);
+	pthread_mutex_destroy(&s->pass_mu);
+	pthread_mutex_destroy(&s->maint_mu);
+	pthread_cond_destroy(&s->maint_cv);
 	free(s->dir_path);
 	free(s);
+}
+
+static void handle_init(cidstore_t *s)
+{
+	pthread_mutex_init(&s->gil, NULL);
+	pthread_mutex_init(&s->fail_mu, NULL);
+	pthread_mutex_init(&s->retune_mu, NULL);
+	pthread_mutex_init(&s->pass_mu, NULL);
+	pthread_mutex_init(&s->maint_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->maint_cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* Open, after the handle exists: the index (and for a dir: lock, recovery,
+ * WAL), then the options snapshot, then the maintenance thread. */
+static int open_parts(cidstore_t *s, const cidstore_options_t *o)
+{
+	int rc = store_stripes_init(s);
+	if (rc)
+		return rc;
+	if (o->dir) {
+		/* store_durable_open creates the index once it knows the store's
+		 * own seed and the size of its newest checkpoint. */
+		s->durable = true;
+		s->dir_path = strdup(o->dir);
+		if (!s->dir_path)
+			return CIDSTORE_ENOMEM;
+		s->opts.dir = s->dir_path;
+		rc = store_durable_open(s);
+		if (rc)
+			return rc;
+	} else {
+		s->opts.durability = CIDSTORE_DURABILITY_NONE;
+		s->iopts = (idx_options_t){
+			.seed = o->seed,
+			.initial_depth = o->initial_depth,
+			.expected_keys = o->expected_keys,
+		};
+		rc = idx_create(&s->iopts, &s->ix);
+		if (rc) {
+			s->ix = NULL;
+			return rc;
+		}
+	}
+	rc = store_opts_init(s);
+	if (rc)
+		return rc;
+	return s->read_only ? 0 : store_maint_start(s);
 }
 
 int cidstore_open_io(const cidstore_options_t *o, const struct log_io *io, cidstore_t **out)
 {
 	if (!o || !out)
 		return CIDSTORE_EINVAL;
-	int rc = check_options(o);
+	int rc = store_check_options(o);
 	if (rc)
 		return rc;
 	if (o->dir && !o->dir[0])
@@ -87,37 +107,13 @@ int cidstore_open_io(const cidstore_options_t *o, const struct log_io *io, cidst
 	s->serialized = o->serialized;
 	s->read_only = o->read_only;
 	s->io = io_or_posix(io);
-	pthread_mutex_init(&s->gil, NULL);
-	pthread_mutex_init(&s->fail_mu, NULL);
-	if (o->dir) {
-		/* store_durable_open creates the index once it knows the store's
-		 * own seed and the size of its newest checkpoint. */
-		s->durable = true;
-		s->dir_path = strdup(o->dir);
-		if (!s->dir_path) {
-			handle_free(s);
-			return CIDSTORE_ENOMEM;
-		}
-		s->opts.dir = s->dir_path;
-		rc = store_durable_open(s);
-		if (rc) {
+	handle_init(s);
+	rc = open_parts(s, o);
+	if (rc) {
+		if (s->durable)
 			store_durable_close(s);
-			handle_free(s);
-			return rc;
-		}
-	} else {
-		s->opts.durability = CIDSTORE_DURABILITY_NONE;
-		s->iopts = (idx_options_t){
-			.seed = o->seed,
-			.initial_depth = o->initial_depth,
-			.expected_keys = o->expected_keys,
-		};
-		rc = idx_create(&s->iopts, &s->ix);
-		if (rc) {
-			s->ix = NULL;
-			handle_free(s);
-			return rc;
-		}
+		handle_free(s);
+		return rc;
 	}
 	*out = s;
 	return 0;
@@ -133,6 +129,7 @@ CIDSTORE_API int cidstore_close(cidstore_t *s)
 	if (!s)
 		return CIDSTORE_EINVAL;
 	int rc = 0;
+	store_maint_stop(s); /* first: it checkpoints and uses the index */
 	if (s->durable)
 		rc = store_durable_close(s);
 	handle_free(s);
@@ -349,6 +346,7 @@ CIDSTORE_API int cidstore_stats(cidstore_t *s, cidstore_stats_t *out)
 	out->durability = CIDSTORE_DURABILITY_NONE;
 	if (s->durable)
 		store_durable_stats(s, out);
+	store_maint_stats(s, out);
 	out->serialized = s->serialized;
 	return 0;
 }

@@ -3,9 +3,14 @@
  * Internal (tests may include it to open a store over a fault-injecting I/O
  * table).
  *
- * The store layer (layer 4) in three files, each calling only downward:
- *   store.c    the public API: argument checks, options, open/close, reads,
- *              stats; hands every change to write.c
+ * The store layer (layer 4), each file calling only downward:
+ *   store.c    the public API: argument checks, open/close, reads, stats;
+ *              hands every change to write.c
+ *   options.c  defaults and checks of the options; the snapshot of the
+ *              options in effect, cidstore_get_options, cidstore_retune
+ *   maint.c    the maintenance pass (cidstore_maintain) and the store's
+ *              one background thread (passes within a CPU budget, the
+ *              automatic checkpoint)
  *   durable.c  a directory behind the store: open = lock + recovery + WAL,
  *              online and automatic checkpoints, close, durable stats
  *   write.c    the one write path: every change of every caller (single
@@ -13,17 +18,24 @@
  *              idx_apply with the one log hook; the opcode maps (public ->
  *              index -> WAL and back) live there and nowhere else; SYNC
  *              waits; the sticky failure
- * store.c -> durable.c -> write.c -> index/, log/.
+ * store.c -> maint.c -> durable.c -> write.c -> options.c -> index/, log/.
  *
  * Synchronization of struct cidstore:
  *   | field              | how                                             |
  *   |--------------------|-------------------------------------------------|
  *   | ix                 | set during open (recovery may replace it before |
  *   |                    | open returns), immutable after                  |
- *   | opts, iopts, dir,  | immutable after open                            |
- *   | wal, io, durable,  |                                                 |
- *   | read_only, recov,  |                                                 |
- *   | dir_path, opened   |                                                 |
+ *   | opts, iopts, dir,  | immutable after open.  opts holds the options   |
+ *   | wal, io, durable,  | given at open: its "retune: yes" fields are the |
+ *   | read_only, recov,  | values at open only — operations read those     |
+ *   | dir_path, opened,  | from the snapshot (options.c)                   |
+ *   | stripes            |                                                 |
+ *   | snap, opts_phase,  | options.c: the snapshot, replaced by retunes    |
+ *   | stripes[].readers  | (RCU with reader counters, see its top comment) |
+ *   | retune_mu          | serializes retunes                              |
+ *   | stripes[].removals | atomic, relaxed: values removed, counted by the |
+ *   |                    | removing thread on its own stripe (maint.c      |
+ *   |                    | sums them to see whether a pass is due)         |
  *   | gil                | serialized mode only: every operation holds it  |
  *   | ckpt_lock          | serializes checkpoints (manual and automatic);  |
  *   |                    | never taken by insert/delete/lookup             |
@@ -34,11 +46,16 @@
  *   | failed, failure    | failed: atomic error code, set once under       |
  *   |                    | fail_mu after failure is written (release);     |
  *   |                    | read with acquire                               |
- *   | maint_stop         | maint_mu (+ maint_cv); maint, maint_running:    |
- *   |                    | open and close only                             |
+ *   | pass_mu            | one maintenance pass at a time; guards          |
+ *   |                    | removals_done                                   |
+ *   | mc (counters)      | atomic, relaxed: written by the pass holding    |
+ *   |                    | pass_mu, read by stats and metrics              |
+ *   | maint_stop         | maint_mu (+ maint_cv, kicked by retunes);       |
+ *   |                    | maint, maint_running: open and close only       |
  *   | ext                | atomic: NULL until a layer above the store (the |
  *   |                    | triple layer) installs its state with a CAS     |
- *   |                    | (acq_rel; readers acquire); destroyed by close  |
+ *   |                    | (acq_rel; readers acquire); the maintenance     |
+ *   |                    | pass calls ext->maintain; destroyed by close    |
  *   | metrics            | its own (store/metrics.h, metrics.c)            |
  */
 #ifndef CIDSTORE_STORE_INTERNAL_H
@@ -67,15 +84,49 @@ struct store_ext {
 	int (*maintain)(struct store_ext *ext, cidstore_t *s, uint64_t *done);
 };
 
+/* The snapshot of the options in effect (options.c): immutable once
+ * published. */
+struct opts_snap {
+	cidstore_options_t o; /* o.dir points at the store's dir_path */
+};
+
+/* Per-thread counters of the store, one cache line per stripe; a thread
+ * uses the stripe store_stripe() gives it (threads rarely share one). */
+#define STORE_STRIPES 64
+struct store_stripe {
+	_Atomic uint64_t readers[2]; /* options.c: sections open, per phase */
+	_Atomic uint64_t removals;   /* values removed by writes (maint.c) */
+} __attribute__((aligned(64)));
+
+/* What the maintenance passes did since open (cidstore_stats maint_*). */
+struct store_maint_counters {
+	_Atomic uint64_t passes;
+	_Atomic uint64_t entries_moved;
+	_Atomic uint64_t chunks_released;
+	_Atomic uint64_t bytes_released;
+	_Atomic uint64_t tables_shrunk;
+	_Atomic uint64_t groups_visited;
+	_Atomic uint64_t stale_cleaned;
+	_Atomic uint64_t purges;
+	_Atomic uint64_t cpu_ns;
+};
+
 struct cidstore {
 	idx_t *ix;
-	cidstore_options_t opts; /* copy; opts.dir points at dir_path */
+	cidstore_options_t opts; /* as given at open (see the table above);
+				    opts.dir points at dir_path */
 	idx_options_t iopts;     /* what the index is created with: the store's
 				    own seed, opts' sizing raised to fit the
 				    checkpoint recovery loads (durable.c) */
 	bool serialized;
 	bool read_only;          /* opts.read_only: writes get CIDSTORE_ERDONLY */
 	pthread_mutex_t gil;
+
+	/* options in effect (options.c) */
+	_Atomic(const struct opts_snap *) snap;
+	_Atomic unsigned opts_phase;
+	pthread_mutex_t retune_mu;
+	struct store_stripe *stripes; /* STORE_STRIPES */
 
 	/* durable stores (dir != NULL) */
 	bool durable;            /* a directory backs the store */
@@ -101,11 +152,16 @@ struct cidstore {
 	struct store_metrics metrics; /* metrics.h: per-thread blocks (its own
 					 synchronization); set up first, freed last */
 
-	pthread_t maint;         /* automatic checkpoints */
+	/* maintenance (maint.c) */
+	pthread_mutex_t pass_mu;
+	uint64_t removals_done;  /* pass_mu: removals counted when the last
+				    complete pass began */
+	struct store_maint_counters mc;
+	pthread_t maint;         /* the store's one background thread */
 	bool maint_running;
 	bool maint_stop;
 	pthread_mutex_t maint_mu;
-	pthread_cond_t maint_cv;
+	pthread_cond_t maint_cv; /* CLOCK_MONOTONIC */
 
 	_Atomic(struct store_ext *) ext; /* see struct store_ext */
 };
@@ -126,10 +182,69 @@ static inline void gil_unlock(cidstore_t *s)
 int cidstore_open_io(const cidstore_options_t *o, const struct log_io *io,
 		     cidstore_t **out);
 
+/* ---- options.c ---- */
+
+/* The stripe of the calling thread (0 .. STORE_STRIPES - 1; threads get
+ * them round-robin on first use).  Never waits. */
+unsigned store_stripe(void);
+
+/* A reader section of the options snapshot: store_opts_enter returns the
+ * options in effect, valid until store_opts_exit(ref).  Keep the section
+ * short (it delays retunes, never another operation).  Never waits. */
+struct opts_ref {
+	_Atomic uint64_t *cnt;
+};
+const cidstore_options_t *store_opts_enter(cidstore_t *s, struct opts_ref *ref);
+void store_opts_exit(struct opts_ref *ref);
+
+/* Checks the values of *o (not whether they may change): 0 or
+ * CIDSTORE_EINVAL. */
+int store_check_options(const cidstore_options_t *o);
+
+/* Allocates s->stripes (first thing at open: recovery's replay counts
+ * removals).  0 or CIDSTORE_ENOMEM. */
+int store_stripes_init(cidstore_t *s);
+
+/* Publishes the first snapshot from s->opts (after open set the store's own
+ * seed and dir).  0 or CIDSTORE_ENOMEM. */
+int store_opts_init(cidstore_t *s);
+
+/* Frees the snapshot and the stripes (close: no reader is left; either may
+ * be NULL after a failed open). */
+void store_opts_fini(cidstore_t *s);
+
+/* ---- maint.c ---- */
+
+/* Starts the maintenance thread (not for read_only stores).  0 or
+ * CIDSTORE_ENOMEM. */
+int store_maint_start(cidstore_t *s);
+
+/* Stops and joins it (nothing when it is not running). */
+void store_maint_stop(cidstore_t *s);
+
+/* Wakes the maintenance thread so it re-reads the options (a retune). */
+void store_maint_kick(cidstore_t *s);
+
+/* Counts n values removed by a write of the calling thread (relaxed, on its
+ * own stripe).  Never waits. */
+static inline void store_count_removals(cidstore_t *s, uint64_t n)
+{
+	atomic_fetch_add_explicit(&s->stripes[store_stripe()].removals, n,
+				  memory_order_relaxed);
+}
+
+/* Fills the maint_* fields of *out.  Never waits. */
+void store_maint_stats(cidstore_t *s, cidstore_stats_t *out);
+
 /* ---- durable.c ---- */
 int store_durable_open(cidstore_t *s);
 int store_durable_close(cidstore_t *s);
 int store_checkpoint(cidstore_t *s);
+/* The automatic checkpoint: takes one when the live log has grown by
+ * checkpoint_wal_bytes (ckpt_bytes, from the caller's options snapshot;
+ * 0: never) since the last one began.  Returns 0 (also when none was due)
+ * or store_checkpoint's error. */
+int store_checkpoint_if_due(cidstore_t *s, uint64_t ckpt_bytes);
 void store_durable_stats(cidstore_t *s, cidstore_stats_t *out);
 
 /* ---- write.c ---- */

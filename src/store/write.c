@@ -18,6 +18,8 @@
  * and nowhere else: public CIDSTORE_OP_* -> idx_op_t (store_op_from_public),
  * idx_op_t -> WAL record opcode (wal_op_of) and back (idx_op_of_wal).
  *
+ * Durability (the one retunable option a write reads) comes from one read
+ * of the options snapshot per call (struct write_opts below).
  * Durability SYNC: a change that changed something waits for its own LSN;
  * one that changed nothing observed state whose record may not be durable
  * yet, so it waits for everything logged so far.
@@ -154,18 +156,42 @@ int store_wait_durable(cidstore_t *s, uint64_t lsn)
 	return w;
 }
 
+/* The options a logged write runs under (options.c): durability is the
+ * one retunable option a write reads.  The section stays open from before
+ * the index change to after the log append, so a retune's grace period
+ * ends only once every write under the old options has its record in the
+ * log (the ASYNC -> SYNC promise, options.c).  Without a log nothing is
+ * read: durability is NONE and cannot change. */
+struct write_opts {
+	struct opts_ref ref;
+	cidstore_durability_t durability;
+};
+
+static void wopts_enter(cidstore_t *s, struct write_opts *w)
+{
+	w->durability = CIDSTORE_DURABILITY_NONE;
+	if (s->wal)
+		w->durability = store_opts_enter(s, &w->ref)->durability;
+}
+
+static void wopts_exit(cidstore_t *s, struct write_opts *w)
+{
+	if (s->wal)
+		store_opts_exit(&w->ref);
+}
+
 /* Durability SYNC, after a write: own -> wait for the write's own record
  * lsn; otherwise (it changed nothing: it observed state whose record may
  * not be durable yet; or an error stopped it after changes) for everything
  * logged so far.  Returns 0 or the log's failure. */
-static int sync_wait(cidstore_t *s, bool own, uint64_t lsn)
+static int sync_wait(cidstore_t *s, const struct write_opts *w, bool own, uint64_t lsn)
 {
-	if (!s->wal || s->opts.durability != CIDSTORE_DURABILITY_SYNC)
+	if (!s->wal || w->durability != CIDSTORE_DURABILITY_SYNC)
 		return 0;
 	uint64_t t0 = mt_clock(&s->metrics); /* every SYNC commit is timed */
-	int w = store_wait_durable(s, own ? lsn : wal_next_lsn(s->wal) - 1);
+	int rc = store_wait_durable(s, own ? lsn : wal_next_lsn(s->wal) - 1);
 	mt_time(&s->metrics, MT_H_SYNC_COMMIT, t0);
-	return w;
+	return rc;
 }
 
 /* ---- the write calls ---- */
@@ -177,12 +203,17 @@ long store_write(cidstore_t *s, idx_op_t op, const cid_t *key, const cid_t *val)
 		return rc;
 	idx_hook_t h;
 	struct log_ctx c;
+	struct write_opts wo;
+	wopts_enter(s, &wo);
 	gil_lock(s);
 	long r = idx_apply(s->ix, op, key, val, hook_init(&h, &c, s, 0));
 	gil_unlock(s);
+	wopts_exit(s, &wo);
 	if (r < 0)
 		return r; /* nothing changed (ENOMEM, or the log failed) */
-	int w = sync_wait(s, r > 0, h.lsn);
+	if (r > 0 && op != IDX_OP_INSERT)
+		store_count_removals(s, (uint64_t)r);
+	int w = sync_wait(s, &wo, r > 0, h.lsn);
 	return w < 0 ? w : r;
 }
 
@@ -194,13 +225,16 @@ long store_write_many(cidstore_t *s, const cid_t *keys, const cid_t *vals, size_
 		return rc;
 	idx_hook_t h;
 	struct log_ctx c;
+	struct write_opts wo;
+	wopts_enter(s, &wo);
 	gil_lock(s);
 	long r = idx_insert_many(s->ix, keys, vals, n, results, hook_init(&h, &c, s, 0));
 	gil_unlock(s);
+	wopts_exit(s, &wo);
 	/* Every pair added: the batch's last record covers all of it;
 	 * otherwise wait for everything logged so far.  The first error is
 	 * returned, never masked by the wait. */
-	int w = sync_wait(s, r == (long)n, h.lsn);
+	int w = sync_wait(s, &wo, r == (long)n, h.lsn);
 	if (r < 0)
 		return r;
 	return w < 0 ? w : r;
@@ -227,6 +261,10 @@ int store_write_batch_ex(cidstore_t *s, const cidstore_op_t *ops, size_t nfree, 
 	idx_hook_t *hook = NULL;
 	uint64_t start = 0;
 	int changed = 0, err = 0;
+	uint64_t removed = 0;
+	struct write_opts wo;
+	wopts_enter(s, &wo);
+	bool sync = s->wal && wo.durability == CIDSTORE_DURABILITY_SYNC;
 	gil_lock(s);
 	/* ops[0 .. nfree): each logged on its own (txn 0), before the batch,
 	 * so the batch's commit LSN covers their records too. */
@@ -241,16 +279,21 @@ int store_write_batch_ex(cidstore_t *s, const cidstore_op_t *ops, size_t nfree, 
 			changed++;
 			if (results)
 				results[i] = 1;
+			if (op != IDX_OP_INSERT)
+				removed += (uint64_t)r;
 		}
 	}
 	if (err) {
 		gil_unlock(s);
+		wopts_exit(s, &wo);
+		if (removed)
+			store_count_removals(s, removed);
 		if (wait_lsn) {
-			if (s->wal && s->opts.durability == CIDSTORE_DURABILITY_SYNC)
+			if (sync)
 				*wait_lsn = wal_next_lsn(s->wal) - 1;
 			return err;
 		}
-		int w = sync_wait(s, false, 0);
+		int w = sync_wait(s, &wo, false, 0);
 		return w < 0 ? w : err;
 	}
 	if (s->wal) {
@@ -262,6 +305,7 @@ int store_write_batch_ex(cidstore_t *s, const cidstore_op_t *ops, size_t nfree, 
 		if (rc < 0) {
 			pthread_rwlock_unlock(&s->batch_lock);
 			gil_unlock(s);
+			wopts_exit(s, &wo);
 			fail_from_wal(s, rc, "WAL reserve");
 			return rc;
 		}
@@ -279,6 +323,8 @@ int store_write_batch_ex(cidstore_t *s, const cidstore_op_t *ops, size_t nfree, 
 			changed++;
 			if (results)
 				results[i] = 1;
+			if (op != IDX_OP_INSERT)
+				removed += (uint64_t)r;
 		}
 	}
 	uint64_t commit = 0;
@@ -291,17 +337,21 @@ int store_write_batch_ex(cidstore_t *s, const cidstore_op_t *ops, size_t nfree, 
 		pthread_rwlock_unlock(&s->batch_lock);
 		if (rc < 0) {
 			gil_unlock(s);
+			wopts_exit(s, &wo);
 			fail_from_wal(s, rc, "WAL append");
 			return rc;
 		}
 	}
 	gil_unlock(s);
+	wopts_exit(s, &wo);
+	if (removed)
+		store_count_removals(s, removed);
 	if (wait_lsn) {
-		if (s->wal && s->opts.durability == CIDSTORE_DURABILITY_SYNC)
+		if (sync)
 			*wait_lsn = commit;
 		return err ? err : changed;
 	}
-	rc = sync_wait(s, true, commit);
+	rc = sync_wait(s, &wo, true, commit);
 	if (rc < 0)
 		return rc;
 	return err ? err : changed;
@@ -313,5 +363,7 @@ int store_replay(cidstore_t *s, int wal_op, const cid_t *key, const cid_t *val)
 	if (idx_op_of_wal(wal_op, &op) != 0)
 		return 0; /* not a change of the index */
 	long rc = idx_apply(s->ix, op, key, val, NULL);
+	if (rc > 0 && op != IDX_OP_INSERT)
+		store_count_removals(s, (uint64_t)rc);
 	return rc < 0 ? (int)rc : 0;
 }

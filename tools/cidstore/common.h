@@ -166,6 +166,7 @@ int cmd_get(int argc, char **argv);
 int cmd_del(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_checkpoint(int argc, char **argv);
+int cmd_maintain(int argc, char **argv);
 int cmd_load(int argc, char **argv);       /* load.c */
 int cmd_verify(int argc, char **argv);     /* verify.c */
 int cmd_wal(int argc, char **argv);        /* wal_cmds.c */

@@ -7,6 +7,7 @@
  *   put/get/del  store_cmds.c    one pair or key in a store directory
  *   stats        store_cmds.c    the store's counters
  *   checkpoint   store_cmds.c    write a checkpoint
+ *   maintain     store_cmds.c    run one maintenance pass
  *   load         load.c          bulk insert from "KEYHEX VALHEX" lines
  *   verify       verify.c        would a store directory recover?
  *   wal          wal_cmds.c      dump / analyze the write-ahead log
@@ -40,6 +41,7 @@ static const command_t commands[] = {
 	{ "stats", cmd_stats, "print a store's counters" },
 	{ "verify", cmd_verify, "check a store directory's files" },
 	{ "checkpoint", cmd_checkpoint, "write a checkpoint and trim the log" },
+	{ "maintain", cmd_maintain, "run one maintenance pass (give memory back)" },
 	{ "wal", cmd_wal, "dump or analyze the write-ahead log" },
 	{ "triples", cmd_triples, "load, query, count or dump RDF triples" },
 };
