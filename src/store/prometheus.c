@@ -13,7 +13,7 @@
  * Names follow the Prometheus conventions: a cidstore_ prefix, base units
  * in the name (_seconds, _bytes), _total on counters, one HELP and TYPE
  * line per family, histogram buckets cumulative with `le` in the unit of
- * the name.  The table of every name: docs-ops-metrics.md.  A family
+ * the name.  The table of every name: docs/metrics.md.  A family
  * appears only when the store has its source: wal_* only with a log
  * (durability ASYNC or SYNC, not read_only), checkpoint_* and recovery_*
  * only with a directory.
