@@ -1066,16 +1066,18 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct ta
 		if (pm && !pairs)
 			return NEED_PAIRS;
 		unsigned c1 = grp_count(g1);
-		bool ok1 = has_room(t, g1, pm), ok2 = g2 && has_room(t, g2, pm);
+		bool ok1 = c1 < GSLOTS && (!pm || c1 + grp_count(sib(t, g1)) < GSLOTS);
 		struct group *dst;
-		if (!g2 || c1 < PREF_FIRST) {
-			dst = ok1 ? g1 : (ok2 ? g2 : NULL);
+		if (ok1 && (!g2 || c1 < PREF_FIRST)) {
+			dst = g1; /* the common case: g2's line is not read */
+		} else if (!g2) {
+			dst = NULL;
 		} else {
-			unsigned c2 = grp_count(g2);
-			if (c2 < c1 && ok2)
+			bool ok2 = has_room(t, g2, pm);
+			if (ok2 && (!ok1 || grp_count(g2) < c1))
 				dst = g2;
 			else
-				dst = ok1 ? g1 : (ok2 ? g2 : NULL);
+				dst = ok1 ? g1 : NULL;
 		}
 		if (!dst)
 			return g2 && !have2 ? NEED_G2 : NEED_GROW;

@@ -120,6 +120,7 @@ struct idx {
 	bool walking;                  /* a compaction walk is in progress */
 	uint64_t walk_moved;           /* entries moved by the walk in progress */
 	bool last_walk_idle;           /* the last complete walk moved nothing */
+	unsigned evac_left;            /* chunks C_EVAC, not yet released */
 	struct table *shrink_failed;   /* table whose pair check failed ... */
 	uint64_t shrink_failed_keys;   /* ... holding this many keys */
 	unsigned min_depth;            /* never shrunk below (options.initial_depth) */
@@ -245,8 +246,8 @@ void ent_drop_owned(struct idx *ix, ep_rec_t *r);
  * owned) C_EVAC; returns how many it marked, *evac how many are C_EVAC. */
 unsigned ent_mark_sparse(struct idx *ix, unsigned *evac);
 /* Maintainer only: releases every C_EVAC chunk whose entries are all free;
- * returns how many it released. */
-unsigned ent_release_empty(struct idx *ix);
+ * returns how many it released, *left how many stay C_EVAC. */
+unsigned ent_release_empty(struct idx *ix, unsigned *left);
 /* True when entry e lies in a chunk being evacuated. */
 static inline bool ent_evacuating(struct idx *ix, uint32_t e)
 {

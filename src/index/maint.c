@@ -89,7 +89,7 @@ static void settle(struct mctx *m)
 	ent_drop_owned(m->ix, m->r);
 	ent_flush_retired(m->ix, m->r);
 	ep_synchronize(m->r);
-	unsigned n = ent_release_empty(m->ix);
+	unsigned n = ent_release_empty(m->ix, &m->ix->evac_left);
 	m->st->chunks_released += n;
 	m->st->bytes_released += (uint64_t)n * CHUNK_BYTES;
 }
@@ -224,6 +224,15 @@ static int try_shrink(struct mctx *m)
 	    atomic_load_explicit(&t->next, memory_order_acquire) || t->depth <= ix->min_depth ||
 	    t->depth <= MIN_DEPTH)
 		goto out;
+	/* A sample of 1024 groups first: a table that is clearly too full
+	 * costs no full count (a pass over a busy store stays cheap). */
+	if (t->n > 4096) {
+		uint64_t sk = 0, step = t->n / 1024;
+		for (uint64_t gi = 0; gi < t->n; gi += step)
+			sk += grp_count(&t->g[gi]);
+		if (sk * 4 * 10 >= (t->n / step) * GSLOTS * 11) /* 10% margin */
+			goto out;
+	}
 	/* A first look, before writers pay for PAIR mode: the load after
 	 * halving must stay under 50% (4 keys * 4 < 11 slots * ... : keys <
 	 * 1/4 of t's slots), and every pair must fit already.  A table whose
@@ -297,6 +306,7 @@ static int compact(struct mctx *m)
 	if (!ix->walking) {
 		unsigned evac = 0;
 		unsigned fresh = ent_mark_sparse(ix, &evac);
+		ix->evac_left = evac;
 		/* A walk that moved nothing left only entries that other threads
 		 * retired (their grace periods free them): walk again only when
 		 * new chunks were marked. */
@@ -325,7 +335,8 @@ int idx_maintain(idx_t *ix, uint64_t budget_ns, idx_maint_stats_t *out)
 	uint64_t start = now_ns();
 	struct mctx m = {ix, r, budget_ns ? start + budget_ns : 0, false, &st};
 	pthread_mutex_lock(&ix->maint_mu);
-	settle(&m);
+	if (ix->evac_left)
+		settle(&m); /* chunks of an earlier pass may be empty now */
 	/* 2, 3: a migration in progress; shrink while the load allows */
 	int rc = shrink(&m);
 	if (st.tables_shrunk)

@@ -697,6 +697,11 @@ END_TEST
 static Suite *maint_suite(void)
 {
 	Suite *s = suite_create("index_maint");
+	/* first, while the process holds nothing else: it compares RSS */
+	TCase *rss = tcase_create("rss");
+	tcase_set_timeout(rss, 600);
+	tcase_add_test(rss, test_rss_ratio);
+	suite_add_tcase(s, rss);
 	TCase *tc = tcase_create("maint");
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_maintain_edges);
@@ -707,10 +712,6 @@ static Suite *maint_suite(void)
 	tcase_add_test(tc, test_vset_demotes_to_inline);
 	tcase_add_test(tc, test_concurrent_exact);
 	suite_add_tcase(s, tc);
-	TCase *rss = tcase_create("rss");
-	tcase_set_timeout(rss, 600);
-	tcase_add_test(rss, test_rss_ratio);
-	suite_add_tcase(s, rss);
 	return s;
 }
 
