@@ -226,6 +226,32 @@ START_TEST(test_shrink_blocked_by_full_pair)
 }
 END_TEST
 
+/* A table never shrinks below options.initial_depth (an explicit size). */
+START_TEST(test_shrink_floor)
+{
+	idx_options_t o = {.seed = 18, .initial_depth = 9, .expected_keys = 0};
+	idx_t *ix = NULL;
+	ck_assert_int_eq(idx_create(&o, &ix), 0);
+	const uint64_t n = 60000;
+	for (uint64_t k = 0; k < n; k++)
+		put_key(ix, 0, k);
+	ck_assert_uint_gt(depth_of(ix), 10);
+	for (uint64_t k = 0; k < n; k++) {
+		cid_t key = key_of(0, k);
+		ck_assert_int_eq(idx_delete_key(ix, &key, NULL), (long)nv_of(k));
+	}
+	idx_maint_stats_t st;
+	ck_assert_int_eq(idx_maintain(ix, 0, &st), 0);
+	ck_assert_uint_ge(st.tables_shrunk, 1);
+	ck_assert_uint_eq(depth_of(ix), 9);
+	ck_assert_int_eq(idx_valid(ix), 0);
+	cidstore_stats_t s;
+	idx_stats(ix, &s);
+	ck_assert_uint_eq(s.keys, 0);
+	idx_destroy(ix);
+}
+END_TEST
+
 /* A pass cut short by its budget resumes where it stopped: passes of a
  * 1 ns budget (each does one step) finish the same work, exactly. */
 START_TEST(test_budget_resumes)
@@ -708,6 +734,7 @@ static Suite *maint_suite(void)
 	tcase_add_test(tc, test_compaction_exact);
 	tcase_add_test(tc, test_shrink_exact);
 	tcase_add_test(tc, test_shrink_blocked_by_full_pair);
+	tcase_add_test(tc, test_shrink_floor);
 	tcase_add_test(tc, test_budget_resumes);
 	tcase_add_test(tc, test_vset_demotes_to_inline);
 	tcase_add_test(tc, test_concurrent_exact);
