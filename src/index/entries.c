@@ -53,7 +53,11 @@
  *   E3  A record that finds its chunk exhausted (or C_EVAC) lets it go
  *       with an empty ent_mask; ent_drop_owned gives back a non-empty one.
  *       A record keeps its chunk while its thread is away, so at most one
- *       partly used chunk per record escapes compaction.
+ *       partly used chunk per record escapes compaction.  When its own
+ *       retired entries of that chunk come back (the free callback runs in
+ *       the owner thread), its scan cursor rewinds to them: under churn a
+ *       thread keeps reusing its own cache-warm lines, as the per-thread
+ *       free lists did before.
  *
  * HAPPENS-BEFORE
  *   A freed entry: readers' section exits -> (epoch, TSan-annotated in the
@@ -292,9 +296,44 @@ static void batch_free_cb(ck_epoch_entry_t *ep)
 	/* ck decided inside libck.so that every reader has left: tell TSan
 	 * (pairs with the release in ep_exit). */
 	cidstore_tsan_acquire(&ix->ep.tsan_sync);
-	for (uint32_t i = 0; i < b->n; i++) {
-		cs_poison(ent_ptr(ix, b->e[i]), sizeof(struct entry));
-		ent_free(ix, b->e[i]);
+	/* The record whose retirements these are, when this thread owns it:
+	 * entries of the chunk it allocates from make it rewind its scan, so
+	 * that under churn it reuses its own recently freed, cache-warm lines
+	 * (instead of moving on to colder chunks). */
+	ep_rec_t *own = ep_dispatching();
+	uint32_t own_chunk = own && own->dom == &ix->ep && own->ent_chunk ? own->ent_chunk - 1
+									    : UINT32_MAX;
+	/* Entries retired one after another were mostly allocated one after
+	 * another: one fetch_or per bitmap word and one nfree update per chunk
+	 * for each run of them. */
+	struct cmeta *m = NULL;
+	uint32_t word = UINT32_MAX, nfree = 0;
+	uint64_t bits = 0;
+	for (uint32_t i = 0; i <= b->n; i++) {
+		uint32_t e = i < b->n ? b->e[i] : 0;
+		if (i == b->n || e >> 6 != word) {
+			if (bits) { /* release: the entries' last writes before the next owner's acquire */
+				atomic_fetch_or_explicit(&m->bm[word & (CHUNK_WORDS - 1)], bits,
+							 memory_order_release);
+				if (word >> (ENT_SHIFT - 6) == own_chunk &&
+				    (word & (CHUNK_WORDS - 1)) < own->ent_scan)
+					own->ent_scan = word & (CHUNK_WORDS - 1);
+			}
+			bits = 0;
+			word = e >> 6;
+		}
+		struct cmeta *em = i < b->n ? ent_meta(ix, e) : NULL;
+		if (em != m) {
+			if (nfree)
+				atomic_fetch_add_explicit(&m->nfree, nfree, memory_order_relaxed);
+			nfree = 0;
+			m = em;
+		}
+		if (i == b->n)
+			break;
+		cs_poison(ent_ptr(ix, e), sizeof(struct entry));
+		bits |= (uint64_t)1 << (e & 63);
+		nfree++;
 	}
 	cs_free(b);
 	ep_freed(&ix->ep);
@@ -371,10 +410,11 @@ unsigned ent_mark_sparse(struct idx *ix, unsigned *evac_out)
 	return fresh;
 }
 
-unsigned ent_release_empty(struct idx *ix)
+unsigned ent_release_empty(struct idx *ix, unsigned *left)
 {
 	uint32_t n = nchunks_of(ix);
 	unsigned released = 0;
+	*left = 0;
 	for (uint32_t c = 0; c < n; c++) {
 		struct cmeta *m = atomic_load_explicit(&ix->meta[c], memory_order_acquire);
 		if (!m)
@@ -390,6 +430,7 @@ unsigned ent_release_empty(struct idx *ix)
 			empty = atomic_load_explicit(&m->bm[w], memory_order_acquire) == word_full(c, w);
 		if (!empty) {
 			atomic_store_explicit(&m->state, C_EVAC, memory_order_release);
+			(*left)++;
 			continue;
 		}
 		struct entry *p = atomic_load_explicit(&ix->chunks[c], memory_order_relaxed);

@@ -1,14 +1,16 @@
 /*
  * index.c — index v2: two-choice groups of one cache line over dense,
- * immutable entries, reclaimed by epochs, grown by incremental migration.
+ * immutable entries, reclaimed by epochs, grown (and shrunk) by incremental
+ * migration.
  * (Entry memory: entries.c; maintenance: maint.c; shared layout:
  * index_impl.h.)
  *
  * LAYOUT
- *   idx.cur -> table { depth D, 2^D groups, next, prev }
+ *   idx.cur -> table { depth D, 2^D groups, next, prev, pair_mode }
  *   group (64 B, one cache line):
  *     tag[2]   16 B: one tag byte per slot (0: empty) for 11 slots, byte 11 =
- *              overflow bits, bytes 12..15 unused
+ *              overflow bits, bytes 12..13 = CHOICE bits (one per slot),
+ *              bytes 14..15 unused
  *     ctl       4 B: LOCK | FROZEN | MIGRATED
  *     slot[11] 44 B: entry index (31 bits) | SPILLED
  *   entry (64 B, in 2 MiB chunks, addressed by index): key (32 B) + either
@@ -62,8 +64,21 @@
  *   group.ctl      LOCK: a writer holds the group (all changes to its slots
  *                  and tags happen under it).  FROZEN: a migration began;
  *                  no LOCK can be taken any more.  MIGRATED: the group's
- *                  keys are in the next table's two children (2g, 2g+1).
- *   table.next     the table this one migrates into (set once, CAS).
+ *                  keys are in the next table's two children (2g, 2g+1),
+ *                  or, when it is half the size, in its group g / 2.
+ *   tag[1] CHOICE  bit 32 + i set when slot i holds its key by its second
+ *                  choice (h2).  Set before the slot's tag by whoever fills
+ *                  the slot (the LOCK holder, or a migration filling an
+ *                  invisible group), cleared after the slot is emptied,
+ *                  copied by every migration: a key's hash-space position
+ *                  (h1, or h2 by this bit) never changes while it is
+ *                  present (idx_scan, S4).  A key whose two choices share a
+ *                  group counts as first choice when it is inserted.
+ *   table.next     the table this one migrates into (set once, CAS): the
+ *                  table of depth D + 1 (growth) or D - 1 (shrink).
+ *   table.pair_mode  PAIR mode (SHRINK): set (seq_cst) by the maintainer
+ *                  before it checks the pairs, cleared if it gives up;
+ *                  read by writers about to place a new key.
  *   table.prev     the table still migrating into this one; NULL once every
  *                  group of prev is MIGRATED (then prev is retired).
  *   idx.cur        the newest table (CAS forward only).
@@ -113,6 +128,51 @@
  *   state: that state held from the freeze until MIGRATED was stored, and
  *   the reader saw MIGRATED unset.
  *
+ * SHRINK (online; maint.c decides when: the load after halving < 50%)
+ *   The reverse of growth: group s of the half table S (depth D - 1)
+ *   receives the keys of T's groups 2s and 2s+1.  A key keeps its choice:
+ *   gidx(S, h) = gidx(T, h) >> 1 for h1 and h2 alike, so every key of the
+ *   pair belongs in s, and no key ever needs another group, provided
+ *   P1  in PAIR mode a writer places a new key in T's group g only when g
+ *       and its sibling g ^ 1 together hold fewer than GSLOTS keys, reading
+ *       both counts under both LOCKs (write_locked returns NEED_PAIRS and
+ *       write_op retakes the siblings of g1 and g2 too, up to 4 locks in
+ *       address order).  Nothing else adds a key to a group, so a pair
+ *       seen at <= GSLOTS keys in PAIR mode stays there.  A writer that
+ *       finds no pair with room grows T instead, which makes the shrink's
+ *       CAS of T.next fail: P1 is never broken, only the shrink abandoned.
+ *   Start (maint.c try_shrink, one maintainer): set PAIR mode, wait a grace
+ *   period (every writer that may have placed a key without looking at the
+ *   pair has left; later ones read pair_mode = 1), count every pair (lock-
+ *   free: by P1 a pair seen within GSLOTS stays so), give up (PAIR mode
+ *   off) if one holds more; else link S (T.next CAS from NULL, S.prev = T)
+ *   and move idx.cur to S.  T stays in PAIR mode until it is retired.
+ *   Migration runs as growth's does (writers first migrate the parents of
+ *   their own two groups, then help with a chunk from the cursor; the
+ *   maintainer migrates too), a pair at a time:
+ *   S1  The thread that sets FROZEN on 2s owns the pair; it alone freezes
+ *       2s+1, waits until neither LOCK is held, copies the at most GSLOTS
+ *       (P1) slot words into s with their tags and CHOICE bits, sets the
+ *       overflow bit of each second-choice key in its first S group (I3),
+ *       then stores MIGRATED (release) on 2s+1 and last on 2s; other
+ *       threads wait for MIGRATED on 2s (22 slot words: bounded).
+ *   S2  (I4) a group of S is written only after both its parents are
+ *       MIGRATED, and a MIGRATED group of T is never written again; the
+ *       thread whose mig_done reaches T.n clears S.prev and retires T (I5).
+ *   S3  Readers route as in growth: T's group while it is not MIGRATED,
+ *       else S's; while S.prev is set they read g2 whatever the overflow
+ *       bits say.  A writer that must grow S first completes the shrink
+ *       (grow migrates all of S.prev): one migration at a time per table.
+ *   S4  A key moves only from the group covering its position in T to the
+ *       one covering it in S (CHOICE bits keep positions), so a scan sees
+ *       each present key once (idx_scan).
+ *   Linearization: as in growth, migration changes no key's state; a
+ *   reader of T's FROZEN, not yet MIGRATED group reads its final state.
+ *   Deadlock freedom: writers take LOCKs in address order and never wait
+ *   for a migration while holding one; a migration owner waits only for
+ *   LOCK holders; the maintainer holds no LOCK while it waits a grace
+ *   period.
+ *
  * GROWTH (online; nobody waits for a whole rebuild)
  *   An insert that finds both its groups full allocates the table of depth
  *   D + 1 (lazily zeroed mmap), links it as next, and moves idx.cur to it.
@@ -122,7 +182,8 @@
  *   (the thread that set it owns the copy; others wait for MIGRATED, a
  *   bounded wait for a copy of 11 slot words), wait until no writer holds
  *   its LOCK, copy every slot word into the child its key routes to in the
- *   new table (the entries are shared, not copied), set overflow bits for
+ *   new table by its recorded choice (the entries are shared, not copied;
+ *   the CHOICE bit goes along), set overflow bits for
  *   keys placed second, then set MIGRATED (release).  The thread whose
  *   migrated-count reaches 2^D clears next.prev and retires the old table.
  *   While a table has prev, readers check g2 regardless of overflow bits
@@ -142,8 +203,13 @@
  *   |  writer, helping)            | children of g, overflow bits    | op elsewhere; waits |
  *   |                              | (RMW) in the new table          | for g's LOCK holder |
  *   | grow (a writer)              | table.next, idx.cur (CAS)       | everything          |
+ *   | writer placing a new key in  | LOCKs of g1, g2 and their       | as a writer         |
+ *   |  PAIR mode (SHRINK)          | siblings (counts only)          |                     |
+ *   | shrink migrator of pair s    | ctl of 2s, 2s+1; group s of S,  | as a migrator       |
+ *   |  (a writer or maintainer)    | overflow bits (RMW) in S        |                     |
  *   | maintainer (one: maint_mu)   | LOCK of a group whose entries   | everything; waits   |
- *   |                              | it moves, chunk states (E1-E3)  | for grace periods   |
+ *   |                              | it moves, chunk states (E1-E3), | for grace periods   |
+ *   |                              | pair_mode, table.next (CAS)     |                     |
  *   | idx_valid / idx_destroy      | everything                      | nothing             |
  *
  * PROGRESS
@@ -346,6 +412,41 @@ static void unlock_pair(struct group *a, struct group *b)
 	grp_unlock(a);
 }
 
+/* Sorts gs[0..n) by address and drops duplicates; returns the new n. */
+static int sort_groups(struct group **gs, int n)
+{
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && gs[j] < gs[j - 1]; j--) {
+			struct group *x = gs[j];
+			gs[j] = gs[j - 1];
+			gs[j - 1] = x;
+		}
+	int m = 0;
+	for (int i = 0; i < n; i++)
+		if (m == 0 || gs[i] != gs[m - 1])
+			gs[m++] = gs[i];
+	return m;
+}
+
+/* Locks gs[0..n) (sorted, distinct) in order; false (nothing held) when
+ * one of them is FROZEN. */
+static bool lock_groups(struct group **gs, int n)
+{
+	for (int k = 0; k < n; k++)
+		if (!grp_lock(gs[k])) {
+			while (k--)
+				grp_unlock(gs[k]);
+			return false;
+		}
+	return true;
+}
+
+static void unlock_groups(struct group **gs, int n)
+{
+	for (int k = n; k--;)
+		grp_unlock(gs[k]);
+}
+
 static void migrate_group(struct idx *ix, ep_rec_t *r, struct table *p, uint64_t gi);
 
 /* Migrates every group of p (waiting for groups other threads own). */
@@ -356,8 +457,98 @@ static void migrate_all(struct idx *ix, ep_rec_t *r, struct table *p)
 			migrate_group(ix, r, p, gi);
 }
 
+/* Puts a key (slot word sw, hash h1, by its first choice or not) into slot
+ * j of group dst = t->g[di] of the table being filled.  dst is invisible
+ * until its parent(s) are MIGRATED (release); its tag words may meanwhile
+ * receive overflow bits from other migrations, hence RMW. */
+static void place_copy(struct table *t, struct group *dst, unsigned j, uint32_t sw, uint64_t h1,
+		       bool first, uint64_t di)
+{
+	atomic_store_explicit(&dst->slot[j], sw, memory_order_relaxed);
+	uint64_t w1bits = first ? 0 : sec_bit((int)j);
+	if (j < 8) {
+		atomic_fetch_or_explicit(&dst->tag[0], (uint64_t)tag_of(h1) << (j * 8),
+					 memory_order_relaxed);
+	} else {
+		w1bits |= (uint64_t)tag_of(h1) << ((j & 7) * 8);
+	}
+	if (w1bits)
+		atomic_fetch_or_explicit(&dst->tag[1], w1bits, memory_order_relaxed);
+	if (!first) {
+		uint64_t c1 = gidx(t, h1);
+		if (c1 != di) /* I3 */
+			atomic_fetch_or_explicit(&t->g[c1].tag[1], ovf_of(h1), memory_order_release);
+	}
+}
+
+/* The end of a group's (or pair's) migration: k more groups of p are
+ * MIGRATED; the thread that completes p retires it. */
+static void migrated_n(struct idx *ix, ep_rec_t *r, struct table *p, struct table *t, unsigned k)
+{
+	atomic_fetch_add_explicit(&ix->migrated, k, memory_order_relaxed);
+	uint64_t done = atomic_fetch_add_explicit(&p->mig_done, k, memory_order_acq_rel) + k;
+	if (done == p->n) {
+		/* Every group is in t: readers may trust t's overflow bits again,
+		 * and nothing can reach p once they reload t.prev (I5). */
+		atomic_store_explicit(&t->prev, NULL, memory_order_release);
+		ep_retire_big(r, &p->ep, table_free_cb);
+	}
+}
+
+/* SHRINK: migrates the pair (ge, ge + 1) of p into group ge / 2 of the
+ * half-size table p->next.  The thread that sets FROZEN on the even group
+ * owns the pair (it alone freezes the odd one); others wait for MIGRATED
+ * on the even group, which is set last. */
+static void shrink_pair(struct idx *ix, ep_rec_t *r, struct table *p, uint64_t ge)
+{
+	struct group *a = &p->g[ge], *b = &p->g[ge + 1];
+	unsigned n = 0;
+	uint32_t c = atomic_fetch_or_explicit(&a->ctl, G_FROZEN, memory_order_acq_rel);
+	if (c & G_FROZEN) {
+		/* Another thread owns the copy: 22 slot words, bounded. */
+		while (!(atomic_load_explicit(&a->ctl, memory_order_acquire) & G_MIGRATED))
+			cidstore_backoff(&n);
+		return;
+	}
+	atomic_fetch_or_explicit(&b->ctl, G_FROZEN, memory_order_acq_rel);
+	CIDSTORE_SHAKE_POINT("shrink.after_freeze");
+	/* acquire: the last lock holders' changes */
+	while ((atomic_load_explicit(&a->ctl, memory_order_acquire) |
+		atomic_load_explicit(&b->ctl, memory_order_acquire)) & G_LOCK)
+		cidstore_backoff(&n);
+	struct table *t = atomic_load_explicit(&p->next, memory_order_acquire);
+	uint64_t di = ge >> 1;
+	struct group *dst = &t->g[di];
+	unsigned j = 0;
+	for (int half = 0; half < 2; half++) {
+		struct group *g = half ? b : a;
+		uint64_t w0, w1;
+		grp_tags(g, &w0, &w1);
+		for (unsigned m = occupied(w0, w1); m; m &= m - 1) {
+			int i = __builtin_ctz(m);
+			uint32_t sw = atomic_load_explicit(&g->slot[i], memory_order_relaxed);
+			uint64_t h1 = cid_hash64(&ix->seed, &ent_ptr(ix, EIDX(sw))->key);
+			bool first = !(w1 & sec_bit(i));
+			CS_ASSERT(gidx(t, first ? h1 : h2_of(ix, h1)) == di);
+			/* the pair invariant P1 (top comment, SHRINK) */
+			CS_ASSERT(j < GSLOTS);
+			place_copy(t, dst, j++, sw, h1, first, di);
+		}
+	}
+	CIDSTORE_SHAKE_POINT("shrink.before_done");
+	/* release: the merged group's contents before anyone routes to it */
+	atomic_fetch_or_explicit(&b->ctl, G_MIGRATED, memory_order_release);
+	atomic_fetch_or_explicit(&a->ctl, G_MIGRATED, memory_order_release);
+	migrated_n(ix, r, p, t, 2);
+}
+
 static void migrate_group(struct idx *ix, ep_rec_t *r, struct table *p, uint64_t gi)
 {
+	struct table *nt = atomic_load_explicit(&p->next, memory_order_acquire);
+	if (nt->depth < p->depth) {
+		shrink_pair(ix, r, p, gi & ~(uint64_t)1);
+		return;
+	}
 	struct group *g = &p->g[gi];
 	unsigned n = 0;
 	uint32_t c = atomic_fetch_or_explicit(&g->ctl, G_FROZEN, memory_order_acq_rel);
@@ -387,44 +578,26 @@ static void migrate_group(struct idx *ix, ep_rec_t *r, struct table *p, uint64_t
 	for (unsigned m = occ; m; m &= m - 1) {
 		int i = __builtin_ctz(m);
 		uint64_t h1 = cid_hash64(&ix->seed, &e[i]->key);
-		bool first = gidx(p, h1) == gi;
+		bool first = !(w1 & sec_bit(i));
 		uint64_t h = first ? h1 : h2_of(ix, h1);
+		CS_ASSERT(gidx(p, h) == gi);
 		uint64_t ci = gidx(t, h);
-		CS_ASSERT((ci >> 1) == gi);
 		struct group *child = &t->g[ci];
 		unsigned j = fill[ci & 1]++;
-		/* The children are invisible until MIGRATED (release below);
-		 * their tag words may meanwhile receive overflow bits from other
-		 * migrations, hence RMW. */
-		atomic_store_explicit(&child->slot[j], sw[i], memory_order_relaxed);
-		atomic_fetch_or_explicit(&child->tag[j >> 3], (uint64_t)tag_of(h1) << ((j & 7) * 8),
-					 memory_order_relaxed);
-		if (!first) {
-			uint64_t c1 = gidx(t, h1);
-			if (c1 != ci)
-				atomic_fetch_or_explicit(&t->g[c1].tag[1], ovf_of(h1),
-							 memory_order_release);
-		}
+		place_copy(t, child, j, sw[i], h1, first, ci);
 	}
 	CIDSTORE_SHAKE_POINT("migrate.before_done");
 	/* release: the children's contents before anyone routes to them */
 	atomic_fetch_or_explicit(&g->ctl, G_MIGRATED, memory_order_release);
-	atomic_fetch_add_explicit(&ix->migrated, 1, memory_order_relaxed);
-	uint64_t done = atomic_fetch_add_explicit(&p->mig_done, 1, memory_order_acq_rel) + 1;
-	if (done == p->n) {
-		/* Every group is in t: readers may trust t's overflow bits again,
-		 * and nothing can reach p once they reload t.prev (I5). */
-		atomic_store_explicit(&t->prev, NULL, memory_order_release);
-		ep_retire_big(r, &p->ep, table_free_cb);
-	}
+	migrated_n(ix, r, p, t, 1);
 }
 
-/* A writer's share of an ongoing migration. */
-static void help_migrate(struct idx *ix, ep_rec_t *r, struct table *t)
+/* A writer's share of an ongoing migration; returns the groups offered. */
+static unsigned help_migrate(struct idx *ix, ep_rec_t *r, struct table *t)
 {
 	struct table *p = atomic_load_explicit(&t->prev, memory_order_acquire);
 	if (!p)
-		return;
+		return 0;
 	uint64_t start = atomic_fetch_add_explicit(&p->mig_cursor, MIG_CHUNK, memory_order_relaxed);
 	/* The copy hashes every key, reading its entry: prefetch the whole
 	 * chunk's entries first so those ~130 misses overlap (a hint only: the
@@ -437,9 +610,12 @@ static void help_migrate(struct idx *ix, ep_rec_t *r, struct table *t)
 				__builtin_prefetch(ent_ptr(ix, EIDX(sw)));
 		}
 	}
-	for (uint64_t gi = start; gi < start + MIG_CHUNK && gi < p->n; gi++)
+	uint64_t step = t->depth < p->depth ? 2 : 1; /* a shrink migrates pairs */
+	unsigned n = 0;
+	for (uint64_t gi = start; gi < start + MIG_CHUNK && gi < p->n; gi += step, n += step)
 		if (!(atomic_load_explicit(&p->g[gi].ctl, memory_order_relaxed) & G_FROZEN))
 			migrate_group(ix, r, p, gi);
+	return n;
 }
 
 /* The group of t for hash h that a writer may lock: its parent (if t is
@@ -760,6 +936,9 @@ static void slot_remove(struct group *g, int i)
 	atomic_store_explicit(&g->slot[i], 0, memory_order_release);
 	CIDSTORE_SHAKE_POINT("remove.between");
 	tag_clear(g, i);
+	/* the choice bit of an empty slot is 0 (the LOCK holder's own word) */
+	if (atomic_load_explicit(&g->tag[1], memory_order_relaxed) & sec_bit(i))
+		atomic_fetch_and_explicit(&g->tag[1], ~sec_bit(i), memory_order_relaxed);
 }
 
 /* A new private entry (key, inline value or vset); 0 when out of memory. */
@@ -828,8 +1007,11 @@ static long put_new(struct wargs *a, struct group *g1, struct group *dst, uint32
 	uint64_t w0, w1;
 	grp_tags(dst, &w0, &w1);
 	int i = __builtin_ctz(~occupied(w0, w1) & GMASK);
-	if (dst != g1)
+	if (dst != g1) {
 		atomic_fetch_or_explicit(&g1->tag[1], ovf_of(a->h1), memory_order_release); /* I3 */
+		/* its choice, before the tag (release) makes the slot occupied */
+		atomic_fetch_or_explicit(&dst->tag[1], sec_bit(i), memory_order_relaxed);
+	}
 	/* The tag first, the slot word last: the slot store is the insert's
 	 * linearization point.  (The other order let a reader that had read
 	 * the key's old tag find the new entry before its tag was set, and a
@@ -844,9 +1026,24 @@ static long put_new(struct wargs *a, struct group *g1, struct group *dst, uint32
  * ask for g2 to be locked too, or 2 << 40 when both groups are full. */
 #define NEED_G2 (1L << 40)
 #define NEED_GROW (2L << 40)
+#define NEED_PAIRS (3L << 40)
 
-static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct group *g1,
-			 struct group *g2, bool have2)
+static inline struct group *sib(struct table *t, struct group *g)
+{
+	return &t->g[(uint64_t)(g - t->g) ^ 1];
+}
+
+/* g can take a new key: it has a free slot and, in PAIR mode, its pair
+ * (g and its sibling) holds fewer than GSLOTS keys (P1). */
+static inline bool has_room(struct table *t, struct group *g, bool pm)
+{
+	unsigned c = grp_count(g);
+	return c < GSLOTS && (!pm || c + grp_count(sib(t, g)) < GSLOTS);
+}
+
+/* pairs: the siblings of g1 (and of g2 when have2) are locked too. */
+static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct table *t,
+			 struct group *g1, struct group *g2, bool have2, bool pairs)
 {
 	unsigned tg = tag_of(a->h1);
 	struct hit h;
@@ -864,17 +1061,23 @@ static long write_locked(struct idx *ix, ep_rec_t *r, struct wargs *a, struct gr
 			return 0;
 		if (a->op == W_INSERT_SET && a->n == 0)
 			return 0;
-		/* Where a new key goes (see the top comment). */
+		/* Where a new key goes (see the top comment; PAIR mode: SHRINK). */
+		bool pm = atomic_load_explicit(&t->pair_mode, memory_order_relaxed) != 0;
+		if (pm && !pairs)
+			return NEED_PAIRS;
 		unsigned c1 = grp_count(g1);
+		bool ok1 = c1 < GSLOTS && (!pm || c1 + grp_count(sib(t, g1)) < GSLOTS);
 		struct group *dst;
-		if (!g2 || c1 < PREF_FIRST) {
-			dst = c1 < GSLOTS ? g1 : NULL;
+		if (ok1 && (!g2 || c1 < PREF_FIRST)) {
+			dst = g1; /* the common case: g2's line is not read */
+		} else if (!g2) {
+			dst = NULL;
 		} else {
-			unsigned c2 = grp_count(g2);
-			if (c2 < c1)
+			bool ok2 = has_room(t, g2, pm);
+			if (ok2 && (!ok1 || grp_count(g2) < c1))
 				dst = g2;
 			else
-				dst = c1 < GSLOTS ? g1 : (c2 < GSLOTS ? g2 : NULL);
+				dst = ok1 ? g1 : NULL;
 		}
 		if (!dst)
 			return g2 && !have2 ? NEED_G2 : NEED_GROW;
@@ -1060,7 +1263,7 @@ static long write_op(struct idx *ix, struct wargs *a)
 	if (!r)
 		return CIDSTORE_ENOMEM;
 	uint64_t h2 = h2_of(ix, a->h1);
-	bool need2 = false;
+	bool need2 = false, pairs = false;
 	long ret;
 	ep_enter(r);
 	for (;;) {
@@ -1072,15 +1275,37 @@ static long write_op(struct idx *ix, struct wargs *a)
 		if (g2 == g1)
 			g2 = NULL;
 		bool have2 = need2 && g2;
-		if (!lock_pair(g1, have2 ? g2 : NULL)) {
+		bool locked;
+		struct group *gs[4];
+		int ng = 0;
+		if (!pairs) {
+			locked = lock_pair(g1, have2 ? g2 : NULL);
+		} else {
+			gs[ng++] = g1;
+			gs[ng++] = sib(t, g1);
+			if (have2) {
+				gs[ng++] = g2;
+				gs[ng++] = sib(t, g2);
+			}
+			ng = sort_groups(gs, ng);
+			locked = lock_groups(gs, ng);
+		}
+		if (!locked) {
 			advance_cur(ix, t); /* FROZEN: t has a successor */
 			continue;
 		}
 		CIDSTORE_SHAKE_POINT("write.locked");
-		ret = write_locked(ix, r, a, g1, g2, have2);
-		unlock_pair(g1, have2 ? g2 : NULL);
+		ret = write_locked(ix, r, a, t, g1, g2, have2, pairs);
+		if (!pairs)
+			unlock_pair(g1, have2 ? g2 : NULL);
+		else
+			unlock_groups(gs, ng);
 		if (ret == NEED_G2) {
 			need2 = true;
+			continue;
+		}
+		if (ret == NEED_PAIRS) {
+			pairs = true;
 			continue;
 		}
 		if (ret == NEED_GROW) {
@@ -1253,7 +1478,10 @@ struct scan_buf {
 	int nkeys;
 };
 
-static int scan_collect(struct idx *ix, struct group *g, struct scan_buf *sb)
+/* minpos != 0: g's range starts before minpos (a shrink merged a group
+ * the scan has read): keys whose position is below minpos were visited
+ * there and are skipped. */
+static int scan_collect(struct idx *ix, struct group *g, struct scan_buf *sb, uint64_t minpos)
 {
 	sb->nkeys = 0;
 	sb->nvals = 0;
@@ -1265,6 +1493,12 @@ static int scan_collect(struct idx *ix, struct group *g, struct scan_buf *sb)
 		if (!sw)
 			continue;
 		struct hit h = {g, i, sw, ent_ptr(ix, EIDX(sw))};
+		if (minpos) {
+			uint64_t h1 = cid_hash64(&ix->seed, &h.e->key);
+			uint64_t at = (w1 & sec_bit(i)) ? h2_of(ix, h1) : h1;
+			if (at < minpos)
+				continue;
+		}
 		for (;;) {
 			size_t room = sb->capvals - sb->nvals;
 			size_t n = (size_t)hit_read(&h, sb->vals + sb->nvals, room);
@@ -1305,15 +1539,23 @@ int idx_scan(idx_t *ix, cidstore_scan_fn fn, void *ctx)
 	if (!sb.vals)
 		return CIDSTORE_ENOMEM;
 	int ret = 0;
-	/* Group by group in hash-space order: a key only moves from a group
-	 * to one of its children (I4), which cover the same positions, so no
-	 * key is visited twice because of a migration. */
+	/* Group by group in hash-space order.  A key's position (h1, or h2
+	 * when it sits by its second choice) does not change while it is
+	 * present, and a migration moves it only to the group covering the
+	 * same position in the next table (I4, S4).  Each read covers the
+	 * positions [pos, end of its group), so a key present during the whole
+	 * scan is visited exactly once: in the read covering its position.
+	 * After a shrink the group covering pos may start before pos (its
+	 * other half was read in the old table): keys below pos are skipped. */
 	uint64_t pos = 0;
 	do {
 		unsigned depth;
 		ep_enter(r);
 		struct table *t = atomic_load_explicit(&ix->cur, memory_order_acquire);
-		int rc = scan_collect(ix, route_pos(t, pos, &depth), &sb);
+		struct group *g = route_pos(t, pos, &depth);
+		uint64_t span = (uint64_t)1 << (64 - depth);
+		uint64_t start = pos & ~(span - 1);
+		int rc = scan_collect(ix, g, &sb, start < pos ? pos : 0);
 		ep_exit(r);
 		if (rc) {
 			ret = rc;
@@ -1323,7 +1565,7 @@ int idx_scan(idx_t *ix, cidstore_scan_fn fn, void *ctx)
 			ret = fn(&sb.keys[k].key, sb.vals + sb.keys[k].off, sb.keys[k].n, ctx);
 		if (ret)
 			break;
-		pos += (uint64_t)1 << (64 - depth);
+		pos = start + span;
 	} while (pos != 0);
 	free(sb.vals);
 	return ret;
@@ -1385,7 +1627,7 @@ int idx_valid(idx_t *ix)
 		for (int i = 0; i < GSLOTS && !ret; i++) {
 			uint32_t sw = atomic_load_explicit(&g->slot[i], memory_order_acquire);
 			if (!(occ & (1u << i))) {
-				if (sw)
+				if (sw || (w1 & sec_bit(i)))
 					ret = CIDSTORE_ECORRUPT;
 				continue;
 			}
@@ -1404,8 +1646,9 @@ int idx_valid(idx_t *ix)
 			if (tg != tag_of(h1))
 				ret = CIDSTORE_ECORRUPT;
 			uint64_t g1 = gidx(t, h1), g2 = gidx(t, h2);
-			if (gi != g1 && gi != g2)
-				ret = CIDSTORE_ECORRUPT;
+			bool second = (w1 & sec_bit(i)) != 0;
+			if (gi != (second ? g2 : g1))
+				ret = CIDSTORE_ECORRUPT; /* the recorded choice routes here */
 			if (gi != g1 && !(atomic_load_explicit(&t->g[g1].tag[1], memory_order_relaxed) &
 					  ovf_of(h1)))
 				ret = CIDSTORE_ECORRUPT; /* I3 */
@@ -1467,7 +1710,8 @@ void ix_migrate_all(struct idx *ix, ep_rec_t *r, struct table *p)
 	migrate_all(ix, r, p);
 }
 
-bool ix_help_migrate_n(struct idx *ix, ep_rec_t *r, struct table *t, uint64_t groups)
+bool ix_help_migrate_n(struct idx *ix, ep_rec_t *r, struct table *t, uint64_t groups,
+		       uint64_t *visited)
 {
 	struct table *p = atomic_load_explicit(&t->prev, memory_order_acquire);
 	if (!p)
@@ -1477,7 +1721,7 @@ bool ix_help_migrate_n(struct idx *ix, ep_rec_t *r, struct table *t, uint64_t gr
 			migrate_all(ix, r, p); /* the rest is owned by others: wait for them */
 			break;
 		}
-		help_migrate(ix, r, t);
+		*visited += help_migrate(ix, r, t);
 	}
 	return atomic_load_explicit(&t->prev, memory_order_acquire) == NULL;
 }
@@ -1519,6 +1763,7 @@ int idx_create(const idx_options_t *o, idx_t **out)
 	cid_hash_seed_init(&ix->seed, seed);
 	ix->k2a = ix->seed.k[1] ^ ix->seed.k[4];
 	ix->k2b = ix->seed.k[3] | 1;
+	ix->min_depth = o && o->initial_depth > MIN_DEPTH ? (o->initial_depth > 22 ? 22 : o->initial_depth) : MIN_DEPTH;
 	if (ep_domain_init(&ix->ep) != 0) {
 		ent_fini(ix);
 		pthread_mutex_destroy(&ix->maint_mu);

@@ -125,9 +125,12 @@ int idx_quiesce(idx_t *ix); /* 0 or CIDSTORE_ENOMEM */
 /* Background maintenance (DESIGN §11; the design is maint.c's top
  * comment).  One bounded pass, concurrent with readers and writers (they
  * never wait for it, except a writer for one group the pass holds for a
- * few entry copies): finishes a migration in progress, replaces a table
- * that deletes left sparse by one of half the size (repeatedly), moves live
- * entries out of sparse entry chunks and gives empty chunks back to the OS.
+ * few entry copies, or a writer placing a new key for the locks of a
+ * group's sibling while a halving is prepared): finishes a migration in
+ * progress, replaces a table that deletes left sparse by one of half the
+ * size (repeatedly, while the keys fill under half of the smaller table's
+ * slots, never below options.initial_depth), moves live entries out of
+ * sparse entry chunks and gives empty chunks back to the OS.
  * Returns early, resuming at the next call, when budget_ns (0: unbounded)
  * of wall time is used up.  *out (may be NULL) gets what this pass did.
  * One pass runs at a time (a second caller waits).  Returns 0,

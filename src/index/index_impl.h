@@ -120,8 +120,10 @@ struct idx {
 	bool walking;                  /* a compaction walk is in progress */
 	uint64_t walk_moved;           /* entries moved by the walk in progress */
 	bool last_walk_idle;           /* the last complete walk moved nothing */
+	unsigned evac_left;            /* chunks C_EVAC, not yet released */
 	struct table *shrink_failed;   /* table whose pair check failed ... */
 	uint64_t shrink_failed_keys;   /* ... holding this many keys */
+	unsigned min_depth;            /* never shrunk below (options.initial_depth) */
 	/* statistics: relaxed counters */
 	_Atomic uint64_t mem, migrated, growths, rebuilds, leaked, shrinks, moved, released;
 };
@@ -145,6 +147,17 @@ static inline unsigned tag_of(uint64_t h1)
 static inline uint64_t ovf_of(uint64_t h1)
 {
 	return (uint64_t)1 << (OVF_SHIFT + ((h1 >> 8) & 7));
+}
+
+/* Bits 32..42 of tag[1] (bytes 12-13, beyond the 11 slot tags and the
+ * overflow byte): bit i set when slot i holds its key by its SECOND
+ * choice.  A key keeps its choice for as long as it is present (growth and
+ * shrink copy the bit), so its hash-space position (h1 or h2) never
+ * changes: idx_scan relies on it. */
+#define SEC_SHIFT 32
+static inline uint64_t sec_bit(int i)
+{
+	return (uint64_t)1 << (SEC_SHIFT + i);
 }
 
 static inline uint64_t gidx(const struct table *t, uint64_t h)
@@ -233,8 +246,8 @@ void ent_drop_owned(struct idx *ix, ep_rec_t *r);
  * owned) C_EVAC; returns how many it marked, *evac how many are C_EVAC. */
 unsigned ent_mark_sparse(struct idx *ix, unsigned *evac);
 /* Maintainer only: releases every C_EVAC chunk whose entries are all free;
- * returns how many it released. */
-unsigned ent_release_empty(struct idx *ix);
+ * returns how many it released, *left how many stay C_EVAC. */
+unsigned ent_release_empty(struct idx *ix, unsigned *left);
 /* True when entry e lies in a chunk being evacuated. */
 static inline bool ent_evacuating(struct idx *ix, uint32_t e)
 {
@@ -252,9 +265,10 @@ bool ix_grp_lock(struct group *g);
 void ix_grp_unlock(struct group *g);
 void ix_slot_replace(struct group *g, int i, uint32_t sw);
 void ix_migrate_all(struct idx *ix, ep_rec_t *r, struct table *p);
-/* Migrates up to `groups` groups of the migration into t; true when t's
- * migration is complete. */
-bool ix_help_migrate_n(struct idx *ix, ep_rec_t *r, struct table *t, uint64_t groups);
+/* Migrates up to `groups` groups of the migration into t (adding those it
+ * took to *visited); true when t's migration is complete. */
+bool ix_help_migrate_n(struct idx *ix, ep_rec_t *r, struct table *t, uint64_t groups,
+		       uint64_t *visited);
 void ix_advance_cur(struct idx *ix, struct table *t);
 struct table *ix_table_new(struct idx *ix, unsigned depth);
 void ix_table_free(struct table *t);

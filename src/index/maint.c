@@ -64,6 +64,7 @@ struct mctx {
 	struct idx *ix;
 	ep_rec_t *r;
 	uint64_t deadline; /* 0: none */
+	bool worked;       /* a unit of work was done: the budget applies */
 	idx_maint_stats_t *st;
 };
 
@@ -74,9 +75,12 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* True once the budget is used up, but never before the pass did one unit
+ * of work (a migration chunk, a halving, a walk step), so that passes of
+ * any budget make progress. */
 static bool out_of_time(const struct mctx *m)
 {
-	return m->deadline && now_ns() >= m->deadline;
+	return m->worked && m->deadline && now_ns() >= m->deadline;
 }
 
 /* Gives back this thread's held entries and frees what it retired. */
@@ -85,7 +89,7 @@ static void settle(struct mctx *m)
 	ent_drop_owned(m->ix, m->r);
 	ent_flush_retired(m->ix, m->r);
 	ep_synchronize(m->r);
-	unsigned n = ent_release_empty(m->ix);
+	unsigned n = ent_release_empty(m->ix, &m->ix->evac_left);
 	m->st->chunks_released += n;
 	m->st->bytes_released += (uint64_t)n * CHUNK_BYTES;
 }
@@ -136,14 +140,14 @@ static int compact_walk(struct mctx *m)
 	struct idx *ix = m->ix;
 	ep_rec_t *r = m->r;
 	int rc = 0;
-	/* at least one step per pass, so that any budget makes progress */
-	for (bool first = true; ix->walking && rc == 0 && (first || !out_of_time(m)); first = false) {
+	while (ix->walking && rc == 0 && !out_of_time(m)) {
+		m->worked = true;
 		ep_enter(r);
 		for (unsigned k = 0; k < WALK_STEP; k++) {
 			struct table *t = atomic_load_explicit(&ix->cur, memory_order_acquire);
 			if (atomic_load_explicit(&t->prev, memory_order_acquire)) {
 				/* a migration runs: help it first (its groups are FROZEN) */
-				ix_help_migrate_n(ix, r, t, MIG_CHUNK * 4);
+				ix_help_migrate_n(ix, r, t, MIG_CHUNK * 4, &m->st->groups_visited);
 				continue;
 			}
 			long n = compact_group(ix, r, &t->g[gidx(t, ix->walk_pos)]);
@@ -154,7 +158,10 @@ static int compact_walk(struct mctx *m)
 			ix->walk_moved += (uint64_t)n;
 			m->st->entries_moved += (uint64_t)n;
 			m->st->groups_visited++;
-			ix->walk_pos += (uint64_t)1 << (64 - t->depth);
+			/* to the end of this group: after a shrink, walk_pos may lie
+			 * inside the (larger) group just visited */
+			uint64_t span = (uint64_t)1 << (64 - t->depth);
+			ix->walk_pos = (ix->walk_pos & ~(span - 1)) + span;
 			if (ix->walk_pos == 0) {
 				ix->walking = false;
 				break;
@@ -165,12 +172,141 @@ static int compact_walk(struct mctx *m)
 	return rc;
 }
 
+/* ---- shrink (the protocol: index.c, SHRINK) ---- */
+
+/* Counts t's keys; false as soon as a pair (2s, 2s+1) holds more than
+ * GSLOTS keys.  The counts are read without locks: once a pair is seen at
+ * <= GSLOTS in PAIR mode it stays there (P1 in index.c), and a pair seen
+ * over it fails the check anyway.  Inside a section. */
+static bool pairs_fit(struct table *t, uint64_t *keys)
+{
+	uint64_t k = 0;
+	for (uint64_t s = 0; s < t->n; s += 2) {
+		unsigned c = grp_count(&t->g[s]) + grp_count(&t->g[s + 1]);
+		if (c > GSLOTS)
+			return false;
+		k += c;
+	}
+	*keys = k;
+	return true;
+}
+
+/* Migrates into the current table while it has a prev (a shrink or a
+ * growth), within the budget; true when no migration is left. */
+static bool finish_migration(struct mctx *m)
+{
+	for (;;) {
+		ep_enter(m->r);
+		struct table *t = atomic_load_explicit(&m->ix->cur, memory_order_acquire);
+		bool busy = atomic_load_explicit(&t->prev, memory_order_acquire) != NULL;
+		bool done = !busy || ix_help_migrate_n(m->ix, m->r, t, 1024, &m->st->groups_visited);
+		ep_exit(m->r);
+		m->worked |= busy;
+		if (done)
+			return true;
+		if (out_of_time(m))
+			return false;
+	}
+}
+
+/* One halving of the current table when its load allows: 1 when the half
+ * table was linked (its migration may still run), 0 when not, or
+ * CIDSTORE_ENOMEM. */
+static int try_shrink(struct mctx *m)
+{
+	struct idx *ix = m->ix;
+	ep_rec_t *r = m->r;
+	int ret = 0;
+	ep_enter(r);
+	struct table *t = atomic_load_explicit(&ix->cur, memory_order_acquire);
+	uint64_t keys = 0;
+	if (atomic_load_explicit(&t->prev, memory_order_acquire) ||
+	    atomic_load_explicit(&t->next, memory_order_acquire) || t->depth <= ix->min_depth ||
+	    t->depth <= MIN_DEPTH)
+		goto out;
+	/* A sample of 1024 groups first: a table that is clearly too full
+	 * costs no full count (a pass over a busy store stays cheap). */
+	if (t->n > 4096) {
+		uint64_t sk = 0, step = t->n / 1024;
+		for (uint64_t gi = 0; gi < t->n; gi += step)
+			sk += grp_count(&t->g[gi]);
+		if (sk * 4 * 10 >= (t->n / step) * GSLOTS * 11) /* 10% margin */
+			goto out;
+	}
+	/* A first look, before writers pay for PAIR mode: the load after
+	 * halving must stay under 50% (4 keys * 4 < 11 slots * ... : keys <
+	 * 1/4 of t's slots), and every pair must fit already.  A table whose
+	 * check failed is tried again only after its keys fell by 10%. */
+	bool fit = pairs_fit(t, &keys);
+	if (fit && keys * 4 >= t->n * GSLOTS)
+		goto out;
+	if (t == ix->shrink_failed && (!fit || keys * 10 > ix->shrink_failed_keys * 9))
+		goto out;
+	if (!fit) {
+		ix->shrink_failed = t;
+		ix->shrink_failed_keys = t->n * GSLOTS; /* unknown: any later count qualifies */
+		goto out;
+	}
+	/* PAIR mode, then a grace period: every writer that may place a new
+	 * key in t without looking at its pair has finished. */
+	atomic_store_explicit(&t->pair_mode, 1, memory_order_seq_cst);
+	ep_exit(r);
+	ep_synchronize(r);
+	ep_enter(r);
+	if (atomic_load_explicit(&ix->cur, memory_order_acquire) != t ||
+	    atomic_load_explicit(&t->next, memory_order_acquire))
+		goto off; /* a growth began: nothing to shrink */
+	if (!pairs_fit(t, &keys)) {
+		ix->shrink_failed = t;
+		ix->shrink_failed_keys = keys;
+		goto off;
+	}
+	/* P1 holds for every pair of t from here on (index.c, SHRINK) */
+	struct table *s = ix_table_new(ix, t->depth - 1);
+	if (!s) {
+		ret = CIDSTORE_ENOMEM;
+		goto off;
+	}
+	atomic_init(&s->prev, t);
+	struct table *exp = NULL;
+	if (!atomic_compare_exchange_strong_explicit(&t->next, &exp, s, memory_order_acq_rel,
+						     memory_order_acquire)) {
+		ix_table_free(s); /* a writer grew t meanwhile */
+		goto off;
+	}
+	ix_advance_cur(ix, t);
+	m->worked = true;
+	m->st->tables_shrunk++;
+	m->st->bytes_released += (t->n - s->n) * sizeof(struct group);
+	ret = 1;
+	goto out; /* t stays in PAIR mode until it is retired */
+off:
+	atomic_store_explicit(&t->pair_mode, 0, memory_order_relaxed);
+out:
+	ep_exit(r);
+	return ret;
+}
+
+static int shrink(struct mctx *m)
+{
+	for (;;) {
+		if (!finish_migration(m) || out_of_time(m))
+			return 0;
+		int rc = try_shrink(m);
+		if (rc <= 0)
+			return rc;
+	}
+}
+
+/* ---- compaction ---- */
+
 static int compact(struct mctx *m)
 {
 	struct idx *ix = m->ix;
 	if (!ix->walking) {
 		unsigned evac = 0;
 		unsigned fresh = ent_mark_sparse(ix, &evac);
+		ix->evac_left = evac;
 		/* A walk that moved nothing left only entries that other threads
 		 * retired (their grace periods free them): walk again only when
 		 * new chunks were marked. */
@@ -197,19 +333,17 @@ int idx_maintain(idx_t *ix, uint64_t budget_ns, idx_maint_stats_t *out)
 	if (r->depth != 0)
 		return CIDSTORE_EINVAL; /* inside an operation: no grace period here */
 	uint64_t start = now_ns();
-	struct mctx m = {ix, r, budget_ns ? start + budget_ns : 0, &st};
+	struct mctx m = {ix, r, budget_ns ? start + budget_ns : 0, false, &st};
 	pthread_mutex_lock(&ix->maint_mu);
-	settle(&m);
-	int rc = 0;
-	/* 2. a migration in progress */
-	for (bool done = false, first = true; !done && (first || !out_of_time(&m)); first = false) {
-		ep_enter(r);
-		struct table *t = atomic_load_explicit(&ix->cur, memory_order_acquire);
-		done = ix_help_migrate_n(ix, r, t, 1024);
-		ep_exit(r);
-	}
+	if (ix->evac_left)
+		settle(&m); /* chunks of an earlier pass may be empty now */
+	/* 2, 3: a migration in progress; shrink while the load allows */
+	int rc = shrink(&m);
+	if (st.tables_shrunk)
+		settle(&m); /* the old tables go back */
 	/* 4. compaction */
-	rc = compact(&m);
+	if (rc == 0 && !out_of_time(&m))
+		rc = compact(&m);
 	pthread_mutex_unlock(&ix->maint_mu);
 	atomic_fetch_add_explicit(&ix->moved, st.entries_moved, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ix->released, st.chunks_released, memory_order_relaxed);
