@@ -133,7 +133,20 @@ typedef struct cidstore_options {
 	uint32_t sync_interval_ms;     /* retune: yes.  ASYNC: longest time a record
 					  waits for fdatasync (0: 10) */
 	uint64_t checkpoint_wal_bytes; /* retune: yes.  Automatic checkpoint when the
-					  log passes this; 0 = never */
+					  live log (stats.wal_bytes) reaches
+					  max(this, the size of the newest
+					  checkpoint file, stats.checkpoint_bytes);
+					  0 = never.  Default 256 MiB.  The second
+					  term keeps checkpoint work linear in the
+					  data written: each checkpoint follows at
+					  least as many log bytes as it writes, so
+					  all checkpoints together write no more
+					  than the log (a fixed threshold writes
+					  the whole, growing store every N bytes:
+					  quadratic); and recovery replays at most
+					  max(this, one checkpoint) of log, so it
+					  stays within about twice the time of
+					  loading the checkpoint alone */
 	uint64_t segment_bytes;        /* retune: no.  WAL segment file size
 					  (preallocated) */
 	unsigned recovery_threads;     /* retune: no.  Parallel replay; 0 = number of
@@ -219,6 +232,10 @@ typedef struct cidstore_stats {
 				      the flusher) */
 	uint64_t wal_records;      /* records written since open */
 	uint64_t checkpoints;      /* checkpoints written since open */
+	uint64_t checkpoint_bytes; /* size of the newest checkpoint file: the last one
+				      written, or the one recovery loaded at open; 0
+				      without (the automatic checkpoint scales with it,
+				      see checkpoint_wal_bytes) */
 	bool serialized;
 	bool failed;               /* true after an I/O failure: the store is read-only */
 	char failure[128];         /* why, when failed is true ("" otherwise) */
@@ -372,7 +389,7 @@ CIDSTORE_API int cidstore_sync(cidstore_t *s);
  * in-memory stores: CIDSTORE_ENOTSUP.  Checkpoints run one at a time.
  * Waits for: operations in progress (an epoch grace period), running
  * batches, the disk.  Also runs automatically when the log grows by
- * opts.checkpoint_wal_bytes. */
+ * max(opts.checkpoint_wal_bytes, the newest checkpoint's size). */
 CIDSTORE_API int cidstore_checkpoint(cidstore_t *s);
 
 /* Calls fn for every key with its values while writers keep running.  Each

@@ -26,7 +26,10 @@
  *      shows is then in the durable log too, so a crash can never surface
  *      an effect whose record was lost;
  *   5. keep two checkpoints; trim segments below the older one (so a
- *      corrupt newest checkpoint can fall back to the previous one).
+ *      corrupt newest checkpoint can fall back to the previous one);
+ *      record the new file's size (ckpt_file_bytes: the automatic
+ *      checkpoint's policy, maint.c, scales with it; open records the size
+ *      of the checkpoint recovery loaded).
  *
  * Synchronization table:
  *   | role            | runs with                                        |
@@ -179,6 +182,7 @@ int store_checkpoint(cidstore_t *s)
 			what = "removing old log segments";
 		}
 		atomic_store_explicit(&s->ckpt_wal_bytes, ws.bytes, memory_order_relaxed);
+		atomic_store_explicit(&s->ckpt_file_bytes, info.bytes, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->checkpoints, 1, memory_order_relaxed);
 		mt_checkpoint_done(&s->metrics);
 	}
@@ -195,6 +199,18 @@ int store_checkpoint(cidstore_t *s)
 	return rc;
 }
 
+/* The automatic checkpoint's policy (why: maint.c's top comment): due
+ * when the live log reaches max(ckpt_bytes, CKPT_LOG_RATIO_PCT % of the
+ * newest checkpoint file). */
+static uint64_t checkpoint_due_bytes(cidstore_t *s, uint64_t ckpt_bytes)
+{
+	if (ckpt_bytes == 0)
+		return 0;
+	uint64_t file = atomic_load_explicit(&s->ckpt_file_bytes, memory_order_relaxed);
+	uint64_t scaled = file / 100 * CKPT_LOG_RATIO_PCT + file % 100 * CKPT_LOG_RATIO_PCT / 100;
+	return scaled > ckpt_bytes ? scaled : ckpt_bytes;
+}
+
 int store_checkpoint_if_due(cidstore_t *s, uint64_t ckpt_bytes)
 {
 	if (!s->wal || ckpt_bytes == 0 || atomic_load_explicit(&s->failed, memory_order_acquire))
@@ -202,7 +218,7 @@ int store_checkpoint_if_due(cidstore_t *s, uint64_t ckpt_bytes)
 	struct wal_stats ws;
 	wal_stats(s->wal, &ws);
 	uint64_t since = ws.bytes - atomic_load_explicit(&s->ckpt_wal_bytes, memory_order_relaxed);
-	return since >= ckpt_bytes ? store_checkpoint(s) : 0;
+	return since >= checkpoint_due_bytes(s, ckpt_bytes) ? store_checkpoint(s) : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -235,6 +251,20 @@ static int prepare_seed(cidstore_t *s)
 	return 0;
 }
 
+/* The size of the checkpoint recovery loaded (its header, read again: one
+ * small read), for the automatic checkpoint's policy and stats.  Recovery
+ * has just read the whole file, so this fails only if the file vanished
+ * meanwhile (another process, against the lock's contract): the size then
+ * stays 0 and the plain threshold applies until the next checkpoint. */
+static void note_loaded_ckpt_size(cidstore_t *s)
+{
+	char name[CKPT_NAME_LEN + 1];
+	struct ckpt_info info;
+	ckpt_name(name, s->recov.ckpt_lsn);
+	if (ckpt_read_header(sdir_fd(s->dir), s->io, name, &info) == 0)
+		atomic_store_explicit(&s->ckpt_file_bytes, info.bytes, memory_order_relaxed);
+}
+
 int store_durable_open(cidstore_t *s)
 {
 	pthread_rwlock_init(&s->batch_lock, NULL);
@@ -258,6 +288,8 @@ int store_durable_open(cidstore_t *s)
 		       s->read_only ? RECOV_READONLY : 0, &s->recov);
 	if (rc)
 		return rc;
+	if (s->recov.have_ckpt)
+		note_loaded_ckpt_size(s);
 	if (s->opts.durability != CIDSTORE_DURABILITY_NONE && !s->read_only) {
 		struct wal_options wo = {
 			.ring_records = s->opts.ring_records,
@@ -320,6 +352,7 @@ void store_durable_stats(cidstore_t *s, cidstore_stats_t *out)
 			store_fail(s, werr, wal_failure(s->wal));
 	}
 	out->checkpoints = atomic_load_explicit(&s->checkpoints, memory_order_relaxed);
+	out->checkpoint_bytes = atomic_load_explicit(&s->ckpt_file_bytes, memory_order_relaxed);
 	if (atomic_load_explicit(&s->failed, memory_order_acquire)) {
 		out->failed = true;
 		snprintf(out->failure, sizeof(out->failure), "%s", s->failure);

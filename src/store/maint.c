@@ -36,6 +36,34 @@
  *   core.  Checkpoints are not maintenance: they run when the log demands
  *   them, whatever the budget.
  *
+ * THE AUTOMATIC CHECKPOINT (store_checkpoint_if_due, durable.c)
+ *   Due when the live log L (wal bytes since the last checkpoint began)
+ *   reaches max(checkpoint_wal_bytes, r * C), where C is the size of the
+ *   newest checkpoint file (ckpt_file_bytes: the last one written, or the
+ *   one recovery loaded at open) and r = CKPT_LOG_RATIO_PCT / 100 = 1.
+ *   Tested every 100 ms by the thread, and by cidstore_maintain.
+ *   Why r * C: a fixed threshold T writes the whole store every T bytes of
+ *   log, so a load of n bytes of log writes ~n/T checkpoints of size up to
+ *   ~n: O(n^2) (measured at 10M triples with T = 256 MiB: 12-16
+ *   checkpoints, 3.1 of 3.9 kB written per triple; bench/triples/README.md).
+ *   With the rule:
+ *   - checkpoints 1..m of sizes C_1..C_m: checkpoint k + 1 is taken only
+ *     after L_{k+1} >= C_k bytes of log since checkpoint k began, so
+ *     C_1 + ... + C_{m-1} <= L_2 + ... + L_m <= the log written, and all
+ *     checkpoints together write at most the log plus the newest
+ *     checkpoint: linear in the data written.  E.g. a load whose
+ *     checkpoint holds g bytes per byte of log so far (triples: g ~ 0.42,
+ *     331 B of checkpoint against 792 B of log per triple) takes them at
+ *     log positions growing by a factor 1 + g: O(log n) checkpoints,
+ *     about (1 + g) x the final log written by them in all;
+ *   - recovery loads one checkpoint and replays at most max(T, C) of log
+ *     (plus what was written while that checkpoint ran), records that are
+ *     no costlier per byte than checkpoint entries: recovery time stays
+ *     within ~2x of loading the checkpoint alone, or of replaying T;
+ *   - a small store (C < T) checkpoints every T bytes, as before.
+ *   Manual checkpoints (cidstore_checkpoint) ignore the rule; they reset
+ *   L and C like any checkpoint.
+ *
  * THE THREAD (one per store, in-memory stores too; not for read_only)
  *   Sleeps on maint_cv (CLOCK_MONOTONIC) until the earliest of: the next
  *   checkpoint test (every 100 ms while the store has a log and

@@ -42,7 +42,8 @@
  *   | batch_lock         | batches hold it shared; a checkpoint choosing   |
  *   |                    | its LSN exclusive                               |
  *   | ckpt_wal_bytes,    | atomic, relaxed (statistics and the automatic   |
- *   | checkpoints        | checkpoint's trigger)                           |
+ *   | ckpt_file_bytes,   | checkpoint's trigger); written by checkpoints   |
+ *   | checkpoints        | (under ckpt_lock) and open                      |
  *   | failed, failure    | failed: atomic error code, set once under       |
  *   |                    | fail_mu after failure is written (release);     |
  *   |                    | read with acquire                               |
@@ -142,6 +143,9 @@ struct cidstore {
 	pthread_mutex_t ckpt_lock;
 	pthread_rwlock_t batch_lock;
 	_Atomic uint64_t ckpt_wal_bytes; /* wal bytes when the last checkpoint began */
+	_Atomic uint64_t ckpt_file_bytes; /* size of the newest checkpoint file:
+					     the last one written, or the one
+					     recovery loaded (0: none yet) */
 	_Atomic uint64_t checkpoints;
 
 	_Atomic int failed;      /* 0, or the sticky error (CIDSTORE_EIO or
@@ -240,10 +244,21 @@ void store_maint_stats(cidstore_t *s, cidstore_stats_t *out);
 int store_durable_open(cidstore_t *s);
 int store_durable_close(cidstore_t *s);
 int store_checkpoint(cidstore_t *s);
-/* The automatic checkpoint: takes one when the live log has grown by
- * checkpoint_wal_bytes (ckpt_bytes, from the caller's options snapshot;
- * 0: never) since the last one began.  Returns 0 (also when none was due)
- * or store_checkpoint's error. */
+/* The automatic checkpoint's log-to-checkpoint ratio, in percent: one is
+ * due when the live log reaches max(checkpoint_wal_bytes, this % of the
+ * newest checkpoint file).  100 makes checkpoint writes at most the log's
+ * and recovery's replay at most one checkpoint's worth (maint.c's top
+ * comment).  A constant, not an option: below 100 the linear bound is
+ * lost, above it recovery replays more than a checkpoint's worth; and a
+ * retunable option would reach options.c, the tool's config and
+ * docs/operations.md for a knob nobody has needed yet. */
+#define CKPT_LOG_RATIO_PCT 100u
+
+/* The automatic checkpoint: takes one when the live log since the last one
+ * began has reached max(ckpt_bytes, CKPT_LOG_RATIO_PCT % of the newest
+ * checkpoint file); ckpt_bytes is checkpoint_wal_bytes from the caller's
+ * options snapshot, 0: never.  Returns 0 (also when none was due) or
+ * store_checkpoint's error. */
 int store_checkpoint_if_due(cidstore_t *s, uint64_t ckpt_bytes);
 void store_durable_stats(cidstore_t *s, cidstore_stats_t *out);
 

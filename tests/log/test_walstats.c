@@ -5,7 +5,11 @@
  *             after a checkpoint;
  *   defect 6: a one-key store's log is small (segments start at 1 MiB);
  *   SYNC commits from many threads: every insert acknowledged is there
- *             after reopen and the log was synced at least that far. */
+ *             after reopen and the log was synced at least that far;
+ *   the automatic checkpoint's policy (maint.c): due when the live log
+ *             reaches max(checkpoint_wal_bytes, the newest checkpoint's
+ *             size), that size (stats.checkpoint_bytes) coming from the
+ *             last checkpoint written or the one recovery loaded. */
 #include <check.h>
 #include <dirent.h>
 #include <pthread.h>
@@ -258,6 +262,167 @@ START_TEST(sync_leaders_many_threads)
 }
 END_TEST
 
+/* Size of the newest checkpoint file in spath (0 without one). */
+static uint64_t newest_ckpt_size(void)
+{
+	DIR *d = opendir(spath);
+	ck_assert_ptr_nonnull(d);
+	struct dirent *de;
+	uint64_t best_lsn = 0, size = 0;
+	bool found = false;
+	while ((de = readdir(d)) != NULL) {
+		unsigned long long lsn;
+		char tail[16];
+		if (sscanf(de->d_name, "ckpt-%16llx%15s", &lsn, tail) != 2 ||
+		    strcmp(tail, ".ckpt") != 0)
+			continue;
+		if (found && lsn <= best_lsn)
+			continue;
+		char p[512];
+		snprintf(p, sizeof p, "%s/%s", spath, de->d_name);
+		struct stat st;
+		ck_assert_int_eq(stat(p, &st), 0);
+		best_lsn = lsn;
+		size = (uint64_t)st.st_size;
+		found = true;
+	}
+	closedir(d);
+	return size;
+}
+
+static cidstore_stats_t stats_of(cidstore_t *s)
+{
+	cidstore_stats_t st;
+	ck_assert_int_eq(cidstore_stats(s, &st), 0);
+	return st;
+}
+
+/* Polls stats.checkpoints until it reaches want (the maintenance thread
+ * tests every 100 ms); gives up after 20 s.  Returns the last stats. */
+static cidstore_stats_t wait_checkpoints(cidstore_t *s, uint64_t want)
+{
+	cidstore_stats_t st = stats_of(s);
+	for (int i = 0; i < 2000 && st.checkpoints < want; i++) {
+		usleep(10 * 1000);
+		st = stats_of(s);
+	}
+	return st;
+}
+
+#define SMALL_THRESHOLD (64u * 1024u)
+
+START_TEST(ckpt_policy_scales_with_checkpoint)
+{
+	/* a store whose checkpoint is ~20x checkpoint_wal_bytes: log beyond
+	 * the threshold but below the checkpoint's size takes no automatic
+	 * checkpoint; log beyond the checkpoint's size takes one */
+	const uint64_t N = 20000;
+	cidstore_options_t o;
+	opts_for(&o, CIDSTORE_DURABILITY_ASYNC);
+	cidstore_t *s = open_ok(&o);
+	insert_n(s, 0, N);
+	ck_assert_uint_eq(stats_of(s).checkpoint_bytes, 0);
+	ck_assert_int_eq(cidstore_checkpoint(s), 0);
+	uint64_t C = newest_ckpt_size();
+	ck_assert_uint_eq(stats_of(s).checkpoint_bytes, C);
+	ck_assert_uint_gt(C, 16 * SMALL_THRESHOLD);
+	close_ok(s);
+
+	/* the size of the checkpoint recovery loads counts too */
+	o.checkpoint_wal_bytes = SMALL_THRESHOLD;
+	s = open_ok(&o);
+	cidstore_stats_t st = stats_of(s);
+	ck_assert_uint_eq(st.checkpoint_bytes, C);
+	ck_assert_uint_eq(st.checkpoints, 0);
+	ck_assert_uint_eq(st.wal_bytes, 0);
+
+	/* ~C/2 of log: 8x the plain threshold, half the checkpoint */
+	uint64_t half = C / 2 / WAL_REC_SIZE;
+	insert_n(s, N, half);
+	ck_assert_int_eq(cidstore_sync(s), 0);
+	/* cidstore_maintain runs the same test as the thread, synchronously:
+	 * nothing is due */
+	ck_assert_int_eq(cidstore_maintain(s), 0);
+	st = stats_of(s);
+	ck_assert_uint_eq(st.checkpoints, 0);
+	ck_assert_uint_ge(st.wal_bytes, 8 * SMALL_THRESHOLD);
+	ck_assert_uint_lt(st.wal_bytes, C);
+
+	/* past C: the thread takes one on its own */
+	uint64_t rest = C / WAL_REC_SIZE + 64 - half;
+	insert_n(s, N + half, rest);
+	ck_assert_int_eq(cidstore_sync(s), 0);
+	st = wait_checkpoints(s, 1);
+	ck_assert_uint_eq(st.checkpoints, 1);
+	/* the new checkpoint holds the new keys: bigger, and the size recorded
+	 * is the new file's */
+	ck_assert_uint_gt(st.checkpoint_bytes, C);
+	ck_assert_uint_eq(st.checkpoint_bytes, newest_ckpt_size());
+	ck_assert_uint_lt(st.wal_bytes, C);
+
+	/* the threshold moved with it: the log that was enough before (C + a
+	 * little) is not enough now, as cidstore_maintain shows */
+	uint64_t C2 = st.checkpoint_bytes;
+	uint64_t more = (C + (C2 - C) / 2) / WAL_REC_SIZE - st.wal_bytes / WAL_REC_SIZE;
+	insert_n(s, N + half + rest, more);
+	ck_assert_int_eq(cidstore_sync(s), 0);
+	ck_assert_int_eq(cidstore_maintain(s), 0);
+	st = stats_of(s);
+	ck_assert_uint_ge(st.wal_bytes, C);
+	ck_assert_uint_lt(st.wal_bytes, C2);
+	ck_assert_uint_eq(st.checkpoints, 1);
+	close_ok(s);
+}
+END_TEST
+
+START_TEST(ckpt_policy_small_store_plain_threshold)
+{
+	/* a checkpoint far below checkpoint_wal_bytes: the threshold alone
+	 * decides, after a checkpoint written and after one loaded */
+	cidstore_options_t o;
+	opts_for(&o, CIDSTORE_DURABILITY_ASYNC);
+	o.checkpoint_wal_bytes = SMALL_THRESHOLD;
+	cidstore_t *s = open_ok(&o);
+	insert_n(s, 0, 10);
+	ck_assert_int_eq(cidstore_checkpoint(s), 0);
+	cidstore_stats_t st = stats_of(s);
+	uint64_t C = st.checkpoint_bytes;
+	ck_assert_uint_eq(C, newest_ckpt_size());
+	ck_assert_uint_gt(C, 0);
+	ck_assert_uint_lt(C, SMALL_THRESHOLD / 16);
+
+	/* below the threshold (but far above C): none */
+	const uint64_t below = SMALL_THRESHOLD / WAL_REC_SIZE - 64;
+	insert_n(s, 10, below);
+	ck_assert_int_eq(cidstore_sync(s), 0);
+	ck_assert_int_eq(cidstore_maintain(s), 0);
+	st = stats_of(s);
+	ck_assert_uint_eq(st.checkpoints, 1);
+	ck_assert_uint_gt(st.wal_bytes, 16 * C);
+
+	/* past it: the thread takes one */
+	insert_n(s, 10 + below, 128);
+	ck_assert_int_eq(cidstore_sync(s), 0);
+	st = wait_checkpoints(s, 2);
+	ck_assert_uint_eq(st.checkpoints, 2);
+	uint64_t C2 = st.checkpoint_bytes;
+	ck_assert_uint_lt(C2, SMALL_THRESHOLD);
+	close_ok(s);
+
+	/* reopened over that checkpoint: still the plain threshold */
+	s = open_ok(&o);
+	st = stats_of(s);
+	ck_assert_uint_eq(st.checkpoint_bytes, C2);
+	uint64_t live = st.wal_bytes / WAL_REC_SIZE;
+	ck_assert_uint_lt(live, SMALL_THRESHOLD / WAL_REC_SIZE);
+	insert_n(s, 20 + below + 128, SMALL_THRESHOLD / WAL_REC_SIZE + 8 - live);
+	ck_assert_int_eq(cidstore_sync(s), 0);
+	st = wait_checkpoints(s, 1);
+	ck_assert_uint_eq(st.checkpoints, 1);
+	close_ok(s);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("walstats");
@@ -268,6 +433,8 @@ int main(void)
 	tcase_add_test(tc, wal_bytes_trigger_checkpoint_after_reopen);
 	tcase_add_test(tc, one_key_store_is_small);
 	tcase_add_test(tc, sync_leaders_many_threads);
+	tcase_add_test(tc, ckpt_policy_scales_with_checkpoint);
+	tcase_add_test(tc, ckpt_policy_small_store_plain_threshold);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
