@@ -294,6 +294,10 @@ static void put_durable(struct out *o, cidstore_t *s, const cidstore_stats_t *st
 	struct store_metrics *m = &s->metrics;
 	counter_u64(o, "cidstore_checkpoints_total", "Checkpoints written since open.",
 		    st->checkpoints);
+	gauge_u64(o, "cidstore_checkpoint_size_bytes",
+		  "Size of the newest checkpoint file (written, or loaded at open); the "
+		  "automatic checkpoint waits for at least as much log.",
+		  st->checkpoint_bytes);
 	/* relaxed: a timestamp (mt_checkpoint_done) */
 	uint64_t done = atomic_load_explicit(&m->ckpt_done_mono_ns, memory_order_relaxed);
 	uint64_t now = mt_now_ns(), since = done ? done : m->open_mono_ns;
