@@ -240,6 +240,31 @@ long store_write_many(cidstore_t *s, const cid_t *keys, const cid_t *vals, size_
 	return w < 0 ? w : r;
 }
 
+/* Applies ops[lo .. hi) in order through idx_apply with hook (NULL: no
+ * log), stopping at the first error, which it returns (0 otherwise).
+ * results[i] (results may be NULL) gets 1 for an operation that changed
+ * the store; *changed counts them, *removed the values they removed. */
+static int apply_ops(cidstore_t *s, const cidstore_op_t *ops, size_t lo, size_t hi,
+		     idx_hook_t *hook, int *results, int *changed, uint64_t *removed)
+{
+	for (size_t i = lo; i < hi; i++) {
+		idx_op_t op;
+		long r = store_op_from_public(ops[i].op, &op);
+		if (r == 0)
+			r = idx_apply(s->ix, op, &ops[i].key, &ops[i].value, hook);
+		if (r < 0)
+			return (int)r;
+		if (r > 0) {
+			++*changed;
+			if (results)
+				results[i] = 1;
+			if (op != IDX_OP_INSERT)
+				*removed += (uint64_t)r;
+		}
+	}
+	return 0;
+}
+
 int store_write_batch(cidstore_t *s, const cidstore_op_t *ops, size_t n)
 {
 	return store_write_batch_ex(s, ops, 0, n, NULL, NULL);
@@ -268,21 +293,7 @@ int store_write_batch_ex(cidstore_t *s, const cidstore_op_t *ops, size_t nfree, 
 	gil_lock(s);
 	/* ops[0 .. nfree): each logged on its own (txn 0), before the batch,
 	 * so the batch's commit LSN covers their records too. */
-	for (size_t i = 0; i < nfree && !err; i++) {
-		idx_op_t op;
-		long r = store_op_from_public(ops[i].op, &op);
-		if (r == 0)
-			r = idx_apply(s->ix, op, &ops[i].key, &ops[i].value, hook_init(&h, &c, s, 0));
-		if (r < 0)
-			err = (int)r;
-		else if (r > 0) {
-			changed++;
-			if (results)
-				results[i] = 1;
-			if (op != IDX_OP_INSERT)
-				removed += (uint64_t)r;
-		}
-	}
+	err = apply_ops(s, ops, 0, nfree, hook_init(&h, &c, s, 0), results, &changed, &removed);
 	if (err) {
 		gil_unlock(s);
 		wopts_exit(s, &wo);
@@ -312,21 +323,7 @@ int store_write_batch_ex(cidstore_t *s, const cidstore_op_t *ops, size_t nfree, 
 		wal_put(s->wal, start, WAL_OP_TXN_START, WAL_FLAG_TXN, &zero, &zero, start);
 		hook = hook_init(&h, &c, s, start);
 	}
-	for (size_t i = nfree; i < n && !err; i++) {
-		idx_op_t op;
-		long r = store_op_from_public(ops[i].op, &op);
-		if (r == 0)
-			r = idx_apply(s->ix, op, &ops[i].key, &ops[i].value, hook);
-		if (r < 0)
-			err = (int)r;
-		else if (r > 0) {
-			changed++;
-			if (results)
-				results[i] = 1;
-			if (op != IDX_OP_INSERT)
-				removed += (uint64_t)r;
-		}
-	}
+	err = apply_ops(s, ops, nfree, n, hook, results, &changed, &removed);
 	uint64_t commit = 0;
 	if (s->wal) {
 		/* Memory holds the applied prefix, so the log commits exactly
