@@ -4,14 +4,50 @@
  * triple was stored at some instant during the call and one stored for the
  * whole call is delivered once: the top comment of triple.c.
  *
- * Lock-free like cidstore_lookup: only cidstore_contains, cidstore_lookup
- * and cidstore_values (through tri_read_set), never the writer gate.  Sets
- * are walked nested: the callback of the outer set reads the inner ones,
- * so the user's fn runs inside up to three nested reader sections of the
- * index (a slow fn delays memory reclamation, never another thread; fn may
- * call the store, also to write).  In serialized mode tri_read_set copies
- * each set first (cidstore_values holds the global lock across its
- * callback there).
+ * Lock-free like cidstore_lookup: only cidstore_contains, cidstore_lookup,
+ * cidstore_lookup_many and cidstore_values (through tri_read_set), never
+ * the writer gate.  Sets are walked nested: the callback of the outer set
+ * reads the inner ones, so the user's fn runs inside up to three nested
+ * reader sections of the index (a slow fn delays memory reclamation, never
+ * another thread; fn may call the store, also to write).  In serialized
+ * mode tri_read_set copies each set first (cidstore_values holds the
+ * global lock across its callback there).
+ *
+ * ---- Batched leaf reads (S??, ?P?, ??O, ???) ----
+ * The members of a single-term set (SUBJ(s) -> p, PRED(p) -> s,
+ * OBJ(o) -> p; for ??? each PRED(p) of ALLP) arrive in chunks (256 from
+ * cidstore_values); their pair keys SP(s,p) / PO(p,o) are read
+ * LEAF_BATCH (64) at a time by one cidstore_lookup_many, which prefetches
+ * every key's group line, then every candidate entry, 16 keys at a time,
+ * before resolving any.  Count: cap 0, the counts are the answer.  Match:
+ * up to LEAF_CAP (8) values per key come with the batch (an inline buffer
+ * for batches of <= 8 keys, one malloc'd 16 KiB buffer per call for bigger
+ * ones; if that malloc fails, batches of 8); a key holding more is read
+ * again, alone, by tri_read_set (in chunks: never copied whole) and only
+ * that read is delivered, the batch's copy of that key dropped.
+ * Why the promises of triple.c still hold: every delivered value comes
+ * from exactly one read of its pair key (the batch's, or the re-read that
+ * replaces it), each read at one instant inside the call, and each key is
+ * delivered from one read only, each member once (its outer set is read at
+ * one instant): nothing twice.  A triple stored for the whole call has its
+ * member in the outer set (I1/I2) and its value in whichever read of the
+ * pair key is delivered.  The batch is not one snapshot, nor was the
+ * sequence of single reads before.  fn's non-zero return stops at once
+ * (the rest of the batch is not delivered); an error of any read stops
+ * and is returned.
+ *
+ * ---- Misses per query (k = members of the single-term set) ----
+ * A pair-key read costs ~2 dependent cache misses (group line, then entry;
+ * a third for a spilled set's values).  Before batching: 1 + k reads one
+ * after another, ~2 + 2k miss latencies in series.  Now: the single-term
+ * read, then per 16 keys 2 overlapped rounds (3 when a key's second group
+ * is needed): ~2 + 2 * ceil(k / 16) latencies in series, plus, for match,
+ * one more read per key over 8 values (its lines are then in cache).  Not
+ * batched: the SHA-256 composite of each key (~0.1 us, now the larger
+ * part of a ?P?-count: ~0.16 us of CPU per subject at 1M), and, for ???,
+ * the |ALLP| reads of PRED(p).  Measured at 1M triples (bench/triples,
+ * medians of 3, CPU time per query): S?? 5.50 -> 2.29 us, ?P?-count
+ * 32.7 -> 12.6 ms (75k subjects), ??O 10.1 -> 9.0 us.
  */
 #include <stdlib.h>
 
@@ -44,6 +80,12 @@ long tri_read_set(cidstore_t *st, const cid_t *key, cidstore_values_fn fn, void 
 /* Which term the values of a pair index fill. */
 enum fill { FILL_S, FILL_P, FILL_O };
 
+/* Keys per cidstore_lookup_many of a batched leaf level, and values per key
+ * it copies for match (a key holding more is read again on its own). */
+#define LEAF_BATCH 64
+#define LEAF_CAP 8
+#define LEAF_INLINE 8 /* keys whose values fit the inline buffer */
+
 struct mctx {
 	cidstore_t *st;
 	cidstore_triple_fn fn; /* NULL: count */
@@ -53,6 +95,16 @@ struct mctx {
 	long count;
 	int user_rc;           /* fn's non-zero return: stop */
 	int err;               /* an error of a nested read: stop */
+	struct leafbuf *lb;    /* the batch buffers (uninitialized: not zeroed per call) */
+	cid_t *vals;           /* LEAF_BATCH * LEAF_CAP values, lazily; NULL: none yet */
+	bool vals_failed;      /* its malloc failed: batches of LEAF_INLINE keys */
+};
+
+/* One batch of pair keys at a time (batched leaf levels never nest). */
+struct leafbuf {
+	cid_t keys[LEAF_BATCH];
+	long counts[LEAF_BATCH];
+	cid_t inl[LEAF_INLINE * LEAF_CAP]; /* values of a batch of <= LEAF_INLINE keys */
 };
 
 static bool stopped(const struct mctx *m)
@@ -60,9 +112,10 @@ static bool stopped(const struct mctx *m)
 	return m->user_rc || m->err;
 }
 
-static int leaf_cb(const cid_t *v, size_t n, void *ctx)
+/* Delivers the values v[0..n) of the leaf (m->fill) with the other terms
+ * as set in m->t.  Returns non-zero when fn stopped. */
+static int deliver(struct mctx *m, const cid_t *v, size_t n)
 {
-	struct mctx *m = ctx;
 	cid_t *dst = m->fill == FILL_S ? &m->t.s : m->fill == FILL_P ? &m->t.p : &m->t.o;
 	for (size_t i = 0; i < n; i++) {
 		*dst = v[i];
@@ -73,6 +126,11 @@ static int leaf_cb(const cid_t *v, size_t n, void *ctx)
 		}
 	}
 	return 0;
+}
+
+static int leaf_cb(const cid_t *v, size_t n, void *ctx)
+{
+	return deliver(ctx, v, n);
 }
 
 /* Delivers (or counts) the values of one pair index key. */
@@ -92,15 +150,89 @@ static void pair_leaf(struct mctx *m, const cid_t *key, enum fill fill)
 		m->err = (int)r;
 }
 
+/* Which outer set a batched leaf level walks: its members set t.p (SUBJ,
+ * OBJ) or t.s (PRED); the pair key is SP(s, p) (fill o) or PO(p, o)
+ * (fill s). */
+enum outer { OUT_SUBJ, OUT_PRED, OUT_OBJ };
+
+static cid_t *member_of(struct mctx *m, enum outer k)
+{
+	return k == OUT_PRED ? &m->t.s : &m->t.p;
+}
+
+static cid_t pair_key(const struct mctx *m, enum outer k)
+{
+	return k == OUT_OBJ ? tri_key2(&m->t.p, &m->t.o, TRI_R_PO)
+			    : tri_key2(&m->t.s, &m->t.p, TRI_R_SP);
+}
+
+/* The pair sets of the members v[0..n) of an outer set, LEAF_BATCH keys
+ * per cidstore_lookup_many (their misses overlapped).  Count: cap 0, the
+ * counts are the answer.  Match: up to LEAF_CAP values per key come with
+ * the batch and are delivered from there; a key holding more is read
+ * again, alone, by tri_read_set, and only that read is delivered (the
+ * batch's copy of it is dropped): every delivered value comes from one
+ * read of its key, at one instant, and no key is delivered twice. */
+static void leaf_batch(struct mctx *m, const cid_t *v, size_t n, enum outer k)
+{
+	struct leafbuf *lb = m->lb;
+	cid_t *member = member_of(m, k);
+	enum fill fill = k == OUT_OBJ ? FILL_S : FILL_O;
+	size_t cap = m->fn ? LEAF_CAP : 0;
+	for (size_t base = 0; base < n && !stopped(m);) {
+		size_t nb = n - base < LEAF_BATCH ? n - base : LEAF_BATCH;
+		cid_t *out = NULL;
+		if (m->fn) {
+			if (nb > LEAF_INLINE && !m->vals && !m->vals_failed) {
+				m->vals = malloc(sizeof(cid_t) * LEAF_BATCH * LEAF_CAP);
+				m->vals_failed = !m->vals;
+			}
+			if (nb > LEAF_INLINE && m->vals) {
+				out = m->vals;
+			} else {
+				/* a small batch, or no memory for a big one */
+				nb = nb < LEAF_INLINE ? nb : LEAF_INLINE;
+				out = lb->inl;
+			}
+		}
+		for (size_t j = 0; j < nb; j++) {
+			*member = v[base + j];
+			lb->keys[j] = pair_key(m, k);
+		}
+		int rc = cidstore_lookup_many(m->st, lb->keys, nb, out, cap, lb->counts);
+		if (rc) {
+			m->err = rc;
+			return;
+		}
+		for (size_t j = 0; j < nb && !stopped(m); j++) {
+			long c = lb->counts[j];
+			if (c < 0) {
+				m->err = (int)c;
+				return;
+			}
+			if (!m->fn) {
+				m->count += c;
+				continue;
+			}
+			if (c == 0)
+				continue;
+			*member = v[base + j];
+			if ((size_t)c <= cap) {
+				m->fill = fill;
+				deliver(m, out + j * cap, (size_t)c);
+			} else {
+				pair_leaf(m, &lb->keys[j], fill); /* replaces the batch's read */
+			}
+		}
+		base += nb;
+	}
+}
+
 /* SUBJ(s) -> p: SP(s, p) -> o */
 static int subj_cb(const cid_t *v, size_t n, void *ctx)
 {
 	struct mctx *m = ctx;
-	for (size_t i = 0; i < n && !stopped(m); i++) {
-		m->t.p = v[i];
-		cid_t sp = tri_key2(&m->t.s, &m->t.p, TRI_R_SP);
-		pair_leaf(m, &sp, FILL_O);
-	}
+	leaf_batch(m, v, n, OUT_SUBJ);
 	return stopped(m);
 }
 
@@ -108,11 +240,7 @@ static int subj_cb(const cid_t *v, size_t n, void *ctx)
 static int pred_cb(const cid_t *v, size_t n, void *ctx)
 {
 	struct mctx *m = ctx;
-	for (size_t i = 0; i < n && !stopped(m); i++) {
-		m->t.s = v[i];
-		cid_t sp = tri_key2(&m->t.s, &m->t.p, TRI_R_SP);
-		pair_leaf(m, &sp, FILL_O);
-	}
+	leaf_batch(m, v, n, OUT_PRED);
 	return stopped(m);
 }
 
@@ -120,11 +248,7 @@ static int pred_cb(const cid_t *v, size_t n, void *ctx)
 static int obj_cb(const cid_t *v, size_t n, void *ctx)
 {
 	struct mctx *m = ctx;
-	for (size_t i = 0; i < n && !stopped(m); i++) {
-		m->t.p = v[i];
-		cid_t po = tri_key2(&m->t.p, &m->t.o, TRI_R_PO);
-		pair_leaf(m, &po, FILL_S);
-	}
+	leaf_batch(m, v, n, OUT_OBJ);
 	return stopped(m);
 }
 
@@ -203,8 +327,10 @@ CIDSTORE_API int cidstore_triple_match(cidstore_t *st, const cid_t *s, const cid
 {
 	if (!st || !fn)
 		return CIDSTORE_EINVAL;
-	struct mctx m = {.st = st, .fn = fn, .ctx = ctx};
+	struct leafbuf lb;
+	struct mctx m = {.st = st, .fn = fn, .ctx = ctx, .lb = &lb};
 	int rc = walk(&m, s, p, o);
+	free(m.vals);
 	if (rc < 0)
 		return rc;
 	return m.user_rc;
@@ -215,7 +341,8 @@ CIDSTORE_API long cidstore_triple_count(cidstore_t *st, const cid_t *s, const ci
 {
 	if (!st)
 		return CIDSTORE_EINVAL;
-	struct mctx m = {.st = st};
+	struct leafbuf lb;
+	struct mctx m = {.st = st, .lb = &lb};
 	int rc = walk(&m, s, p, o);
 	return rc < 0 ? rc : m.count;
 }

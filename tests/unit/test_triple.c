@@ -663,6 +663,154 @@ START_TEST(test_big_pair)
 END_TEST
 
 /* ---------------------------------------------------------------------- */
+/* batched leaf reads (match.c): several batches, sets beyond the cap       */
+/* ---------------------------------------------------------------------- */
+
+/* A wider universe: BS subjects, BP predicates, BO objects.  Subject 0 has
+ * every predicate, predicate j with 1 + j % 12 objects (so pair sets of 1
+ * to 12 values: both sides of the 8 values a batch copies per key, exactly
+ * 8 and 9 too); predicate 0 has every subject (several batches of 64 keys),
+ * 1 + (i % 17 == 0) * 10 objects each; object 0 has every predicate. */
+#define BS 150
+#define BP 100
+#define BO 16
+#define BT (BS * BP * BO)
+#define TAG_BS 0x42530000ull
+#define TAG_BP 0x42500000ull
+#define TAG_BO 0x424f0000ull
+
+static unsigned bidx(unsigned s, unsigned p, unsigned o) { return (s * BP + p) * BO + o; }
+
+struct bcollect {
+	uint8_t *got;
+	unsigned dup, foreign;
+	long n, stop_after;
+};
+
+static int bcollect_cb(const cidstore_triple_t *t, void *ctx)
+{
+	struct bcollect *c = ctx;
+	long s = mk_decode(&t->s, TAG_BS, BS), p = mk_decode(&t->p, TAG_BP, BP),
+	     o = mk_decode(&t->o, TAG_BO, BO);
+	if (s < 0 || p < 0 || o < 0)
+		c->foreign++;
+	else if (c->got[bidx((unsigned)s, (unsigned)p, (unsigned)o)]++)
+		c->dup++;
+	c->n++;
+	return c->stop_after > 0 && c->n >= c->stop_after ? 7 : 0;
+}
+
+/* match and count of (s, p, o) (-1: wildcard) against the model has[] */
+static void bcheck(cidstore_t *st, const uint8_t *has, int s, int p, int o, const char *what)
+{
+	cid_t cs = mk(TAG_BS, (uint64_t)s), cp = mk(TAG_BP, (uint64_t)p), co = mk(TAG_BO, (uint64_t)o);
+	const cid_t *ps = s < 0 ? NULL : &cs, *pp = p < 0 ? NULL : &cp, *po = o < 0 ? NULL : &co;
+	struct bcollect c = {.got = calloc(BT, 1)};
+	ck_assert_ptr_nonnull(c.got);
+	ck_assert_int_eq(cidstore_triple_match(st, ps, pp, po, bcollect_cb, &c), 0);
+	ck_assert_msg(c.dup == 0 && c.foreign == 0, "%s (%d %d %d): %u twice, %u foreign", what,
+		      s, p, o, c.dup, c.foreign);
+	long want = 0;
+	for (unsigned si = 0; si < BS; si++)
+		for (unsigned pi = 0; pi < BP; pi++)
+			for (unsigned oi = 0; oi < BO; oi++) {
+				unsigned k = bidx(si, pi, oi);
+				bool exp = has[k] && (s < 0 || (unsigned)s == si) &&
+					   (p < 0 || (unsigned)p == pi) && (o < 0 || (unsigned)o == oi);
+				want += exp;
+				ck_assert_msg(c.got[k] == exp, "%s (%d %d %d): triple (%u %u %u) %s",
+					      what, s, p, o, si, pi, oi,
+					      exp ? "missing" : "delivered but not stored");
+			}
+	ck_assert_int_eq(c.n, want);
+	ck_assert_msg(cidstore_triple_count(st, ps, pp, po) == want, "%s (%d %d %d): count %ld, want %ld",
+		      what, s, p, o, cidstore_triple_count(st, ps, pp, po), want);
+	free(c.got);
+}
+
+static void bcheck_all(cidstore_t *st, const uint8_t *has, const char *what)
+{
+	static const int terms[] = {0, 1, 7, 8, 9, 12, 17, 64, 99};
+	for (size_t i = 0; i < sizeof(terms) / sizeof(terms[0]); i++) {
+		bcheck(st, has, terms[i], -1, -1, what); /* S?? */
+		if (terms[i] < BP)
+			bcheck(st, has, -1, terms[i], -1, what); /* ?P? */
+		if (terms[i] < BO)
+			bcheck(st, has, -1, -1, terms[i], what); /* ??O */
+	}
+	bcheck(st, has, -1, -1, -1, what); /* ??? */
+}
+
+START_TEST(test_match_batches)
+{
+	cidstore_t *st = open_mem_store(31 + _i, 0, _i == 1);
+	uint8_t *has = calloc(BT, 1);
+	ck_assert_ptr_nonnull(has);
+	cidstore_triple_t *b = malloc(BT * sizeof(*b));
+	ck_assert_ptr_nonnull(b);
+	size_t n = 0;
+	for (unsigned p = 0; p < BP; p++)
+		for (unsigned o = 0; o < 1 + p % 12; o++)
+			has[bidx(0, p, o)] = 1;
+	for (unsigned s = 1; s < BS; s++)
+		for (unsigned o = 0; o < 1 + (s % 17 == 0) * 10; o++)
+			has[bidx(s, 0, (s + o) % BO)] = 1;
+	for (unsigned k = 0; k < BT; k++)
+		if (has[k])
+			b[n++] = (cidstore_triple_t){mk(TAG_BS, k / (BP * BO)),
+						     mk(TAG_BP, (k / BO) % BP), mk(TAG_BO, k % BO)};
+	ck_assert_int_eq(cidstore_triple_insert_many(st, b, n, NULL), (long)n);
+	bcheck_all(st, has, "filled");
+	/* fn stops at every position of S?? of subject 0 and ?P? of predicate
+	 * 0 (sets come in no particular order, so every stop covers inside a
+	 * batch, inside a key read again alone, in a later batch): exactly that
+	 * many delivered, none twice, fn's return returned */
+	cid_t s0 = mk(TAG_BS, 0), p0 = mk(TAG_BP, 0);
+	struct bcollect c = {.got = calloc(BT, 1)};
+	ck_assert_ptr_nonnull(c.got);
+	for (int pass = 0; pass < 2; pass++) {
+		const cid_t *ps = pass ? NULL : &s0, *pp = pass ? &p0 : NULL;
+		long total = cidstore_triple_count(st, ps, pp, NULL);
+		ck_assert_int_gt(total, 2 * 64);
+		for (long stop = 1; stop <= total; stop++) {
+			memset(c.got, 0, BT);
+			c.n = 0;
+			c.stop_after = stop;
+			ck_assert_int_eq(cidstore_triple_match(st, ps, pp, NULL, bcollect_cb, &c), 7);
+			ck_assert_int_eq(c.n, stop);
+			ck_assert_uint_eq(c.dup, 0);
+			ck_assert_uint_eq(c.foreign, 0);
+		}
+	}
+	free(c.got);
+	/* shrink and grow pair sets across the cap of 8 (stale single-term
+	 * entries left: no pass), then clean */
+	n = 0;
+	for (unsigned p = 0; p < BP; p += 3)
+		for (unsigned o = 0; o < BO; o++)
+			if (has[bidx(0, p, o)] && (o % 2 || p % 2)) {
+				b[n++] = (cidstore_triple_t){s0, mk(TAG_BP, p), mk(TAG_BO, o)};
+				has[bidx(0, p, o)] = 0;
+			}
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(cidstore_triple_delete(st, &b[i]), 1);
+	for (unsigned p = 1; p < BP; p += 5)
+		for (unsigned o = 0; o < BO; o++)
+			if (!has[bidx(0, p, o)]) {
+				cidstore_triple_t t = {s0, mk(TAG_BP, p), mk(TAG_BO, o)};
+				ck_assert_int_eq(cidstore_triple_insert(st, &t), 1);
+				has[bidx(0, p, o)] = 1;
+			}
+	bcheck_all(st, has, "changed");
+	maintain_all(st);
+	bcheck_all(st, has, "cleaned");
+	free(b);
+	free(has);
+	close_store(st);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------- */
 /* terms                                                                   */
 /* ---------------------------------------------------------------------- */
 
@@ -1194,6 +1342,7 @@ int main(void)
 	tcase_add_test(tc, test_sweep_many);
 	tcase_add_loop_test(tc, test_durable_reopen, 0, 3);
 	tcase_add_test(tc, test_big_pair);
+	tcase_add_loop_test(tc, test_match_batches, 0, 2);
 	tcase_add_loop_test(tc, test_terms, 0, 2);
 	tcase_add_test(tc, test_term_damage);
 	tcase_add_test(tc, test_terms_durable);
