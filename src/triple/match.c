@@ -46,8 +46,11 @@
  * batched: the SHA-256 composite of each key (~0.1 us, now the larger
  * part of a ?P?-count: ~0.16 us of CPU per subject at 1M), and, for ???,
  * the |ALLP| reads of PRED(p).  Measured at 1M triples (bench/triples,
- * medians of 3, CPU time per query): S?? 5.50 -> 2.29 us, ?P?-count
- * 32.7 -> 12.6 ms (75k subjects), ??O 10.1 -> 9.0 us.
+ * medians of 3, CPU time per query, before/after run back to back at
+ * load 2-6): S?? 4.87 -> 3.26 us (9 results, ~4 keys: the composites and
+ * the SUBJ read remain), ?P?-count 31.9 -> 13.8 ms (~80k keys), ??O
+ * 10.0 -> 8.6 us; an earlier pair at load 7-11: 5.50 -> 2.29 us,
+ * 32.7 -> 12.6 ms, 10.1 -> 9.0 us.
  */
 #include <stdlib.h>
 
