@@ -63,7 +63,7 @@ typedef struct rdf_load_opts {
 	rdf_syntax_t syntax;
 	const char *base_uri;  /* base for relative IRIs; NULL: the file URI of
 				  the file's absolute path (none for stdin) */
-	unsigned threads;      /* inserter threads; 0: cores - 1, at least 1 */
+	unsigned threads;      /* inserter threads; 0: one per core */
 	size_t batch;          /* statements per batch; 0: 1024 */
 	const uint8_t *scope;  /* 16 bytes of blank node scope; NULL: random
 				  (tests only should fix it) */

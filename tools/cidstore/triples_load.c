@@ -48,7 +48,7 @@ static void usage_load(FILE *f)
 		"                        sync at the end)\n"
 		"      --syntax S        turtle or ntriples (default: by extension)\n"
 		"      --base URI        base IRI for relative IRIs\n"
-		"  -t, --threads N       inserter threads (default: cores - 1, at least 1)\n"
+		"  -t, --threads N       inserter threads (default: one per core)\n"
 		"      --progress        draw the progress bar even when stderr is not a\n"
 		"                        terminal\n"
 		"      --blank-scope HEX the blank node scope S (32 hex digits) instead of\n"
