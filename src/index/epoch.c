@@ -2,14 +2,13 @@
  * epoch.c — per-thread ck_epoch records without a registration call.
  *
  * Invariants:
- *  - A thread holds at most one record per domain; it is found through the
- *    thread-local table `tls` (owner thread only) by (domain pointer, id):
- *    the id makes a stale entry for a closed domain whose memory was reused
- *    harmless.
- *  - `live` (global, under live_lock) lists the ids of open domains.  The
- *    thread-exit destructor touches a domain only while its id is listed,
- *    and ep_domain_fini removes the id under the same lock before freeing,
- *    so a destructor never touches freed memory.
+ *  - A thread holds at most one record per domain, found through the
+ *    thread-local table of ep_map (util/tls_map.c, T1-T4) by (domain
+ *    pointer, id): the id makes a stale entry for a closed domain whose
+ *    memory was reused harmless.  The thread-exit destructor hands a record
+ *    back only while its domain's id is listed live, and ep_domain_fini
+ *    unlists the id (tm_close) before freeing, so a destructor never
+ *    touches freed memory (T2).
  *  - A record leaves its thread only through ck_epoch_unregister after a
  *    ck_epoch_barrier has freed everything it retired; the next thread
  *    takes it with ck_epoch_recycle.  So garbage retired by a thread that
@@ -20,9 +19,9 @@
  *    pending is bounded by what it retired since its last poll.
  */
 #include "index/epoch.h"
+#include "util/tls_map.h"
 
 #include <linux/membarrier.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -37,18 +36,6 @@ static inline void asym_fence(void)
 		syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
 }
 
-struct tls_ent {
-	ep_domain_t *dom;
-	uint64_t id;
-	ep_rec_t *rec;
-};
-
-struct tls_table {
-	unsigned n, cap;
-	struct tls_ent *ent;
-};
-
-static _Thread_local struct tls_table *tls __attribute__((tls_model("initial-exec")));
 static _Thread_local ep_rec_t *dispatching __attribute__((tls_model("initial-exec")));
 _Thread_local struct ep_last ep_last __attribute__((tls_model("initial-exec")));
 
@@ -58,19 +45,8 @@ ep_rec_t *ep_dispatching(void)
 }
 
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
-static pthread_key_t tls_key;
-static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t *live_ids; /* Synchronization: live_lock */
-static size_t nlive, caplive;
-static _Atomic uint64_t next_id = 1;
-
-static bool live_has(uint64_t id)
-{
-	for (size_t i = 0; i < nlive; i++)
-		if (live_ids[i] == id)
-			return true;
-	return false;
-}
+static void thread_exit(void *dom, void *rec);
+static struct tls_map ep_map = TLS_MAP_INIT(thread_exit);
 
 /* Hands r back to its domain: free what it retired, then unregister. */
 static void rec_release(ep_rec_t *r)
@@ -89,23 +65,16 @@ static void rec_release(ep_rec_t *r)
 	ck_epoch_unregister(&r->ck);
 }
 
-static void thread_exit(void *arg)
+/* ep_map's on_exit: runs under its lock with d still open (T2). */
+static void thread_exit(void *dom, void *rec)
 {
-	struct tls_table *t = arg;
-	pthread_mutex_lock(&live_lock);
-	for (unsigned i = 0; i < t->n; i++)
-		if (live_has(t->ent[i].id))
-			rec_release(t->ent[i].rec);
-	pthread_mutex_unlock(&live_lock);
-	free(t->ent);
-	free(t);
-	tls = NULL;
+	(void)dom;
+	rec_release(rec);
 	ep_last = (struct ep_last){NULL, 0, NULL};
 }
 
 static void key_init(void)
 {
-	pthread_key_create(&tls_key, thread_exit);
 	/* CIDSTORE_EPOCH_FENCE=1 forces the fenced reader entry (comparison). */
 	const char *e = getenv("CIDSTORE_EPOCH_FENCE");
 	if (!(e && *e == '1') &&
@@ -118,33 +87,20 @@ int ep_domain_init(ep_domain_t *d)
 	memset(d, 0, sizeof(*d));
 	ck_epoch_init(&d->ck);
 	pthread_mutex_init(&d->recs_lock, NULL);
-	d->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
 	pthread_once(&key_once, key_init);
-	pthread_mutex_lock(&live_lock);
-	if (nlive == caplive) {
-		size_t nc = caplive ? caplive * 2 : 16;
-		uint64_t *p = realloc(live_ids, nc * sizeof(*p));
-		if (!p) {
-			pthread_mutex_unlock(&live_lock);
-			return -1;
-		}
-		live_ids = p;
-		caplive = nc;
+	if (tm_open(&ep_map, &d->id) != 0) {
+		pthread_mutex_destroy(&d->recs_lock);
+		return -1;
 	}
-	live_ids[nlive++] = d->id;
-	pthread_mutex_unlock(&live_lock);
 	return 0;
 }
 
 void ep_domain_fini(ep_domain_t *d)
 {
-	pthread_mutex_lock(&live_lock);
-	for (size_t i = 0; i < nlive; i++)
-		if (live_ids[i] == d->id) {
-			live_ids[i] = live_ids[--nlive];
-			break;
-		}
-	pthread_mutex_unlock(&live_lock);
+	/* No exiting thread touches d from here on (T2); this thread's entry
+	 * is dropped, so a new domain at the same address is not confused with
+	 * it (the id check would catch it anyway, T1). */
+	tm_close(&ep_map, d, d->id);
 	/* No thread is inside a section now: dispatch everything pending. */
 	cidstore_tsan_acquire(&d->tsan_sync);
 	for (ep_rec_t *r = d->all_recs; r; r = r->next_all)
@@ -156,19 +112,12 @@ void ep_domain_fini(ep_domain_t *d)
 		r = n;
 	}
 	d->all_recs = NULL;
-	/* Drop this thread's cached entry so a new domain at the same address
-	 * is not confused with it (the id check would catch it anyway). */
-	if (tls)
-		for (unsigned i = 0; i < tls->n; i++)
-			if (tls->ent[i].dom == d) {
-				tls->ent[i] = tls->ent[--tls->n];
-				break;
-			}
 	pthread_mutex_destroy(&d->recs_lock);
 }
 
-static ep_rec_t *rec_register(ep_domain_t *d)
+static void *rec_register(void *dom)
 {
+	ep_domain_t *d = dom;
 	ep_rec_t *r = (ep_rec_t *)ck_epoch_recycle(&d->ck, NULL);
 	if (r) {
 		cidstore_tsan_acquire(r); /* pairs with rec_release's release */
@@ -193,41 +142,9 @@ static ep_rec_t *rec_register(ep_domain_t *d)
 
 ep_rec_t *ep_record_slow(ep_domain_t *d)
 {
-	struct tls_table *t = tls;
-	if (t) {
-		for (unsigned i = 0; i < t->n; i++)
-			if (t->ent[i].dom == d && t->ent[i].id == d->id) {
-				ep_last = (struct ep_last){d, d->id, t->ent[i].rec};
-				return t->ent[i].rec;
-			}
-	} else {
-		t = calloc(1, sizeof(*t));
-		if (!t)
-			return NULL;
-		tls = t;
-		pthread_setspecific(tls_key, t);
-	}
-	/* Drop entries of domains that were closed (their id is gone). */
-	pthread_mutex_lock(&live_lock);
-	for (unsigned i = 0; i < t->n;)
-		if (!live_has(t->ent[i].id))
-			t->ent[i] = t->ent[--t->n];
-		else
-			i++;
-	pthread_mutex_unlock(&live_lock);
-	if (t->n == t->cap) {
-		unsigned nc = t->cap ? t->cap * 2 : 4;
-		struct tls_ent *e = realloc(t->ent, nc * sizeof(*e));
-		if (!e)
-			return NULL;
-		t->ent = e;
-		t->cap = nc;
-	}
-	ep_rec_t *r = rec_register(d);
-	if (!r)
-		return NULL;
-	t->ent[t->n++] = (struct tls_ent){d, d->id, r};
-	ep_last = (struct ep_last){d, d->id, r};
+	ep_rec_t *r = tm_get(&ep_map, d, d->id, rec_register);
+	if (r)
+		ep_last = (struct ep_last){d, d->id, r};
 	return r;
 }
 

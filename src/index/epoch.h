@@ -6,15 +6,17 @@
  * in a thread-local table and handed back to the domain (after a barrier
  * that frees everything it retired) when the thread exits.  Records are
  * recycled, so the number of records is bounded by the peak number of
- * threads alive at once, not by how many threads ever ran.
+ * threads alive at once, not by how many threads ever ran.  The table, the
+ * registry of open domains and the exit hook: util/tls_map.h.
  *
  * Synchronization table:
  *   | role                     | may run with                              |
  *   |--------------------------|-------------------------------------------|
  *   | ep_enter/ep_exit (reader)| everything                                |
  *   | ep_retire (owner thread) | everything; frees only in its own poll    |
- *   | thread-exit destructor   | everything but ep_domain_fini of the same |
- *   | ep_domain_fini           | nothing on the same domain                |
+ *   | thread-exit destructor   | everything (ep_domain_fini waits for it:  |
+ *   |                          | util/tls_map.c T2)                        |
+ *   | ep_domain_fini           | nothing on the same domain but thread exit|
  *
  * ThreadSanitizer: the happens-before edge "reader leaves its section ->
  * reclaimer frees" is created inside libck.so (uninstrumented), so it is

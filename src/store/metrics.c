@@ -34,15 +34,15 @@
  *   M2  `all` only grows until mt_fini; a block's next_all is written
  *       before the release store that publishes it and never changes, so a
  *       reader that loads `all` with acquire walks a stable list.
- *   M3  live_ids (global, live_lock) lists the ids of stores not yet
- *       closed.  A thread-exit destructor touches a store only while
- *       holding live_lock with the store's id listed; mt_fini removes the
- *       id under live_lock before it frees anything, so an exiting thread
- *       never touches a closed store (close and thread exit may race:
- *       the contract forbids calls during close, not thread exits).
- *   M4  A TLS entry (store pointer, id) is trusted only while the id
- *       matches the store's: a closed store's memory reused by a new
- *       store (new id) is never taken for the old one.
+ *   M3  Blocks are found through mt_map (util/tls_map.c): a thread's
+ *       table of (store pointer, id) -> block, entries trusted only while
+ *       the id matches the store's, so a closed store's memory reused by a
+ *       new store (new id) is never taken for the old one (T1).  A thread's
+ *       exit hands a block back only while its store's id is listed live,
+ *       under the map's lock; mt_fini unlists the id (tm_close) before it
+ *       frees anything, so an exiting thread never touches a closed store
+ *       (T2: close and thread exit may race; the contract forbids calls
+ *       during close, not thread exits).
  *
  * READING (mt_merge)
  *   Each counter is read with one relaxed load: a value it really held
@@ -80,6 +80,7 @@
  *   once.
  */
 #include "store/metrics.h"
+#include "util/tls_map.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -88,89 +89,39 @@ _Static_assert(sizeof(struct mt_block) == 3320, "block size as the ARITHMETIC ab
 
 _Thread_local struct mt_last mt_last __attribute__((tls_model("initial-exec")));
 
-struct mt_tls_ent {
-	struct store_metrics *m;
-	uint64_t id;
-	struct mt_block *b;
-};
+static void thread_exit(void *store, void *block);
+static struct tls_map mt_map = TLS_MAP_INIT(thread_exit);
 
-/* One thread's blocks, one per store it used.  Synchronization: owner
- * thread only (its exit destructor included). */
-struct mt_tls {
-	unsigned n, cap;
-	struct mt_tls_ent *ent;
-};
-
-static _Thread_local struct mt_tls *mt_tls __attribute__((tls_model("initial-exec")));
-
-static pthread_once_t key_once = PTHREAD_ONCE_INIT;
-static pthread_key_t tls_key;
-static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t *live_ids; /* Synchronization: live_lock (M3) */
-static size_t nlive, caplive;
-static _Atomic uint64_t next_id = 1;
-
-static bool live_has(uint64_t id)
+/* mt_map's on_exit: hand the block back to its store, still open, for
+ * reuse (M1, M3). */
+static void thread_exit(void *store, void *block)
 {
-	for (size_t i = 0; i < nlive; i++)
-		if (live_ids[i] == id)
-			return true;
-	return false;
-}
-
-/* Thread exit: hand every block back to its (still open) store (M1, M3). */
-static void thread_exit(void *arg)
-{
-	struct mt_tls *t = arg;
-	pthread_mutex_lock(&live_lock);
-	for (unsigned i = 0; i < t->n; i++) {
-		struct mt_tls_ent *e = &t->ent[i];
-		if (!live_has(e->id))
-			continue;
-		pthread_mutex_lock(&e->m->lock);
-		e->b->next_free = e->m->free;
-		e->m->free = e->b;
-		pthread_mutex_unlock(&e->m->lock);
-	}
-	pthread_mutex_unlock(&live_lock);
-	free(t->ent);
-	free(t);
-	mt_tls = NULL;
+	struct store_metrics *m = store;
+	struct mt_block *b = block;
+	pthread_mutex_lock(&m->lock);
+	b->next_free = m->free;
+	m->free = b;
+	pthread_mutex_unlock(&m->lock);
 	mt_last = (struct mt_last){NULL, 0, NULL};
-}
-
-static void key_init(void)
-{
-	pthread_key_create(&tls_key, thread_exit);
 }
 
 int mt_init(struct store_metrics *m, bool on)
 {
 	memset(m, 0, sizeof(*m));
-	pthread_once(&key_once, key_init);
-	pthread_mutex_lock(&live_lock);
-	if (nlive == caplive) {
-		size_t nc = caplive ? 2 * caplive : 16;
-		uint64_t *p = realloc(live_ids, nc * sizeof(*p));
-		if (!p) {
-			pthread_mutex_unlock(&live_lock);
-			return CIDSTORE_ENOMEM;
-		}
-		live_ids = p;
-		caplive = nc;
-	}
+	/* lists m->id live: from here on an exiting thread may touch m's
+	 * lock and free list (M3), so they are set up first */
 	m->on = on;
-	/* relaxed: uniqueness is all the id needs */
-	m->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
-	live_ids[nlive++] = m->id;
-	pthread_mutex_unlock(&live_lock);
+	atomic_init(&m->all, NULL);
+	atomic_init(&m->ckpt_done_mono_ns, 0);
+	pthread_mutex_init(&m->lock, NULL);
+	if (tm_open(&mt_map, &m->id) != 0) {
+		pthread_mutex_destroy(&m->lock);
+		return CIDSTORE_ENOMEM;
+	}
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	m->open_real_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	m->open_mono_ns = mt_now_ns();
-	atomic_init(&m->all, NULL);
-	atomic_init(&m->ckpt_done_mono_ns, 0);
-	pthread_mutex_init(&m->lock, NULL);
 	return 0;
 }
 
@@ -178,13 +129,9 @@ void mt_fini(struct store_metrics *m)
 {
 	if (m->id == 0)
 		return; /* mt_init never ran */
-	pthread_mutex_lock(&live_lock);
-	for (size_t i = 0; i < nlive; i++)
-		if (live_ids[i] == m->id) {
-			live_ids[i] = live_ids[--nlive];
-			break;
-		}
-	pthread_mutex_unlock(&live_lock);
+	/* this thread's table entry for m goes too (the id check would
+	 * catch it anyway, M3) */
+	tm_close(&mt_map, m, m->id);
 	/* M3: no exiting thread touches m from here on; M2: nobody else walks
 	 * the list (no call runs during close). */
 	struct mt_block *b = atomic_load_explicit(&m->all, memory_order_acquire);
@@ -194,23 +141,18 @@ void mt_fini(struct store_metrics *m)
 		b = n;
 	}
 	atomic_store_explicit(&m->all, NULL, memory_order_relaxed);
-	/* this thread's cached entries for m (the id check would catch them
-	 * anyway, M4) */
+	/* this thread's cached entry for m (the id check would catch it
+	 * anyway, M3) */
 	if (mt_last.m == m)
 		mt_last = (struct mt_last){NULL, 0, NULL};
-	struct mt_tls *t = mt_tls;
-	for (unsigned i = 0; t && i < t->n; i++)
-		if (t->ent[i].m == m && t->ent[i].id == m->id) {
-			t->ent[i] = t->ent[--t->n];
-			break;
-		}
 	pthread_mutex_destroy(&m->lock);
 	m->id = 0;
 }
 
 /* A block for the calling thread: a free one (M1) or a new one (M2). */
-static struct mt_block *block_take(struct store_metrics *m)
+static void *block_take(void *store)
 {
+	struct store_metrics *m = store;
 	pthread_mutex_lock(&m->lock);
 	struct mt_block *b = m->free;
 	if (b) {
@@ -236,41 +178,9 @@ static struct mt_block *block_take(struct store_metrics *m)
 
 struct mt_block *mt_block_slow(struct store_metrics *m)
 {
-	struct mt_tls *t = mt_tls;
-	if (t) {
-		for (unsigned i = 0; i < t->n; i++)
-			if (t->ent[i].m == m && t->ent[i].id == m->id) {
-				mt_last = (struct mt_last){m, m->id, t->ent[i].b};
-				return t->ent[i].b;
-			}
-	} else {
-		t = calloc(1, sizeof(*t));
-		if (!t)
-			return NULL;
-		mt_tls = t;
-		pthread_setspecific(tls_key, t);
-	}
-	/* Drop the entries of stores that were closed (their id is gone). */
-	pthread_mutex_lock(&live_lock);
-	for (unsigned i = 0; i < t->n;)
-		if (!live_has(t->ent[i].id))
-			t->ent[i] = t->ent[--t->n];
-		else
-			i++;
-	pthread_mutex_unlock(&live_lock);
-	if (t->n == t->cap) {
-		unsigned nc = t->cap ? 2 * t->cap : 4;
-		struct mt_tls_ent *e = realloc(t->ent, nc * sizeof(*e));
-		if (!e)
-			return NULL;
-		t->ent = e;
-		t->cap = nc;
-	}
-	struct mt_block *b = block_take(m);
-	if (!b)
-		return NULL;
-	t->ent[t->n++] = (struct mt_tls_ent){m, m->id, b};
-	mt_last = (struct mt_last){m, m->id, b};
+	struct mt_block *b = tm_get(&mt_map, m, m->id, block_take);
+	if (b)
+		mt_last = (struct mt_last){m, m->id, b};
 	return b;
 }
 
