@@ -22,7 +22,8 @@
  *   | contains / scan / stats /    | of threads                              |
  *   | apply / sync / checkpoint /  |                                         |
  *   | get_options / retune /       |                                         |
- *   | maintain                     |                                         |
+ *   | maintain / metrics_prometheus|                                         |
+ *   | / triple_* / term_*          |                                         |
  *   | close                        | nothing: no other call on the same      |
  *   |                              | store may be running or start after it  |
  *   | wal_read / verify            | anything (they take a path, no handle,  |
