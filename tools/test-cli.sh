@@ -433,6 +433,8 @@ assert data[0]["op"] == "insert" and data[-1]["op"] == "delete_value"' "$tmp/out
 	check "wal dump torn copy: 51 records" [ "$(grep -vc ' segment_header ' "$tmp/out")" -eq 51 ]
 	check "verify / wal dump changed nothing" [ "$(cat "$tmp/c"/wal-* | cksum)" = "$sum_before" ]
 	rm -rf "$tmp/c"
+	expect 3 "maintain missing dir" -- "$tool" maintain --dir "$tmp/nostore"
+	check "maintain missing dir: nothing created" [ ! -e "$tmp/nostore" ]
 	expect 0 "maintain" -- "$tool" maintain --dir "$tmp/s"
 	check "maintain: reports the pass" grep -q "^maintenance pass in " "$tmp/out"
 	expect 0 "checkpoint" -- "$tool" checkpoint --dir "$tmp/s"

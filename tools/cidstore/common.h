@@ -132,8 +132,8 @@ void need_dir(const char *cmd, const store_args_t *a);
 /* How a command opens its store. */
 typedef enum {
 	OPEN_READ,   /* read_only, never created: get, stats */
-	OPEN_WRITE,  /* for writing, never created: del */
-	OPEN_CREATE, /* for writing, created when missing: put, load, checkpoint */
+	OPEN_WRITE,  /* for writing, never created: del, maintain */
+	OPEN_CREATE, /* for writing, created when missing: put, load, checkpoint, triples load */
 } open_mode_t;
 
 /* Opens the store in a->dir with durability `def` unless --durability.

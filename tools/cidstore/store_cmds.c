@@ -372,8 +372,9 @@ static void usage_maintain(FILE *f)
 		"\n"
 		"Runs one maintenance pass on the store in DIR (cidstore_maintain): the\n"
 		"index gives back memory that deletes left behind, a checkpoint is taken\n"
-		"when one is due, and prints what the pass did.\n\n"
-		DIR_CREATE_HELP DURABILITY_HELP HELP_HELP "\n" EXIT_CODES_HELP,
+		"when one is due, and prints what the pass did.  Never creates a store:\n"
+		"a missing DIR is an error (exit 3).\n\n"
+		DIR_EXISTING_HELP DURABILITY_HELP HELP_HELP "\n" EXIT_CODES_HELP,
 		prog);
 }
 
@@ -386,14 +387,14 @@ int cmd_maintain(int argc, char **argv)
 	need_dir(cmd, &a);
 	if (argc - i != 0)
 		die_usage(cmd, "unexpected argument '%s'", argv[i]);
-	if ((rc = open_dir(cmd, &a, OPEN_CREATE, CIDSTORE_DURABILITY_SYNC, &s)) != 0)
+	if ((rc = open_dir(cmd, &a, OPEN_WRITE, CIDSTORE_DURABILITY_SYNC, &s)) != 0)
 		return rc;
 	cidstore_stats_t b, e;
 	cidstore_stats(s, &b);
 	double t0 = now_sec();
 	rc = cidstore_maintain(s);
 	if (rc != 0) {
-		int code = report_store(cmd, a.dir, OPEN_CREATE, "maintain", rc);
+		int code = report_store(cmd, a.dir, OPEN_WRITE, "maintain", rc);
 		cidstore_close(s);
 		return code;
 	}
